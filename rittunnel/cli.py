@@ -1,0 +1,144 @@
+"""Command line: parse, dispatch, and the one place that turns errors into exit codes.
+
+Exit codes: 0 success (also a tunnel ended by SIGINT/SIGTERM/SIGHUP), 1 an error the
+user can act on (one line on stderr), 2 bad usage, 130 a forced exit (second Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from . import __version__
+from .errors import RittunnelError
+from .report import Reporter, redact
+
+COMMANDS = ("up", "profiles", "demo", "fake-api")
+
+ENV_API_URL = "RITTUNNEL_API_URL"
+ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"
+ENV_START_TIMEOUT = "RITTUNNEL_START_TIMEOUT"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rittunnel",
+        description="A stable localhost port for a remote.it service. "
+        "`rittunnel NAME` is short for `rittunnel up NAME`.",
+    )
+    parser.add_argument("--version", action="version", version=f"rittunnel {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    common.add_argument("-q", "--quiet", action="store_true", help="only the ready line and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    up = sub.add_parser("up", parents=[common], help="open tunnels for profiles and serve them")
+    up.add_argument("names", nargs="+", metavar="NAME", help="profile name or path to a .yaml")
+    up.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    up.add_argument(
+        "--start-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds to keep retrying the API at start-up (default 15)",
+    )
+
+    sub.add_parser("profiles", parents=[common], help="list the profiles found")
+    demo = sub.add_parser(
+        "demo", parents=[common], help="run a tunnel against the built-in fake remote.it"
+    )
+    demo.add_argument("--mib", type=int, default=8, help="MiB to send through (default 8)")
+    fake = sub.add_parser("fake-api", parents=[common], help="run the fake remote.it API")
+    from .fake.cli import add_arguments
+
+    add_arguments(fake)
+    return parser
+
+
+def _argv_with_default_command(argv: Sequence[str]) -> list[str]:
+    """``rittunnel [OPTS] NAME…`` means ``rittunnel up [OPTS] NAME…``; options given before
+    the command move after it, where argparse looks for them."""
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg.startswith("-"):
+            if arg in ("-h", "--help", "--version"):
+                return args
+            continue
+        leading, rest = args[:i], args[i + 1 :]
+        command = arg if arg in COMMANDS else "up"
+        named = [] if arg in COMMANDS else [arg]
+        return [command, *leading, *named, *rest]
+    return args
+
+
+def leaf_errors(exc: BaseException) -> list[BaseException]:
+    """The leaves of a (possibly nested) exception group, in order."""
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for inner in exc.exceptions:
+            out.extend(leaf_errors(inner))
+        return out
+    return [exc]
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = dict(os.environ if env is None else env)
+    args_list = _argv_with_default_command(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not args_list:
+        parser.print_help(sys.stderr)
+        return 2
+    args = parser.parse_args(args_list)
+    reporter = Reporter(
+        json_mode=bool(getattr(args, "json", False)),
+        quiet=bool(getattr(args, "quiet", False)),
+        verbose=bool(getattr(args, "verbose", False)),
+    )
+    try:
+        return dispatch(args, env, reporter)
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as exc:  # the one place errors become exit codes
+        if isinstance(exc, SystemExit):
+            raise
+        leaves = leaf_errors(exc)
+        user = [e for e in leaves if isinstance(e, RittunnelError)]
+        if user:
+            for err in user:
+                reporter.error(str(err))
+            return max(e.exit_code for e in user)
+        if all(isinstance(e, KeyboardInterrupt) for e in leaves):
+            return 130
+        if env.get("RITTUNNEL_DEBUG"):
+            raise
+        first = leaves[0] if leaves else exc
+        text = redact(f"{first.__class__.__name__}: {first}", reporter.secrets)
+        reporter.error(f"internal error: {text} (set RITTUNNEL_DEBUG=1 for a traceback)")
+        return 1
+
+
+def dispatch(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) -> int:
+    command = args.command
+    if command == "up":
+        from .commands import up
+
+        return up(args, env, reporter)
+    if command == "profiles":
+        from .commands import profiles
+
+        return profiles(env, reporter)
+    if command == "demo":
+        from .demo import run_demo
+
+        return run_demo(args, env, reporter)
+    if command == "fake-api":
+        from .fake.cli import run
+
+        return run(args)
+    raise AssertionError(command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

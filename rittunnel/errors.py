@@ -1,0 +1,69 @@
+"""The one exception tree of rittunnel.
+
+Every error a user can cause or meet (a bad profile, a missing credential, an API that
+says no or is down, a port that is taken) is a :class:`RittunnelError`. Its ``str()`` is a
+complete one-line message meant for the user: it names the file, field or value at fault
+and what to do. The CLI prints it and exits non-zero; nothing else is ever shown.
+
+Messages never contain secrets: the code that raises them does not put passwords, tokens
+or keys in, and the CLI redacts known secret values once more before printing.
+"""
+
+from __future__ import annotations
+
+
+class RittunnelError(Exception):
+    """Base of every error meant for the user. ``str(err)`` is the one-line message."""
+
+    exit_code = 1
+
+
+class ProfileError(RittunnelError):
+    """A profile cannot be found, read, parsed or validated."""
+
+
+class CredentialsError(RittunnelError):
+    """Credentials are missing or incomplete."""
+
+
+class ApiError(RittunnelError):
+    """The remote.it API did not do what was asked.
+
+    ``transient`` tells whether trying again later may succeed (an outage, a timeout, a
+    gateway error page) or not (a wrong password, an unknown service).
+    """
+
+    transient = False
+
+
+class ApiUnavailable(ApiError):
+    """The API could not be reached or answered with something that is not the API:
+    a timeout, a connection reset, an HTML error page, an HTTP 5xx."""
+
+    transient = True
+
+
+class ApiRefused(ApiError):
+    """The API answered ``status: "false"``; ``reason`` holds its own words."""
+
+    def __init__(self, message: str, reason: str = "", *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.transient = transient
+
+
+class AuthError(ApiRefused):
+    """The API refused our credentials or token (log in again, or fix the credentials)."""
+
+
+class ProtocolError(ApiError):
+    """The API answered ``status: "true"`` but the body lacks what the documentation
+    promises (no ``connectionid``, an unparsable ``proxy``)."""
+
+
+class PortInUseError(RittunnelError):
+    """The local port from the profile is already taken by another process."""
+
+
+class LocalBindError(RittunnelError):
+    """The local address from the profile cannot be bound (not this machine's, no rights)."""

@@ -1,0 +1,69 @@
+"""``rittunnel fake-api`` / ``python -m rittunnel.fake``: run the fake API in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import trio
+
+from .server import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService, Knobs
+from .target import serve_echo
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=0, help="API port on 127.0.0.1 (default: any)")
+    parser.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="ADDRESS=NAME:TYPE:HOST:PORT",
+        help="a service relaying to HOST:PORT, e.g. "
+        "80:00:00:00:01:02:03:04=pi-ssh:SSH:127.0.0.1:22; TYPE http/https takes no HOST:PORT",
+    )
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        help="also run an echo service as 80:00:00:00:00:00:00:01 (demo-echo)",
+    )
+    parser.add_argument("--expirationsec", type=int, default=28797, help="proxy lifetime")
+    parser.add_argument("--direct", action="store_true", help="hand out targets as proxies")
+
+
+def parse_service(spec: str) -> FakeService:
+    address, sep, rest = spec.partition("=")
+    parts = rest.split(":")
+    if not sep or len(parts) not in (2, 4):
+        raise SystemExit(f"fake-api: --service {spec!r}: use ADDRESS=NAME:TYPE:HOST:PORT")
+    target = (parts[2], int(parts[3])) if len(parts) == 4 else None
+    return FakeService(address=address, name=parts[0], type=parts[1], target=target)
+
+
+def run(args: argparse.Namespace) -> int:
+    services = [parse_service(s) for s in args.service]
+    knobs = Knobs(expirationsec=args.expirationsec, direct=args.direct)
+
+    async def main() -> None:
+        fake = FakeRemoteIt(services, knobs=knobs)
+        async with trio.open_nursery() as nursery:
+            if args.echo:
+                host, port = await nursery.start(serve_echo)
+                fake.add_service(
+                    FakeService("80:00:00:00:00:00:00:01", "demo-echo", "TCP", target=(host, port))
+                )
+            url = await nursery.start(fake.serve, "127.0.0.1", args.port)
+            print(f"fake remote.it API at {url}", flush=True)
+            print(
+                f"  export RITTUNNEL_API_URL={url} REMOTEIT_DEVELOPER_KEY={DEVELOPER_KEY} "
+                f"REMOTEIT_USERNAME={USERNAME} REMOTEIT_PASSWORD={PASSWORD}",
+                flush=True,
+            )
+            for s in fake.services.values():
+                where = f"{s.target[0]}:{s.target[1]}" if s.target else "(reverse proxy)"
+                print(f"  service {s.address} {s.name} {s.type} -> {where}", flush=True)
+
+    try:
+        trio.run(main)
+    except KeyboardInterrupt:
+        print("fake-api: stopped", file=sys.stderr)
+    return 0

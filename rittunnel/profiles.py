@@ -1,0 +1,293 @@
+"""Profiles: finding ``NAME.yaml`` and turning its contents into a validated :class:`Profile`.
+
+``find_profile`` touches the file system (it only looks for files); ``parse_profile`` is
+pure: it takes the already-loaded YAML value and the file name for messages. Every
+problem raises :class:`~rittunnel.errors.ProfileError` whose message names the file, the
+key and the value, and says what would be accepted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import ProfileError
+
+Mode = Literal["latching", "restricted", "public"]
+MODES: tuple[Mode, ...] = ("latching", "restricted", "public")
+
+#: What ``bind`` means when the profile does not say: loopback, both families.
+DEFAULT_BIND: tuple[str, ...] = ("127.0.0.1", "::1")
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+class ProfileLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (same safety) without YAML 1.1's base-60 numbers.
+
+    Under YAML 1.1 an unquoted ``service: 80:00:00:00:01:02:03:04`` is the *integer*
+    223948800223384; service IDs are written unquoted, so here ``a:b:c`` stays a string.
+    """
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+ProfileLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ProfileLoader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^[-+]?(?:0|[1-9][0-9_]*|0x[0-9a-fA-F_]+|0b[01_]+|0o?[0-7_]+)$"),
+    list("-+0123456789"),
+)
+ProfileLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)?\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> object:
+    return yaml.load(text, Loader=ProfileLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One tunnel, as a profile file describes it."""
+
+    name: str
+    source: str
+    service: str
+    local_port: int
+    bind: tuple[str, ...] = DEFAULT_BIND
+    #: True when ``bind`` was left to its default: ::1 is then optional (a machine
+    #: without IPv6 still works), while an address the user named must bind.
+    bind_is_default: bool = True
+    mode: Mode = "latching"
+    hostip: str | None = None
+    api_url: str | None = None
+    #: seconds a local client is held while a fresh proxy is made for it
+    hold_timeout: float = 30.0
+    #: stop the proxy after this many seconds without a local connection (None: never)
+    idle_timeout: float | None = None
+    #: create the first proxy only when the first local client arrives
+    on_demand: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+_KEYS = {
+    "service": "the remote.it service ID (deviceaddress), e.g. 80:00:00:00:01:02:03:04",
+    "local_port": "the local TCP port to listen on, 1-65535",
+    "bind": "a local IP address or a list of them (default: 127.0.0.1 and ::1)",
+    "mode": "latching (default), restricted or public",
+    "hostip": "with mode: restricted, the public IP allowed to use the proxy",
+    "api_url": "the remote.it API base URL",
+    "hold_timeout": "seconds a local client waits for a fresh proxy (default 30)",
+    "idle_timeout": "seconds without a local connection before the proxy is stopped",
+    "on_demand": "true: create the proxy only when the first client connects",
+}
+
+
+def profile_dirs(env: Mapping[str, str]) -> list[Path]:
+    """The directories searched for ``NAME.yaml``, in order."""
+    dirs = [Path(p).expanduser() for p in env.get("RITTUNNEL_PROFILES", "").split(os.pathsep) if p]
+    config_home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")) / ".config")
+    dirs.append(Path(config_home).expanduser() / "rittunnel" / "profiles")
+    return dirs
+
+
+def looks_like_path(name: str) -> bool:
+    return name.endswith(_SUFFIXES) or os.sep in name or "/" in name
+
+
+def find_profile(name: str, env: Mapping[str, str]) -> Path:
+    """Return the file for profile ``name`` (a bare name, or a path to a .yaml file)."""
+    if looks_like_path(name):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ProfileError(f"profile file {name} does not exist")
+        return path
+    if not name or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
+        raise ProfileError(
+            f"{name!r} is not a profile name: use letters, digits, '-', '_' or a path to a .yaml"
+        )
+    dirs = profile_dirs(env)
+    for d in dirs:
+        for suffix in _SUFFIXES:
+            candidate = d / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
+    searched = ", ".join(str(d) for d in dirs)
+    raise ProfileError(
+        f"no profile {name!r}: looked for {name}.yaml in {searched}; "
+        "create one there or set RITTUNNEL_PROFILES"
+    )
+
+
+def list_profiles(env: Mapping[str, str]) -> list[Path]:
+    """Every profile file visible through the search path; earlier directories win."""
+    seen: dict[str, Path] = {}
+    for d in profile_dirs(env):
+        if not d.is_dir():
+            continue
+        for path in sorted(d.iterdir()):
+            if path.suffix in _SUFFIXES and path.is_file():
+                seen.setdefault(path.stem, path)
+    return list(seen.values())
+
+
+def load_profile(name: str, env: Mapping[str, str]) -> Profile:
+    """Find, read, parse and validate profile ``name``."""
+    path = find_profile(name, env)
+    return load_profile_file(path)
+
+
+def load_profile_file(path: Path) -> Profile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.__class__.__name__}: {exc}") from None
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ProfileError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_profile(data, source=str(path), name=path.stem)
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def parse_profile(data: object, *, source: str, name: str) -> Profile:
+    """Validate the YAML value of a profile. Pure: no I/O."""
+
+    def fail(key: str, message: str) -> ProfileError:
+        return ProfileError(f"{source}: {key}: {message}")
+
+    if data is None:
+        raise ProfileError(f"{source}: the file is empty; it needs at least service and local_port")
+    if not isinstance(data, dict):
+        raise ProfileError(
+            f"{source}: expected a mapping of keys (service:, local_port:), got {_type_name(data)}"
+        )
+    unknown = [k for k in data if k not in _KEYS]
+    if unknown:
+        key = unknown[0]
+        known = ", ".join(_KEYS)
+        raise ProfileError(f"{source}: unknown key {key!r}; known keys are {known}")
+
+    for required in ("service", "local_port"):
+        if required not in data:
+            raise fail(required, f"missing; add {required}: <{_KEYS[required]}>")
+
+    service = data["service"]
+    if not isinstance(service, str) or not service.strip():
+        raise fail("service", f"{service!r} is not a service ID; expected {_KEYS['service']}")
+    service = service.strip()
+
+    local_port = _port(data["local_port"], fail)
+
+    bind_is_default = "bind" not in data
+    bind = DEFAULT_BIND if bind_is_default else _bind(data["bind"], fail)
+
+    mode = data.get("mode", "latching")
+    if mode not in MODES:
+        raise fail("mode", f"{mode!r} is not a mode; use latching, restricted or public")
+
+    hostip = data.get("hostip")
+    if hostip is not None:
+        if not isinstance(hostip, str):
+            raise fail("hostip", f"{hostip!r} is not an IP address")
+        try:
+            ipaddress.ip_address(hostip)
+        except ValueError:
+            raise fail("hostip", f"{hostip!r} is not an IP address") from None
+        if mode != "restricted":
+            raise fail(
+                "hostip",
+                f"{hostip!r} is only used with mode: restricted (mode is {mode}); "
+                "remove hostip or set mode: restricted",
+            )
+
+    api_url = data.get("api_url")
+    if api_url is not None:
+        parts = urlsplit(api_url) if isinstance(api_url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise fail("api_url", f"{api_url!r} is not an http(s) URL")
+        api_url = api_url.rstrip("/")
+
+    hold_timeout = _seconds(data.get("hold_timeout", 30.0), "hold_timeout", fail)
+    assert hold_timeout is not None
+    idle_timeout = _seconds(data.get("idle_timeout"), "idle_timeout", fail)
+
+    on_demand = data.get("on_demand", False)
+    if not isinstance(on_demand, bool):
+        raise fail("on_demand", f"{on_demand!r} is not true or false")
+
+    return Profile(
+        name=name,
+        source=source,
+        service=service,
+        local_port=local_port,
+        bind=bind,
+        bind_is_default=bind_is_default,
+        mode=mode,
+        hostip=hostip,
+        api_url=api_url,
+        hold_timeout=hold_timeout,
+        idle_timeout=idle_timeout,
+        on_demand=on_demand,
+    )
+
+
+def _port(value: object, fail: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail("local_port", f"{value!r} is not a port number; use a whole number 1-65535")
+    if not 1 <= value <= 65535:
+        raise fail("local_port", f"{value} is out of range; use 1-65535")
+    return value
+
+
+def _bind(value: object, fail: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise fail("bind", "an empty list binds nothing; name at least one address")
+    out: list[str] = []
+    for item in items:
+        if item == "localhost":
+            out.extend(a for a in DEFAULT_BIND if a not in out)
+            continue
+        if not isinstance(item, str):
+            raise fail("bind", f"{item!r} is not an IP address")
+        try:
+            addr = str(ipaddress.ip_address(item))
+        except ValueError:
+            raise fail("bind", f"{item!r} is not an IP address (e.g. 127.0.0.1 or ::1)") from None
+        if addr not in out:
+            out.append(addr)
+    return tuple(out)
+
+
+def _seconds(value: object, key: str, fail: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise fail(key, f"{value!r} is not a positive number of seconds")
+    return float(value)

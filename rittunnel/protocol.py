@@ -1,0 +1,258 @@
+"""The remote.it REST API (v27) as data: request bodies in, parsed results out. No I/O.
+
+Everything here is pure so that each documented quirk is tested without a socket:
+
+* ``status`` is the *string* ``"true"``/``"false"`` (``"pending"`` and others are seen);
+* errors come back as HTTP 200 with ``status: "false"`` and a ``reason`` (connect), or
+  HTTP 401 with the same body (stop); the HTTP code is never trusted alone;
+* ``proxy`` is ``http:\\/\\/host:port`` for a port proxy (the scheme is decoration) or
+  ``https://name.p18.rt3.io`` for a reverse proxy (http/https services);
+* ``expirationsec`` is a string of seconds; newer answers add ``proxyExpirationSec``;
+* unknown fields are ignored; an HTML page or a 5xx is an outage, not a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ApiRefused, ApiUnavailable, AuthError, ProtocolError
+from .profiles import Mode
+
+DEFAULT_API_URL = "https://api.remot3.it/apv/v27"
+LATCHING_HOSTIP = "255.255.255.255"
+PUBLIC_HOSTIP = "0.0.0.0"
+
+LOGIN_PATH = "/user/login"
+CONNECT_PATH = "/device/connect"
+STOP_PATH = "/device/connect/stop"
+LIST_PATH = "/device/list/all"
+
+
+@dataclass(frozen=True)
+class PortProxy:
+    """A raw TCP proxy at ``host:port`` (every service type but http/https)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ReverseProxy:
+    """A public HTTPS URL in front of an http/https service."""
+
+    url: str
+
+    def __str__(self) -> str:
+        return self.url
+
+
+Upstream = PortProxy | ReverseProxy
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A proxy connection as ``/device/connect`` returned it."""
+
+    connection_id: str
+    service: str
+    proxy: Upstream
+    #: seconds of life left when the answer was made (None: the API did not say)
+    expires_in: float | None
+
+
+@dataclass(frozen=True)
+class Login:
+    token: str
+    #: unix time the token stops working, when the API says (``auth_expiration``)
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    address: str
+    name: str
+    type: str
+    state: str
+
+
+def hostip_for(mode: Mode, hostip: str | None) -> str | None:
+    """The ``hostip`` to send for a connection mode; None means "leave the field out"."""
+    if mode == "latching":
+        return LATCHING_HOSTIP
+    if mode == "public":
+        return PUBLIC_HOSTIP
+    return hostip
+
+
+def connect_body(service: str, mode: Mode, hostip: str | None) -> dict[str, str]:
+    body = {"deviceaddress": service, "wait": "true"}
+    ip = hostip_for(mode, hostip)
+    if ip is not None:
+        body["hostip"] = ip
+    return body
+
+
+def stop_body(service: str, connection_id: str) -> dict[str, str]:
+    return {"deviceaddress": service, "connectionid": connection_id}
+
+
+# Words in a status:"false" reason that mean our token or key was not accepted.
+_AUTH_WORDS = re.compile(
+    r"token|unauthori[sz]ed|not authori[sz]ed|authenticat|developer ?key|login|session expired",
+    re.IGNORECASE,
+)
+# Words that mean "try again later".
+_TRANSIENT_WORDS = re.compile(
+    r"try again|timed? ?out|temporar|unavailable|busy|too many|rate limit|overload|pending",
+    re.IGNORECASE,
+)
+
+
+def _describe_body(body: bytes, content_type: str) -> str:
+    text = body[:400].decode("utf-8", "replace")
+    if "html" in content_type.lower() or text.lstrip().lower().startswith(("<!doctype", "<html")):
+        title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        return f"an HTML page ({title.group(1).strip()})" if title else "an HTML page"
+    if not text.strip():
+        return "an empty body"
+    return "a body that is not JSON"
+
+
+def decode_response(status_code: int, content_type: str, body: bytes, what: str) -> dict[str, Any]:
+    """Check one API answer and return its JSON object.
+
+    Raises :class:`ApiUnavailable` for what is not the API speaking (HTML, 5xx, garbage),
+    :class:`AuthError` when the API refuses the credentials or token, :class:`ApiRefused`
+    for any other ``status: "false"``.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        shape = _describe_body(body, content_type) if data is None else "JSON that is not an object"
+        raise ApiUnavailable(
+            f"{what}: the remote.it API answered HTTP {status_code} with {shape}; "
+            "it may be having an outage, try again later"
+        )
+    status = data.get("status")
+    if isinstance(status, bool):  # be lenient: a JSON boolean means what it says
+        status = "true" if status else "false"
+    if status == "true" and status_code < 400:
+        return data
+    reason = str(data.get("reason") or data.get("message") or "").strip()
+    if status == "true":  # success body with an error code: trust neither
+        raise ApiUnavailable(f"{what}: the remote.it API answered HTTP {status_code}")
+    if status != "false":
+        if status_code >= 500 or status in ("pending", "reset"):
+            raise ApiUnavailable(
+                f"{what}: the remote.it API answered status {status!r}"
+                + (f": {reason}" if reason else "")
+                + "; try again later"
+            )
+        raise ProtocolError(f"{what}: the remote.it API answered without a status field")
+    shown = reason or "no reason given"
+    if (status_code in (401, 403) and not reason) or _AUTH_WORDS.search(reason):
+        raise AuthError(f"{what}: remote.it refused the credentials: {shown}", reason)
+    transient = status_code >= 500 or bool(_TRANSIENT_WORDS.search(reason))
+    raise ApiRefused(f"{what}: remote.it said no: {shown}", reason, transient=transient)
+
+
+def parse_login(data: dict[str, Any]) -> Login:
+    token = data.get("token") or data.get("auth_token")
+    if not isinstance(token, str) or not token:
+        raise ProtocolError("login: the remote.it API answered status true but sent no token")
+    expires_at = _number(data.get("auth_expiration"))
+    return Login(token=token, expires_at=expires_at)
+
+
+def parse_proxy(value: object) -> Upstream:
+    """Parse the ``proxy`` field. ``json.loads`` has already undone ``\\/`` escapes."""
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError(f"connect: the proxy field {value!r} is not a URL")
+    text = value.strip().replace("\\/", "/")
+    if "://" not in text:
+        text = "tcp://" + text
+    parts = urlsplit(text)
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        raise ProtocolError(f"connect: the proxy field {value!r} has a bad port") from None
+    if not host:
+        raise ProtocolError(f"connect: the proxy field {value!r} has no host")
+    if port is None:
+        if parts.scheme in ("http", "https"):
+            return ReverseProxy(url=f"{parts.scheme}://{parts.netloc}")
+        raise ProtocolError(f"connect: the proxy field {value!r} has no port")
+    return PortProxy(host=host, port=port)
+
+
+def parse_connect(data: dict[str, Any], service: str) -> Connection:
+    conn = data.get("connection")
+    if not isinstance(conn, dict):
+        raise ProtocolError("connect: the remote.it API answered status true but no connection")
+    connection_id = conn.get("connectionid") or data.get("connectionid")
+    if not isinstance(connection_id, str) or not connection_id:
+        raise ProtocolError("connect: the remote.it API answered without a connectionid")
+    proxy = parse_proxy(conn.get("proxy"))
+    expires_in = _number(conn.get("proxyExpirationSec"))
+    if expires_in is None:
+        expires_in = _number(conn.get("expirationsec"))
+    return Connection(
+        connection_id=connection_id,
+        service=str(conn.get("deviceaddress") or service),
+        proxy=proxy,
+        expires_in=expires_in,
+    )
+
+
+def parse_services(data: dict[str, Any]) -> list[ServiceInfo]:
+    devices = data.get("devices")
+    if not isinstance(devices, list):
+        raise ProtocolError("device list: the remote.it API answered without a devices list")
+    out = []
+    for item in devices:
+        if not isinstance(item, dict) or not item.get("deviceaddress"):
+            continue
+        out.append(
+            ServiceInfo(
+                address=str(item["deviceaddress"]),
+                name=str(item.get("devicealias") or ""),
+                type=str(item.get("servicetitle") or ""),
+                state=str(item.get("devicestate") or ""),
+            )
+        )
+    return out
+
+
+def _number(value: object) -> float | None:
+    """A number that may arrive as an int, a float or a string of digits."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m:02d}m"
+    if m:
+        return f"{m}m{s:02d}s"
+    return f"{s}s"

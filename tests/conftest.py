@@ -1,0 +1,187 @@
+"""Shared fixtures: the fake remote.it and a real echo service in the test's trio loop,
+and a helper that runs the installed ``rittunnel`` CLI as a subprocess against them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trio
+
+from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService
+
+SSH_ID = "80:00:00:00:01:02:03:04"
+WEB_ID = "80:00:00:00:01:02:03:05"
+OFFLINE_ID = "80:00:00:00:01:02:03:06"
+
+RITTUNNEL = str(Path(sys.executable).parent / "rittunnel")
+
+
+@dataclass
+class World:
+    fake: FakeRemoteIt
+    api_url: str
+    echo: tuple[str, int]
+    tmp: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def profiles(self) -> Path:
+        return self.tmp / "profiles"
+
+    def profile(self, name: str, text: str) -> Path:
+        self.profiles.mkdir(exist_ok=True)
+        path = self.profiles / f"{name}.yaml"
+        path.write_text(text)
+        return path
+
+
+@pytest.fixture
+async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
+    from rittunnel.fake.target import serve_echo
+
+    echo = await nursery.start(serve_echo)
+    fake = FakeRemoteIt(
+        [
+            FakeService(SSH_ID, "pi-ssh", "SSH", target=echo),
+            FakeService(WEB_ID, "pi-web", "HTTP"),
+            FakeService(OFFLINE_ID, "pi-off", "SSH", state="inactive", target=echo),
+        ]
+    )
+    api_url = await nursery.start(fake.serve)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path / "home"),
+        "RITTUNNEL_API_URL": api_url,
+        "RITTUNNEL_PROFILES": str(tmp_path / "profiles"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "REMOTEIT_DEVELOPER_KEY": DEVELOPER_KEY,
+        "REMOTEIT_USERNAME": USERNAME,
+        "REMOTEIT_PASSWORD": PASSWORD,
+        "PYTHONUNBUFFERED": "1",
+    }
+    yield World(fake=fake, api_url=api_url, echo=echo, tmp=tmp_path, env=env)
+
+
+class Running:
+    """A ``rittunnel`` child process with its output collected line by line."""
+
+    def __init__(self, proc: trio.Process, nursery: trio.Nursery) -> None:
+        self.proc = proc
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._new_line = trio.Event()
+        assert proc.stdout is not None and proc.stderr is not None
+        nursery.start_soon(self._collect, proc.stdout, self.out)
+        nursery.start_soon(self._collect, proc.stderr, self.err)
+
+    async def _collect(self, stream: trio.abc.ReceiveStream, lines: list[str]) -> None:
+        buf = b""
+        async with stream:
+            while True:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    lines.append(line.decode("utf-8", "replace"))
+                    self._new_line.set()
+                    self._new_line = trio.Event()
+        if buf:
+            lines.append(buf.decode("utf-8", "replace"))
+        self._new_line.set()
+
+    async def wait_for(self, needle: str, timeout: float = 20, stream: str = "out") -> str:
+        lines = self.out if stream == "out" else self.err
+        with trio.fail_after(timeout):
+            while True:
+                for line in lines:
+                    if needle in line:
+                        return line
+                if self.proc.returncode is not None and self._new_line.is_set():
+                    await trio.sleep(0.05)
+                    for line in lines:
+                        if needle in line:
+                            return line
+                    raise AssertionError(
+                        f"exited {self.proc.returncode} before {needle!r}; "
+                        f"stdout={self.out} stderr={self.err}"
+                    )
+                await self._new_line.wait()
+
+    async def ready(self, timeout: float = 20) -> str:
+        return await self.wait_for(" ready on ", timeout)
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        self.proc.send_signal(sig)
+        with trio.fail_after(timeout):
+            return await self.proc.wait()
+
+    @property
+    def all_output(self) -> str:
+        return "\n".join(self.out + self.err)
+
+
+async def start_cli(nursery: trio.Nursery, env: dict[str, str], *args: str) -> Running:
+    proc = await trio.lowlevel.open_process(
+        [RITTUNNEL, *args], env=env, stdout=-1, stderr=-1, stdin=-3
+    )
+    running = Running(proc, nursery)
+
+    async def reap() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                with trio.CancelScope(shield=True):
+                    await proc.wait()
+
+    nursery.start_soon(reap)
+    return running
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def all_output(self) -> str:
+        return self.out + self.err
+
+
+async def run_cli(env: dict[str, str], *args: str, timeout: float = 30) -> Result:
+    with trio.fail_after(timeout):
+        proc = await trio.run_process(
+            [RITTUNNEL, *args], env=env, capture_stdout=True, capture_stderr=True, check=False
+        )
+    return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+async def roundtrip(port: int, payload: bytes, host: str = "127.0.0.1") -> bytes:
+    """Send ``payload``, half-close, and read until EOF; returns what came back."""
+    stream = await trio.open_tcp_stream(host, port)
+    received = bytearray()
+    async with stream:
+
+        async def send() -> None:
+            view = memoryview(payload)
+            for i in range(0, len(view), 1 << 18):
+                await stream.send_all(view[i : i + (1 << 18)])
+            await stream.send_eof()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            while chunk := await stream.receive_some(1 << 18):
+                received += chunk
+    return bytes(received)
