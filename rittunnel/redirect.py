@@ -7,6 +7,7 @@ connect; the stable ``http://localhost:PORT/path?q`` answers ``307`` to
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import h11
@@ -48,7 +49,13 @@ async def serve_redirect(sock: socket.socket, url: str) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
     with trio.move_on_after(READ_TIMEOUT):
         while True:
-            event = conn.next_event()
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError:
+                # not HTTP (a TLS hello, ssh, garbage): answer 400 where we can, then close
+                with contextlib.suppress(OSError, h11.LocalProtocolError):
+                    await _send(sock, conn.send(h11.Response(status_code=400, headers=[])) or b"")
+                return
             if event is h11.NEED_DATA:
                 try:
                     data = await _recv(sock)
@@ -66,8 +73,9 @@ async def serve_redirect(sock: socket.socket, url: str) -> None:
                     ("cache-control", "no-store"),
                 ]
                 try:
-                    out = conn.send(h11.Response(status_code=307, headers=headers))
-                    out = (out or b"") + (conn.send(h11.Data(data=body)) or b"")
+                    out = conn.send(h11.Response(status_code=307, headers=headers)) or b""
+                    if event.method != b"HEAD":  # a HEAD answer has headers only
+                        out += conn.send(h11.Data(data=body)) or b""
                     out += conn.send(h11.EndOfMessage()) or b""
                     await _send(sock, out)
                 except (OSError, h11.LocalProtocolError):

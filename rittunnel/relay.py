@@ -50,9 +50,13 @@ class BufferPool:
         self.size = size
         self.keep = keep
         self._free: list[bytearray] = []
+        self.allocated = 0
 
     def acquire(self) -> bytearray:
-        return self._free.pop() if self._free else bytearray(self.size)
+        if self._free:
+            return self._free.pop()
+        self.allocated += 1
+        return bytearray(self.size)
 
     def release(self, buf: bytearray) -> None:
         if len(self._free) < self.keep:

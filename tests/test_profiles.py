@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rittunnel.errors import ProfileError
+from rittunnel.profiles import (
+    DEFAULT_BIND,
+    find_profile,
+    list_profiles,
+    load_profile,
+    load_profile_file,
+    load_yaml,
+    parse_profile,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse(data: object) -> object:
+    return parse_profile(data, source="p.yaml", name="p")
+
+
+def test_minimal_profile_gets_safe_defaults() -> None:
+    p = parse_profile(
+        {"service": "80:00:00:00:01:02:03:04", "local_port": 2222}, source="x", name="x"
+    )
+    assert p.mode == "latching" and p.bind == DEFAULT_BIND and p.bind_is_default
+    assert p.hostip is None and p.idle_timeout is None and not p.on_demand
+
+
+def test_unquoted_service_id_stays_text() -> None:
+    data = load_yaml("service: 80:00:00:00:01:02:03:04\nlocal_port: 2222\nhold_timeout: 1.5\n")
+    assert data == {"service": "80:00:00:00:01:02:03:04", "local_port": 2222, "hold_timeout": 1.5}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (None, "p.yaml: the file is empty"),
+        ([1], "p.yaml: expected a mapping"),
+        ({"local_port": 1}, "p.yaml: service: missing"),
+        ({"service": "s"}, "p.yaml: local_port: missing"),
+        ({"service": "s", "local_port": 0}, "local_port: 0 is out of range; use 1-65535"),
+        ({"service": "s", "local_port": 65536}, "local_port: 65536 is out of range"),
+        ({"service": "s", "local_port": "22"}, "local_port: '22' is not a port number"),
+        ({"service": "s", "local_port": True}, "local_port: True is not a port number"),
+        ({"service": 5, "local_port": 22}, "service: 5 is not a service ID"),
+        ({"service": "s", "local_port": 22, "mode": "open"}, "mode: 'open' is not a mode"),
+        ({"service": "s", "local_port": 22, "colour": 1}, "unknown key 'colour'"),
+        ({"service": "s", "local_port": 22, "bind": "nowhere"}, "bind: 'nowhere' is not an IP"),
+        ({"service": "s", "local_port": 22, "bind": []}, "bind: an empty list"),
+        (
+            {"service": "s", "local_port": 22, "hostip": "1.2.3.4"},
+            "only used with mode: restricted",
+        ),
+        (
+            {"service": "s", "local_port": 22, "mode": "restricted", "hostip": "x"},
+            "hostip: 'x' is not an IP address",
+        ),
+        ({"service": "s", "local_port": 22, "api_url": "ftp://x"}, "api_url: 'ftp://x' is not"),
+        (
+            {"service": "s", "local_port": 22, "idle_timeout": -1},
+            "idle_timeout: -1 is not a positive",
+        ),
+        ({"service": "s", "local_port": 22, "on_demand": "yes!"}, "on_demand: 'yes!' is not true"),
+    ],
+)
+def test_bad_profiles_name_file_key_and_value(data: object, message: str) -> None:
+    with pytest.raises(ProfileError) as info:
+        parse(data)
+    assert message in str(info.value)
+    assert str(info.value).startswith("p.yaml")
+
+
+def test_bind_accepts_list_and_localhost_and_normalises() -> None:
+    p = parse_profile(
+        {"service": "s", "local_port": 1, "bind": ["0:0:0:0:0:0:0:1", "localhost"]},
+        source="x",
+        name="x",
+    )
+    assert p.bind == ("::1", "127.0.0.1") and not p.bind_is_default
+
+
+def test_restricted_with_hostip() -> None:
+    p = parse_profile(
+        {"service": "s", "local_port": 1, "mode": "restricted", "hostip": "203.0.113.5"},
+        source="x",
+        name="x",
+    )
+    assert p.hostip == "203.0.113.5"
+
+
+def test_search_path_order_and_paths(tmp_path: Path) -> None:
+    a, b, cfg = tmp_path / "a", tmp_path / "b", tmp_path / "cfg"
+    for d in (a, b, cfg / "rittunnel" / "profiles"):
+        d.mkdir(parents=True)
+    (b / "x.yml").write_text("service: s\nlocal_port: 1\n")
+    (cfg / "rittunnel" / "profiles" / "x.yaml").write_text("service: t\nlocal_port: 2\n")
+    (cfg / "rittunnel" / "profiles" / "y.yaml").write_text("service: u\nlocal_port: 3\n")
+    env = {"RITTUNNEL_PROFILES": f"{a}:{b}", "XDG_CONFIG_HOME": str(cfg)}
+    assert find_profile("x", env) == b / "x.yml"
+    assert load_profile("y", env).service == "u"
+    assert [p.name for p in list_profiles(env)] == ["x.yml", "y.yaml"]
+    assert load_profile(str(b / "x.yml"), env).local_port == 1
+    with pytest.raises(ProfileError, match=r"no profile 'z': looked for z.yaml in .*a, .*b"):
+        find_profile("z", env)
+    with pytest.raises(ProfileError, match="does not exist"):
+        find_profile(str(tmp_path / "nope.yaml"), env)
+    with pytest.raises(ProfileError, match="is not a profile name"):
+        find_profile("..", env)
+
+
+def test_default_config_dir_is_under_home(tmp_path: Path) -> None:
+    d = tmp_path / ".config" / "rittunnel" / "profiles"
+    d.mkdir(parents=True)
+    (d / "h.yaml").write_text("service: s\nlocal_port: 9\n")
+    assert load_profile("h", {"HOME": str(tmp_path)}).local_port == 9
+
+
+def test_bad_yaml_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("service: s\nlocal_port: [1\n")
+    with pytest.raises(ProfileError, match=r"bad.yaml: not valid YAML at line \d+"):
+        load_profile_file(path)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "profiles").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_profile_loads(path: Path) -> None:
+    profile = load_profile_file(path)
+    assert profile.service and 1 <= profile.local_port <= 65535
+
+
+def test_examples_cover_ssh_postgres_and_http() -> None:
+    names = {p.stem for p in (REPO / "profiles").glob("*.yaml")}
+    assert {"ssh-pi", "postgres", "router-web"} <= names

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rittunnel.errors import ApiRefused, ApiUnavailable, AuthError, ProtocolError
+from rittunnel.protocol import (
+    Connection,
+    PortProxy,
+    ReverseProxy,
+    connect_body,
+    decode_response,
+    format_duration,
+    parse_connect,
+    parse_login,
+    parse_proxy,
+    parse_services,
+)
+
+# The connect answer as the reference pages print it, slashes escaped as the live API sends.
+CONNECT_ANSWER = (
+    b'{"connection": {"deviceaddress": "80:00:00:00:00:00:00:91", "expirationsec": "28797",'
+    b' "proxy": "http:\\/\\/proxy18.rt3.io:38575",'
+    b' "connectionid": "A78B3919-52E1-B674-58CC-5C0009377419",'
+    b' "proxyserver": "proxy18.rt3.io", "requested": "x", "latchedIP": "1.2.3.4"},'
+    b' "status": "true", "extra": {"nested": [1, 2]}}'
+)
+
+
+def test_connect_answer_with_escaped_slashes_string_expiry_and_extra_fields() -> None:
+    data = decode_response(200, "application/json", CONNECT_ANSWER, "connect")
+    conn = parse_connect(data, "80:00:00:00:00:00:00:91")
+    assert conn == Connection(
+        connection_id="A78B3919-52E1-B674-58CC-5C0009377419",
+        service="80:00:00:00:00:00:00:91",
+        proxy=PortProxy("proxy18.rt3.io", 38575),
+        expires_in=28797.0,
+    )
+
+
+def test_proxy_expiration_sec_int_is_preferred() -> None:
+    data = {
+        "connection": {
+            "connectionid": "c",
+            "proxy": "http://h:1",
+            "expirationsec": "100",
+            "proxyExpirationSec": 90,
+        }
+    }
+    assert parse_connect(data, "s").expires_in == 90.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("http:\\/\\/proxy18.rt3.io:38575", PortProxy("proxy18.rt3.io", 38575)),
+        ("http://proxy18.rt3.io:38575", PortProxy("proxy18.rt3.io", 38575)),
+        ("proxy18.rt3.io:38575", PortProxy("proxy18.rt3.io", 38575)),
+        ("tcp://[::1]:9", PortProxy("::1", 9)),
+        ("https://xprbjalo.p18.rt3.io", ReverseProxy("https://xprbjalo.p18.rt3.io")),
+        ("https://xprbjalo.p18.rt3.io/", ReverseProxy("https://xprbjalo.p18.rt3.io")),
+    ],
+)
+def test_parse_proxy_forms(value: str, expected: object) -> None:
+    assert parse_proxy(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, "", "http://h:notaport", "tcp://h", 5])
+def test_parse_proxy_rejects_garbage(value: object) -> None:
+    with pytest.raises(ProtocolError):
+        parse_proxy(value)
+
+
+def test_status_false_on_http_200_shows_reason() -> None:
+    body = json.dumps({"status": "false", "reason": "[0209] Device address not found"}).encode()
+    with pytest.raises(ApiRefused) as info:
+        decode_response(200, "application/json", body, "connect")
+    assert not isinstance(info.value, AuthError)
+    assert "[0209] Device address not found" in str(info.value)
+    assert not info.value.transient
+
+
+def test_status_false_without_reason() -> None:
+    with pytest.raises(ApiRefused, match="no reason given"):
+        decode_response(200, "application/json", b'{"status":"false"}', "connect")
+
+
+def test_stop_401_with_reason_and_auth_words() -> None:
+    body = b'{"status":"false","reason":"[0090] Token has expired"}'
+    with pytest.raises(AuthError):
+        decode_response(401, "application/json", body, "stop")
+    with pytest.raises(AuthError):
+        decode_response(401, "application/json", b'{"status":"false"}', "stop")
+    body = b'{"status":"false","reason":"connectionid incorrect or missing"}'
+    with pytest.raises(ApiRefused) as info:
+        decode_response(401, "application/json", body, "stop")
+    assert not isinstance(info.value, AuthError)
+
+
+def test_transient_reasons_are_marked() -> None:
+    body = b'{"status":"false","reason":"Service temporarily unavailable, try again"}'
+    with pytest.raises(ApiRefused) as info:
+        decode_response(200, "application/json", body, "connect")
+    assert info.value.transient
+
+
+def test_html_502_is_an_outage_not_a_crash() -> None:
+    html = b"<html><head><title>502 Bad Gateway</title></head><body>x</body></html>"
+    with pytest.raises(ApiUnavailable, match=r"HTTP 502 with an HTML page \(502 Bad Gateway\)"):
+        decode_response(502, "text/html", html, "connect")
+
+
+@pytest.mark.parametrize(
+    ("code", "body"), [(200, b""), (500, b"oops"), (200, b"[1]"), (200, b"\xff\xfe"), (503, b"{}")]
+)
+def test_non_api_answers_are_unavailable(code: int, body: bytes) -> None:
+    with pytest.raises((ApiUnavailable, ProtocolError)):
+        decode_response(code, "text/plain", body, "x")
+
+
+def test_string_and_bool_status() -> None:
+    assert decode_response(200, "", b'{"status":"true","a":1}', "x")["a"] == 1
+    assert decode_response(200, "", b'{"status":true}', "x") == {"status": True}
+    with pytest.raises(ApiUnavailable):
+        decode_response(200, "", b'{"status":"pending"}', "x")
+
+
+def test_login_token_and_expiry() -> None:
+    assert parse_login({"token": "t", "auth_expiration": "1700000000"}).expires_at == 1.7e9
+    assert parse_login({"auth_token": "t2"}).token == "t2"
+    with pytest.raises(ProtocolError):
+        parse_login({"status": "true"})
+
+
+def test_connect_body_modes() -> None:
+    assert connect_body("s", "latching", None) == {
+        "deviceaddress": "s",
+        "wait": "true",
+        "hostip": "255.255.255.255",
+    }
+    assert connect_body("s", "public", None)["hostip"] == "0.0.0.0"
+    assert "hostip" not in connect_body("s", "restricted", None)
+    assert connect_body("s", "restricted", "203.0.113.9")["hostip"] == "203.0.113.9"
+
+
+def test_connect_without_connection_or_id() -> None:
+    with pytest.raises(ProtocolError):
+        parse_connect({"status": "true"}, "s")
+    with pytest.raises(ProtocolError):
+        parse_connect({"connection": {"proxy": "http://h:1"}}, "s")
+
+
+def test_services() -> None:
+    data = {
+        "devices": [
+            {
+                "deviceaddress": "a",
+                "devicealias": "n",
+                "servicetitle": "SSH",
+                "devicestate": "active",
+                "more": 1,
+            },
+            {"junk": 1},
+        ]
+    }
+    (svc,) = parse_services(data)
+    assert (svc.address, svc.name, svc.type, svc.state) == ("a", "n", "SSH", "active")
+
+
+def test_format_duration() -> None:
+    assert format_duration(28797) == "7h59m"
+    assert format_duration(75) == "1m15s"
+    assert format_duration(3) == "3s"
