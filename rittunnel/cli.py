@@ -15,7 +15,7 @@ from . import __version__
 from .errors import RittunnelError
 from .report import Reporter, redact
 
-COMMANDS = ("up", "profiles", "demo", "fake-api")
+COMMANDS = ("up", "profiles", "cleanup", "demo", "fake-api")
 
 ENV_API_URL = "RITTUNNEL_API_URL"
 ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("profiles", parents=[common], help="list the profiles found")
+    sub.add_parser("cleanup", parents=[common], help="stop proxies left open by killed tunnels")
     demo = sub.add_parser(
         "demo", parents=[common], help="run a tunnel against the built-in fake remote.it"
     )
@@ -129,6 +130,10 @@ def dispatch(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) 
         from .commands import profiles
 
         return profiles(env, reporter)
+    if command == "cleanup":
+        from .commands import cleanup
+
+        return cleanup(env, reporter)
     if command == "demo":
         from .demo import run_demo
 

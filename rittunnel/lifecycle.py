@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import trio
 
 from .api import ApiClient
-from .errors import ApiError, ApiUnavailable
+from .errors import ApiError, ApiRefused, ApiUnavailable, AuthError
 from .lease import Lease, backoff_delays, is_expired, lease_from
 from .listen import bind_listeners, format_address
 from .profiles import DEFAULT_BIND, Profile
@@ -33,6 +33,7 @@ from .protocol import PortProxy, ReverseProxy, format_duration
 from .redirect import serve_redirect
 from .relay import Traffic, abort, open_tcp, relay, tune
 from .report import Reporter
+from .state import StateStore
 
 log = logging.getLogger("rittunnel")
 
@@ -424,6 +425,42 @@ class Tunnel:
             with trio.move_on_at(wake_at):
                 self._idle_wakeup = trio.Event()
                 await self._idle_wakeup.wait()
+
+
+async def cleanup_orphans(
+    store: StateStore, client_for: Callable[[str], ApiClient], reporter: Reporter
+) -> int:
+    """Stop the proxies of tunnels whose process is gone (``kill -9``, a crash, a reboot)
+    and remove their state files. Returns how many proxies were stopped. A proxy the API
+    no longer knows (it expired meanwhile) counts as gone; an API outage keeps the file
+    for next time."""
+    stopped = 0
+    for path, state in store.orphans():
+        left = []
+        api = client_for(state.api_url)
+        for cid in state.connections:
+            try:
+                with trio.fail_after(STOP_TIMEOUT):
+                    await api.stop(state.service, cid)
+                stopped += 1
+                reporter.info(
+                    f"stopped proxy {cid} left open by {state.name} (pid {state.pid} is gone)"
+                )
+            except ApiRefused as exc:
+                if exc.transient or isinstance(exc, AuthError):
+                    left.append(cid)
+                    reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
+                else:
+                    reporter.debug(f"proxy {cid} of {state.name} already gone: {exc}")
+            except (ApiError, trio.TooSlowError) as exc:
+                left.append(cid)
+                reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
+        if left:
+            state.connections = left
+            store.write(state)
+        else:
+            path.unlink(missing_ok=True)
+    return stopped
 
 
 @dataclass

@@ -165,3 +165,14 @@ async def test_open_tcp_refused() -> None:
     s.close()
     with trio.fail_after(10), pytest.raises(OSError):
         await open_tcp("127.0.0.1", port)
+
+
+async def test_upstream_sockets_have_keepalive_and_nodelay(nursery: trio.Nursery) -> None:
+    with trio.fail_after(10):
+        echo = await nursery.start(serve_echo)
+        sock = await open_tcp(*echo)
+        with sock:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            if hasattr(socket, "TCP_KEEPIDLE"):
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60

@@ -1,0 +1,156 @@
+"""Long-running reliability, end to end: the installed CLI against the fake remote.it,
+with the fake's knobs making proxies expire, die, the API fail and tokens expire."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import trio
+
+from .conftest import SSH_ID, World, roundtrip, run_cli, start_cli
+from .test_cli_e2e import free_port, ssh_profile
+
+DEADLINE = 60
+
+
+async def up(world: World, nursery: trio.Nursery, extra: str = "", name: str = "ssh-pi") -> int:
+    port = free_port()
+    world.profile(name, f"service: {SSH_ID}\nlocal_port: {port}\n{extra}")
+    cli = await start_cli(nursery, world.env, name)
+    await cli.ready()
+    world.cli = cli  # type: ignore[attr-defined]
+    return port
+
+
+async def finish(world: World) -> None:
+    assert await world.cli.stop(signal.SIGHUP) == 0  # type: ignore[attr-defined]
+    assert world.fake.open_proxies == []
+
+
+async def test_client_after_expiry_gets_a_fresh_proxy(world: World, nursery: trio.Nursery) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.knobs.expirationsec = 3
+        port = await up(world, nursery)
+        assert await roundtrip(port, b"one") == b"one"
+        await trio.sleep(3.5)
+        assert await roundtrip(port, b"two") == b"two"
+        assert len(world.fake.calls_to("connect")) == 2
+        assert [p.ended for p in world.fake.proxies.values()].count("") == 1
+        await finish(world)
+
+
+async def test_killed_proxy_and_three_502s_hold_the_client(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        port = await up(world, nursery)
+        world.fake.kill_proxy()
+        assert await roundtrip(port, b"after kill") == b"after kill"
+        world.fake.kill_proxy()
+        world.fake.fail_next("connect", "html502", "html502", "html502")
+        payload = os.urandom(100_000)
+        assert await roundtrip(port, payload) == payload
+        assert [c.http_status for c in world.fake.calls_to("connect")][-4:] == [502, 502, 502, 200]
+        assert world.cli.proc.returncode is None  # type: ignore[attr-defined]
+        await finish(world)
+
+
+async def test_expired_token_is_replaced(world: World, nursery: trio.Nursery) -> None:
+    with trio.fail_after(DEADLINE):
+        port = await up(world, nursery)
+        world.fake.expire_tokens()
+        world.fake.kill_proxy()
+        assert await roundtrip(port, b"x") == b"x"
+        assert len(world.fake.calls_to("login")) == 2
+        await finish(world)
+
+
+async def test_kill_9_orphan_is_stopped_by_the_next_run(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        await up(world, nursery)
+        (orphan,) = world.fake.open_proxies
+        assert await world.cli.stop(signal.SIGKILL) == -signal.SIGKILL  # type: ignore[attr-defined]
+        assert world.fake.open_proxies == [orphan]  # left open at "remote.it"
+        state = json.loads((world.tmp / "state" / "rittunnel" / "ssh-pi.json").read_text())
+        assert state["connections"] == [orphan.connection_id]
+
+        await up(world, nursery, name="other")  # any profile
+        stops = world.fake.calls_to("stop")
+        assert [s.body["connectionid"] for s in stops] == [orphan.connection_id]
+        assert orphan.ended == "stopped"
+        assert not (world.tmp / "state" / "rittunnel" / "ssh-pi.json").exists()
+        await finish(world)
+
+
+async def test_cleanup_command(world: World, nursery: trio.Nursery) -> None:
+    with trio.fail_after(DEADLINE):
+        await up(world, nursery)
+        await world.cli.stop(signal.SIGKILL)  # type: ignore[attr-defined]
+        result = await run_cli(world.env, "cleanup")
+        assert result.code == 0 and "stopped 1 orphaned proxy" in result.out
+        assert world.fake.open_proxies == []
+
+
+async def test_second_run_of_a_profile_names_the_first(world: World, nursery: trio.Nursery) -> None:
+    with trio.fail_after(DEADLINE):
+        await up(world, nursery)
+        result = await run_cli(world.env, "ssh-pi")
+        pid = world.cli.proc.pid  # type: ignore[attr-defined]
+        assert result.code == 1 and f"profile ssh-pi is already running as pid {pid}" in result.err
+        assert len(world.fake.calls_to("connect")) == 1
+        await finish(world)
+
+
+async def test_token_is_cached_between_runs(world: World, nursery: trio.Nursery) -> None:
+    with trio.fail_after(DEADLINE):
+        await up(world, nursery)
+        await finish(world)
+        cache = world.tmp / "cache" / "rittunnel" / "tokens.json"
+        assert oct(cache.stat().st_mode & 0o777) == "0o600"
+        await up(world, nursery)
+        await finish(world)
+        assert len(world.fake.calls_to("login")) == 1
+        # a stale cached token is replaced transparently
+        world.fake.expire_tokens()
+        await up(world, nursery)
+        await finish(world)
+        assert len(world.fake.calls_to("login")) == 2
+
+
+async def test_idle_timeout_stops_the_proxy_and_keeps_the_port(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        port = await up(world, nursery, "idle_timeout: 1\n")
+        assert await roundtrip(port, b"a") == b"a"
+        with trio.fail_after(10):
+            while world.fake.open_proxies:
+                await trio.sleep(0.1)
+        assert world.fake.calls_to("stop")
+        assert await roundtrip(port, b"b") == b"b"
+        assert len(world.fake.calls_to("connect")) == 2
+        await finish(world)
+
+
+async def test_on_demand_makes_no_proxy_until_a_client(world: World, nursery: trio.Nursery) -> None:
+    with trio.fail_after(DEADLINE):
+        port = await up(world, nursery, "on_demand: true\n")
+        assert world.fake.calls_to("connect") == []
+        assert await roundtrip(port, b"c") == b"c"
+        assert len(world.fake.calls_to("connect")) == 1
+        await finish(world)
+
+
+async def test_startup_gives_up_after_start_timeout(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        ssh_profile(world, free_port())
+        world.fake.fail_next("connect", *["html502"] * 100)
+        result = await run_cli({**world.env, "RITTUNNEL_START_TIMEOUT": "2"}, "ssh-pi")
+        assert result.code == 1 and "HTML page" in result.err
+        attempts = len(world.fake.calls_to("connect"))
+        assert 2 <= attempts <= 6, attempts
+        assert result.err.count("retrying in") == attempts - 1
