@@ -22,7 +22,7 @@ import trio
 
 from .errors import RittunnelError
 from .fake import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService
-from .fake.target import serve_echo
+from .fake.target import roundtrip, serve_echo
 from .report import Reporter
 
 SERVICE = "80:00:00:00:01:02:03:04"
@@ -76,7 +76,7 @@ async def _demo(mib: int, env: dict[str, str]) -> int:
                 say(f"   {ready}")
                 payload = os.urandom(mib * 1024 * 1024)
                 start = time.perf_counter()
-                echoed = await _roundtrip(local_port, payload)
+                echoed = await roundtrip(local_port, payload)
                 elapsed = time.perf_counter() - start
                 ok = hashlib.sha256(echoed).digest() == hashlib.sha256(payload).digest()
                 say(
@@ -117,24 +117,3 @@ async def _read_line(stream: trio.abc.ReceiveStream, timeout: float) -> str:
     if b"\n" not in buf:
         raise RittunnelError("demo: rittunnel did not report ready in time")
     return buf.split(b"\n", 1)[0].decode()
-
-
-async def _roundtrip(port: int, payload: bytes) -> bytes:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    received = bytearray()
-    async with stream:
-
-        async def send() -> None:
-            view = memoryview(payload)
-            for i in range(0, len(view), 1 << 20):
-                await stream.send_all(view[i : i + (1 << 20)])
-            await stream.send_eof()
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(send)
-            while True:
-                chunk = await stream.receive_some(1 << 20)
-                if not chunk:
-                    break
-                received += chunk
-    return bytes(received)

@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -84,7 +84,6 @@ class Profile:
     idle_timeout: float | None = None
     #: create the first proxy only when the first local client arrives
     on_demand: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 _KEYS = {

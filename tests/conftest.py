@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,10 +15,13 @@ import pytest
 import trio
 
 from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService
+from rittunnel.fake.target import roundtrip
 
 SSH_ID = "80:00:00:00:01:02:03:04"
 WEB_ID = "80:00:00:00:01:02:03:05"
 OFFLINE_ID = "80:00:00:00:01:02:03:06"
+
+__all__ = ["roundtrip"]
 
 RITTUNNEL = str(Path(sys.executable).parent / "rittunnel")
 
@@ -168,20 +172,23 @@ async def run_cli(env: dict[str, str], *args: str, timeout: float = 30) -> Resul
     return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
-async def roundtrip(port: int, payload: bytes, host: str = "127.0.0.1") -> bytes:
-    """Send ``payload``, half-close, and read until EOF; returns what came back."""
-    stream = await trio.open_tcp_stream(host, port)
-    received = bytearray()
-    async with stream:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
-        async def send() -> None:
-            view = memoryview(payload)
-            for i in range(0, len(view), 1 << 18):
-                await stream.send_all(view[i : i + (1 << 18)])
-            await stream.send_eof()
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(send)
-            while chunk := await stream.receive_some(1 << 18):
-                received += chunk
-    return bytes(received)
+def ssh_profile(world: World, port: int, extra: str = "", name: str = "ssh-pi") -> None:
+    world.profile(name, f"service: {SSH_ID}\nlocal_port: {port}\n{extra}")
+
+
+async def up(
+    world: World, nursery: trio.Nursery, extra: str = "", name: str = "ssh-pi"
+) -> tuple[Running, int]:
+    """Start ``rittunnel NAME`` on a free port and wait for its ready line."""
+    port = free_port()
+    ssh_profile(world, port, extra, name)
+    cli = await start_cli(nursery, world.env, name)
+    await cli.ready()
+    return cli, port

@@ -13,20 +13,20 @@ import trio
 
 from rittunnel.fake import DEVELOPER_KEY, PASSWORD
 
-from .conftest import OFFLINE_ID, SSH_ID, WEB_ID, World, roundtrip, run_cli, start_cli
+from .conftest import (
+    OFFLINE_ID,
+    SSH_ID,
+    WEB_ID,
+    World,
+    free_port,
+    roundtrip,
+    run_cli,
+    ssh_profile,
+    start_cli,
+    up,
+)
 
 DEADLINE = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def ssh_profile(world: World, port: int, extra: str = "") -> None:
-    world.profile("ssh-pi", f"service: {SSH_ID}\nlocal_port: {port}\n{extra}")
 
 
 async def test_tunnel_relays_8_mib_and_32_concurrent_then_stops_on_sigterm(
@@ -73,10 +73,7 @@ async def test_signals_stop_the_proxy_and_exit_zero(
     world: World, nursery: trio.Nursery, sig: int
 ) -> None:
     with trio.fail_after(DEADLINE):
-        port = free_port()
-        ssh_profile(world, port)
-        cli = await start_cli(nursery, world.env, "up", "ssh-pi")
-        await cli.ready()
+        cli, port = await up(world, nursery)
         assert await roundtrip(port, b"hello") == b"hello"
         assert await cli.stop(sig) == 0
         assert len(world.fake.calls_to("stop")) == 1
@@ -87,10 +84,7 @@ async def test_signal_during_a_live_connection_still_stops_the_proxy(
     world: World, nursery: trio.Nursery
 ) -> None:
     with trio.fail_after(DEADLINE):
-        port = free_port()
-        ssh_profile(world, port)
-        cli = await start_cli(nursery, world.env, "ssh-pi")
-        await cli.ready()
+        cli, port = await up(world, nursery)
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await stream.send_all(b"ping")
         assert await stream.receive_some(10) == b"ping"

@@ -9,7 +9,7 @@ from functools import partial
 import pytest
 import trio
 
-from rittunnel.fake.target import serve_echo
+from rittunnel.fake.target import roundtrip, serve_echo
 from rittunnel.relay import _SPLICE, BufferPool, Traffic, open_tcp, relay, tune
 
 MODES = [False, True] if _SPLICE else [False]
@@ -47,12 +47,6 @@ async def relay_server(
     return port
 
 
-async def echo_roundtrip(port: int, payload: bytes) -> bytes:
-    from .conftest import roundtrip
-
-    return await roundtrip(port, payload)
-
-
 @pytest.mark.parametrize("splice", MODES)
 async def test_8_mib_byte_exact_both_ways(nursery: trio.Nursery, splice: bool) -> None:
     with trio.fail_after(30):
@@ -60,7 +54,7 @@ async def test_8_mib_byte_exact_both_ways(nursery: trio.Nursery, splice: bool) -
         traffic = Traffic()
         port = await relay_server(echo, traffic, splice, nursery)
         payload = os.urandom(8 * 1024 * 1024)
-        assert await echo_roundtrip(port, payload) == payload
+        assert await roundtrip(port, payload) == payload
         assert traffic.up == traffic.down == len(payload)
 
 
@@ -73,7 +67,7 @@ async def test_50_concurrent_connections(nursery: trio.Nursery, splice: bool) ->
 
         async def one(i: int) -> None:
             data = os.urandom(100_000 + i * 7)
-            ok.append(await echo_roundtrip(port, data) == data)
+            ok.append(await roundtrip(port, data) == data)
 
         async with trio.open_nursery() as n:
             for i in range(50):

@@ -9,43 +9,33 @@ import signal
 
 import trio
 
-from .conftest import SSH_ID, World, roundtrip, run_cli, start_cli
-from .test_cli_e2e import free_port, ssh_profile
+from .conftest import Running, World, free_port, roundtrip, run_cli, ssh_profile, up
 
 DEADLINE = 60
 
 
-async def up(world: World, nursery: trio.Nursery, extra: str = "", name: str = "ssh-pi") -> int:
-    port = free_port()
-    world.profile(name, f"service: {SSH_ID}\nlocal_port: {port}\n{extra}")
-    cli = await start_cli(nursery, world.env, name)
-    await cli.ready()
-    world.cli = cli  # type: ignore[attr-defined]
-    return port
-
-
-async def finish(world: World) -> None:
-    assert await world.cli.stop(signal.SIGHUP) == 0  # type: ignore[attr-defined]
+async def finish(cli: Running, world: World) -> None:
+    assert await cli.stop(signal.SIGHUP) == 0
     assert world.fake.open_proxies == []
 
 
 async def test_client_after_expiry_gets_a_fresh_proxy(world: World, nursery: trio.Nursery) -> None:
     with trio.fail_after(DEADLINE):
         world.fake.knobs.expirationsec = 3
-        port = await up(world, nursery)
+        cli, port = await up(world, nursery)
         assert await roundtrip(port, b"one") == b"one"
         await trio.sleep(3.5)
         assert await roundtrip(port, b"two") == b"two"
         assert len(world.fake.calls_to("connect")) == 2
         assert [p.ended for p in world.fake.proxies.values()].count("") == 1
-        await finish(world)
+        await finish(cli, world)
 
 
 async def test_killed_proxy_and_three_502s_hold_the_client(
     world: World, nursery: trio.Nursery
 ) -> None:
     with trio.fail_after(DEADLINE):
-        port = await up(world, nursery)
+        cli, port = await up(world, nursery)
         world.fake.kill_proxy()
         assert await roundtrip(port, b"after kill") == b"after kill"
         world.fake.kill_proxy()
@@ -53,43 +43,43 @@ async def test_killed_proxy_and_three_502s_hold_the_client(
         payload = os.urandom(100_000)
         assert await roundtrip(port, payload) == payload
         assert [c.http_status for c in world.fake.calls_to("connect")][-4:] == [502, 502, 502, 200]
-        assert world.cli.proc.returncode is None  # type: ignore[attr-defined]
-        await finish(world)
+        assert cli.proc.returncode is None
+        await finish(cli, world)
 
 
 async def test_expired_token_is_replaced(world: World, nursery: trio.Nursery) -> None:
     with trio.fail_after(DEADLINE):
-        port = await up(world, nursery)
+        cli, port = await up(world, nursery)
         world.fake.expire_tokens()
         world.fake.kill_proxy()
         assert await roundtrip(port, b"x") == b"x"
         assert len(world.fake.calls_to("login")) == 2
-        await finish(world)
+        await finish(cli, world)
 
 
 async def test_kill_9_orphan_is_stopped_by_the_next_run(
     world: World, nursery: trio.Nursery
 ) -> None:
     with trio.fail_after(DEADLINE):
-        await up(world, nursery)
+        cli, _ = await up(world, nursery)
         (orphan,) = world.fake.open_proxies
-        assert await world.cli.stop(signal.SIGKILL) == -signal.SIGKILL  # type: ignore[attr-defined]
+        assert await cli.stop(signal.SIGKILL) == -signal.SIGKILL
         assert world.fake.open_proxies == [orphan]  # left open at "remote.it"
         state = json.loads((world.tmp / "state" / "rittunnel" / "ssh-pi.json").read_text())
         assert state["connections"] == [orphan.connection_id]
 
-        await up(world, nursery, name="other")  # any profile
+        cli, _ = await up(world, nursery, name="other")  # any profile
         stops = world.fake.calls_to("stop")
         assert [s.body["connectionid"] for s in stops] == [orphan.connection_id]
         assert orphan.ended == "stopped"
         assert not (world.tmp / "state" / "rittunnel" / "ssh-pi.json").exists()
-        await finish(world)
+        await finish(cli, world)
 
 
 async def test_cleanup_command(world: World, nursery: trio.Nursery) -> None:
     with trio.fail_after(DEADLINE):
-        await up(world, nursery)
-        await world.cli.stop(signal.SIGKILL)  # type: ignore[attr-defined]
+        cli, _ = await up(world, nursery)
+        await cli.stop(signal.SIGKILL)
         result = await run_cli(world.env, "cleanup")
         assert result.code == 0 and "stopped 1 orphaned proxy" in result.out
         assert world.fake.open_proxies == []
@@ -97,27 +87,27 @@ async def test_cleanup_command(world: World, nursery: trio.Nursery) -> None:
 
 async def test_second_run_of_a_profile_names_the_first(world: World, nursery: trio.Nursery) -> None:
     with trio.fail_after(DEADLINE):
-        await up(world, nursery)
+        cli, _ = await up(world, nursery)
         result = await run_cli(world.env, "ssh-pi")
-        pid = world.cli.proc.pid  # type: ignore[attr-defined]
+        pid = cli.proc.pid
         assert result.code == 1 and f"profile ssh-pi is already running as pid {pid}" in result.err
         assert len(world.fake.calls_to("connect")) == 1
-        await finish(world)
+        await finish(cli, world)
 
 
 async def test_token_is_cached_between_runs(world: World, nursery: trio.Nursery) -> None:
     with trio.fail_after(DEADLINE):
-        await up(world, nursery)
-        await finish(world)
+        cli, _ = await up(world, nursery)
+        await finish(cli, world)
         cache = world.tmp / "cache" / "rittunnel" / "tokens.json"
         assert oct(cache.stat().st_mode & 0o777) == "0o600"
-        await up(world, nursery)
-        await finish(world)
+        cli, _ = await up(world, nursery)
+        await finish(cli, world)
         assert len(world.fake.calls_to("login")) == 1
         # a stale cached token is replaced transparently
         world.fake.expire_tokens()
-        await up(world, nursery)
-        await finish(world)
+        cli, _ = await up(world, nursery)
+        await finish(cli, world)
         assert len(world.fake.calls_to("login")) == 2
 
 
@@ -125,7 +115,7 @@ async def test_idle_timeout_stops_the_proxy_and_keeps_the_port(
     world: World, nursery: trio.Nursery
 ) -> None:
     with trio.fail_after(DEADLINE):
-        port = await up(world, nursery, "idle_timeout: 1\n")
+        cli, port = await up(world, nursery, "idle_timeout: 1\n")
         assert await roundtrip(port, b"a") == b"a"
         with trio.fail_after(10):
             while world.fake.open_proxies:
@@ -133,16 +123,16 @@ async def test_idle_timeout_stops_the_proxy_and_keeps_the_port(
         assert world.fake.calls_to("stop")
         assert await roundtrip(port, b"b") == b"b"
         assert len(world.fake.calls_to("connect")) == 2
-        await finish(world)
+        await finish(cli, world)
 
 
 async def test_on_demand_makes_no_proxy_until_a_client(world: World, nursery: trio.Nursery) -> None:
     with trio.fail_after(DEADLINE):
-        port = await up(world, nursery, "on_demand: true\n")
+        cli, port = await up(world, nursery, "on_demand: true\n")
         assert world.fake.calls_to("connect") == []
         assert await roundtrip(port, b"c") == b"c"
         assert len(world.fake.calls_to("connect")) == 1
-        await finish(world)
+        await finish(cli, world)
 
 
 async def test_startup_gives_up_after_start_timeout(world: World) -> None:

@@ -31,3 +31,23 @@ async def serve_echo(
     async with trio.open_nursery() as nursery:
         task_status.started((bound[0], bound[1]))
         await trio.serve_listeners(_echo, listeners, handler_nursery=nursery)
+
+
+async def roundtrip(port: int, payload: bytes, host: str = "127.0.0.1") -> bytes:
+    """Client side of an echo: send ``payload`` while reading, half-close, read to EOF;
+    returns what came back."""
+    stream = await trio.open_tcp_stream(host, port)
+    received = bytearray()
+    async with stream:
+
+        async def send() -> None:
+            view = memoryview(payload)
+            for i in range(0, len(view), 1 << 20):
+                await stream.send_all(view[i : i + (1 << 20)])
+            await stream.send_eof()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            while chunk := await stream.receive_some(1 << 20):
+                received += chunk
+    return bytes(received)
