@@ -14,7 +14,6 @@ proxy whatever way the process ends.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import signal
@@ -34,8 +33,6 @@ from .redirect import serve_redirect
 from .relay import Traffic, abort, open_tcp, relay, tune
 from .report import Reporter
 from .state import StateStore
-
-log = logging.getLogger("rittunnel")
 
 #: how long teardown may spend stopping proxies before giving up
 STOP_TIMEOUT = 10.0

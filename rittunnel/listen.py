@@ -14,12 +14,8 @@ from .errors import LocalBindError, PortInUseError
 BACKLOG = 512
 
 
-def _fmt(addr: str, port: int) -> str:
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
-
-
 def format_address(addr: str, port: int) -> str:
-    return _fmt(addr, port)
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
 def bind_listeners(
@@ -59,11 +55,11 @@ def bind_listeners(
                     continue
                 if exc.errno == errno.EACCES:
                     raise LocalBindError(
-                        f"no permission to listen on {_fmt(addr, port)}; "
+                        f"no permission to listen on {format_address(addr, port)}; "
                         "ports below 1024 need privileges, choose local_port 1024 or higher"
                     ) from None
                 raise LocalBindError(
-                    f"cannot listen on {_fmt(addr, port)}: {exc.strerror}; "
+                    f"cannot listen on {format_address(addr, port)}: {exc.strerror}; "
                     "check bind in the profile"
                 ) from None
             bound.append(sock)

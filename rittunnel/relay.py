@@ -80,16 +80,6 @@ class _Broken(Exception):
     """One side of the relay failed; the relay is over."""
 
 
-_GONE = (
-    errno.ECONNRESET,
-    errno.EPIPE,
-    errno.ENOTCONN,
-    errno.ETIMEDOUT,
-    errno.EHOSTUNREACH,
-    errno.ECONNABORTED,
-)
-
-
 async def _send_all(dst: socket.socket, view: memoryview) -> None:
     while view:
         try:
@@ -280,7 +270,3 @@ async def open_tcp(host: str, port: int) -> socket.socket:
         tune(sock, keepalive=True)
         return sock
     raise last
-
-
-def is_gone(exc: OSError) -> bool:
-    return exc.errno in _GONE
