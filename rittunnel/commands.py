@@ -17,7 +17,6 @@ from .report import Reporter
 
 if TYPE_CHECKING:
     from .api import ApiClient
-    from .credentials import Credentials
 
 
 def api_url_for(profile: Profile, env: Mapping[str, str]) -> str:
@@ -41,8 +40,8 @@ def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _clients(
     env: Mapping[str, str], reporter: Reporter
-) -> tuple[Credentials, Callable[[str], ApiClient], dict[str, ApiClient]]:
-    """Credentials, and one API client per base URL (sharing the token cache)."""
+) -> tuple[Callable[[str], ApiClient], dict[str, ApiClient]]:
+    """One API client per base URL (sharing the token cache), made on first use."""
     from .api import DEFAULT_TIMEOUT, ApiClient
     from .credentials import credentials_from_env
     from .files import cache_dir
@@ -68,7 +67,7 @@ def _clients(
             clients[url] = ApiClient(url, creds, timeout=timeout, token=cached, on_token=remember)
         return clients[url]
 
-    return creds, client_for, clients
+    return client_for, clients
 
 
 def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
@@ -80,7 +79,7 @@ def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> 
     names = [p.name for p in profiles]
     if len(set(names)) != len(names):
         raise RittunnelError(f"a profile is named twice: {' '.join(names)}")
-    _, client_for, clients = _clients(env, reporter)
+    client_for, clients = _clients(env, reporter)
     start_timeout = args.start_timeout or _float_env(env, "RITTUNNEL_START_TIMEOUT", START_TIMEOUT)
     options = Options(start_timeout=start_timeout)
     store = StateStore(state_dir(env))
@@ -148,7 +147,7 @@ def cleanup(env: Mapping[str, str], reporter: Reporter) -> int:
     from .state import StateStore
 
     store = StateStore(state_dir(env))
-    _, client_for, clients = _clients(env, reporter)
+    client_for, clients = _clients(env, reporter)
 
     async def main() -> int:
         try:

@@ -103,12 +103,18 @@ async def test_half_close_keeps_the_other_direction_open(
         assert reply == b"got 300000 bytes"
 
 
+def two_pairs() -> tuple[tuple[socket.socket, socket.socket], tuple[socket.socket, socket.socket]]:
+    """Two connected non-blocking socket pairs: relay(a2, b1) joins a1 to b2."""
+    pairs = (socket.socketpair(), socket.socketpair())
+    for pair in pairs:
+        for s in pair:
+            s.setblocking(False)
+    return pairs
+
+
 async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery) -> None:
     with trio.fail_after(30):
-        a1, a2 = socket.socketpair()
-        b1, b2 = socket.socketpair()
-        for s in (a1, a2, b1, b2):
-            s.setblocking(False)
+        (a1, a2), (b1, b2) = two_pairs()
         done = trio.Event()
 
         async def run() -> None:
@@ -129,10 +135,7 @@ async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery) -> None:
 async def test_backpressure_holds_at_most_one_buffer(nursery: trio.Nursery) -> None:
     """A reader that never reads: the relay stops reading too instead of buffering."""
     with trio.fail_after(30):
-        a1, a2 = socket.socketpair()
-        b1, b2 = socket.socketpair()
-        for s in (a1, a2, b1, b2):
-            s.setblocking(False)
+        (a1, a2), (b1, b2) = two_pairs()
         pool = BufferPool(64 * 1024)
         async with trio.open_nursery() as n:
             n.start_soon(partial(relay, a2, b1, pool=pool, splice=False))
