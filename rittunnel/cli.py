@@ -12,10 +12,12 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from . import __version__
-from .errors import RittunnelError
+from .errors import RittunnelError, UsageError
 from .report import Reporter, redact
 
-COMMANDS = ("up", "profiles", "cleanup", "demo", "fake-api")
+COMMANDS = (
+    "up", "status", "stop", "run", "stdio", "wait", "profiles", "cleanup", "demo", "fake-api",
+)  # fmt: skip
 
 ENV_API_URL = "RITTUNNEL_API_URL"
 ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"
@@ -33,16 +35,63 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="log every connection")
     common.add_argument("-q", "--quiet", action="store_true", help="only the ready line and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    up = sub.add_parser("up", parents=[common], help="open tunnels for profiles and serve them")
-    up.add_argument("names", nargs="+", metavar="NAME", help="profile name or path to a .yaml")
-    up.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
-    up.add_argument(
+    start_timeout = argparse.ArgumentParser(add_help=False)
+    start_timeout.add_argument(
         "--start-timeout",
         type=float,
         default=None,
         metavar="S",
         help="seconds to keep retrying the API at start-up (default 15)",
+    )
+
+    up = sub.add_parser(
+        "up", parents=[common, start_timeout], help="open tunnels for profiles and serve them"
+    )
+    up.add_argument("names", nargs="+", metavar="NAME", help="profile name or path to a .yaml")
+    up.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    up.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="run in the background; return once every port is ready",
+    )
+    # internal: how `up -d` talks to the background process it starts
+    up.add_argument("--notify-fd", type=int, default=None, help=argparse.SUPPRESS)
+    up.add_argument("--log-file", default=None, help=argparse.SUPPRESS)
+
+    status = sub.add_parser("status", parents=[common], help="show the running tunnels")
+    status.add_argument("--json", action="store_true", help="a JSON list on stdout")
+
+    stop = sub.add_parser("stop", parents=[common], help="stop running tunnels")
+    stop.add_argument("names", nargs="*", metavar="NAME")
+    stop.add_argument("--all", action="store_true", help="stop every running tunnel")
+    stop.add_argument(
+        "--timeout", type=float, default=20.0, metavar="S", help="seconds to wait (default 20)"
+    )
+
+    run = sub.add_parser(
+        "run",
+        parents=[common, start_timeout],
+        help="bring a tunnel up, run a command against it, tear down when it exits",
+        usage="rittunnel run [-p PORT] NAME -- CMD [ARGS…]   ({port} and {host} are replaced)",
+    )
+    run.add_argument("name", metavar="NAME")
+    run.add_argument(
+        "-p", "--port", type=int, default=None, help="local port instead of the profile's (0: any)"
+    )
+    run.add_argument("command_argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    stdio = sub.add_parser(
+        "stdio",
+        parents=[common, start_timeout],
+        help="relay stdin/stdout through a fresh proxy (ssh ProxyCommand)",
+    )
+    stdio.add_argument("name", metavar="NAME")
+
+    wait = sub.add_parser("wait", parents=[common], help="wait until a background tunnel is ready")
+    wait.add_argument("name", metavar="NAME")
+    wait.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="seconds (default 30)"
     )
 
     sub.add_parser("profiles", parents=[common], help="list the profiles found")
@@ -91,7 +140,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if not args_list:
         parser.print_help(sys.stderr)
         return 2
+    command_argv: list[str] | None = None
+    if args_list[0] == "run" and "--" in args_list:
+        cut = args_list.index("--")
+        args_list, command_argv = args_list[:cut], args_list[cut + 1 :]
     args = parser.parse_args(args_list)
+    if command_argv is not None:
+        if args.command_argv:
+            parser.error("run: give the command after `--` only")
+        args.command_argv = command_argv
     reporter = Reporter(
         json_mode=bool(getattr(args, "json", False)),
         quiet=bool(getattr(args, "quiet", False)),
@@ -126,6 +183,13 @@ def dispatch(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) 
         from .commands import up
 
         return up(args, env, reporter)
+    if command in ("status", "stop", "wait"):
+        return control_command(args, env, reporter)
+    if command in ("run", "stdio"):
+        from . import commands
+
+        runner = commands.run if command == "run" else commands.stdio
+        return runner(args, env, reporter)
     if command == "profiles":
         from .commands import profiles
 
@@ -143,6 +207,22 @@ def dispatch(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) 
 
         return run(args)
     raise AssertionError(command)
+
+
+def control_command(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) -> int:
+    """status, stop, wait: state files and psutil only (no httpx, no trio: fast)."""
+    from . import control
+    from .files import state_dir
+    from .state import StateStore
+
+    store = StateStore(state_dir(env))
+    if args.command == "status":
+        return control.status(store, reporter, as_json=args.json)
+    if args.command == "stop":
+        if not args.names and not args.all:
+            raise UsageError("stop: name the tunnels to stop, or --all")
+        return control.stop(store, reporter, args.names, every=args.all, timeout=args.timeout)
+    return control.wait(store, reporter, args.name, args.timeout)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,9 +4,11 @@ its job through the lifecycle, and returns an exit code or raises a RittunnelErr
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import trio
@@ -17,6 +19,8 @@ from .report import Reporter
 
 if TYPE_CHECKING:
     from .api import ApiClient
+    from .lifecycle import Options
+    from .session import Outcome, Session
 
 
 def api_url_for(profile: Profile, env: Mapping[str, str]) -> str:
@@ -70,74 +74,94 @@ def _clients(
     return client_for, clients
 
 
-def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+def load_profiles(names: list[str], env: Mapping[str, str]) -> list[Profile]:
+    profiles = [load_profile(name, env) for name in names]
+    seen = [p.name for p in profiles]
+    if len(set(seen)) != len(seen):
+        raise RittunnelError(f"a profile is named twice: {' '.join(seen)}")
+    return profiles
+
+
+def _session_options(args: argparse.Namespace, env: Mapping[str, str]) -> Options:
+    from .lifecycle import START_TIMEOUT, Options
+
+    start_timeout = getattr(args, "start_timeout", None) or _float_env(
+        env, "RITTUNNEL_START_TIMEOUT", START_TIMEOUT
+    )
+    return Options(start_timeout=start_timeout)
+
+
+def _run_session(
+    profiles: list[Profile],
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    reporter: Reporter,
+    *,
+    log: str = "",
+    on_ready: Callable[[], None] | None = None,
+    body: Callable[[Session], Awaitable[int]] | None = None,
+) -> Outcome:
     from .files import state_dir
-    from .lifecycle import START_TIMEOUT, Options, Tunnel, cleanup_orphans, run_tunnels
-    from .state import StateStore, TunnelState, process_start_time
+    from .session import Session
+    from .state import StateStore
 
-    profiles = [load_profile(name, env) for name in args.names]
-    names = [p.name for p in profiles]
-    if len(set(names)) != len(names):
-        raise RittunnelError(f"a profile is named twice: {' '.join(names)}")
     client_for, clients = _clients(env, reporter)
-    start_timeout = args.start_timeout or _float_env(env, "RITTUNNEL_START_TIMEOUT", START_TIMEOUT)
-    options = Options(start_timeout=start_timeout)
-    store = StateStore(state_dir(env))
-    pid = os.getpid()
-    pid_started = process_start_time(pid) or 0.0
+    session = Session(
+        profiles,
+        client_for,
+        lambda p: api_url_for(p, env),
+        StateStore(state_dir(env)),
+        reporter,
+        _session_options(args, env),
+        log=log,
+    )
 
-    async def main() -> int:
-        claimed: list[str] = []
-        tunnels: list[Tunnel] = []
+    async def main() -> Outcome:
         try:
-            await cleanup_orphans(store, client_for, reporter)
-            states: dict[str, TunnelState] = {}
-            for profile in profiles:
-                url = api_url_for(profile, env)
-                state = TunnelState(
-                    name=profile.name,
-                    pid=pid,
-                    pid_started=pid_started,
-                    api_url=url,
-                    service=profile.service,
-                    mode=profile.mode,
-                    source=profile.source,
-                )
-                previous = store.claim(state)
-                claimed.append(profile.name)
-                if previous is not None and previous.connections:
-                    store.write(previous)  # hand it to cleanup under its own name
-                    await cleanup_orphans(store, client_for, reporter)
-                    store.write(state)
-                states[profile.name] = state
-
-            def record(tunnel: Tunnel) -> None:
-                state = states[tunnel.profile.name]
-                state.connections = tunnel.keeper.open_ids
-                state.local_port = tunnel.info.local_port
-                state.addresses = tunnel.info.addresses
-                state.upstream = tunnel.info.upstream
-                state.ready = tunnel.ready
-                store.write(state)
-
-            for profile in profiles:
-                url = api_url_for(profile, env)
-                tunnels.append(
-                    Tunnel(profile, client_for(url), reporter, options, on_change=record)
-                )
-            outcome = await run_tunnels([t.run for t in tunnels], reporter)
+            return await session.run(on_ready=on_ready, body=body)
         finally:
-            leftover = {t.profile.name for t in tunnels if t.keeper.open_ids}
-            for name in claimed:
-                if name not in leftover:
-                    store.remove(name)
             for client in clients.values():
-                await client.aclose()
-        if outcome.signal is not None:
-            reporter.debug(f"exited on {signal.Signals(outcome.signal).name}")
-        return 0
+                with trio.CancelScope(shield=True):
+                    await client.aclose()
 
-    return trio.run(main)
+    outcome = trio.run(main)
+    if outcome.signal is not None:
+        reporter.debug(f"exited on {signal.Signals(outcome.signal).name}")
+    return outcome
+
+
+def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+    """Serve the profiles in the foreground (or, with ``-d``, in a background process)."""
+    profiles = load_profiles(args.names, env)
+    if args.detach:
+        from .detach import detach
+
+        _clients(env, reporter)  # missing credentials: say so here, not in a log file
+        return detach(profiles, args, env, reporter)
+    on_ready = None
+    if args.notify_fd is not None:  # we are the background process of `up -d`
+        reporter.timestamps = True
+        on_ready = _notify_parent(args.notify_fd, reporter)
+    outcome = _run_session(
+        profiles, args, env, reporter, log=args.log_file or "", on_ready=on_ready
+    )
+    return 1 if outcome.failed else 0
+
+
+def _notify_parent(fd: int, reporter: Reporter) -> Callable[[], None]:
+    """Forward events to the waiting ``up -d`` parent over ``fd`` until every tunnel is
+    ready; then close it (the parent reads EOF and returns)."""
+
+    def sink(record: dict[str, object]) -> None:
+        with contextlib.suppress(OSError):
+            os.write(fd, (json.dumps(record) + "\n").encode())
+
+    def ready() -> None:
+        reporter.sinks.remove(sink)
+        os.close(fd)
+
+    reporter.sinks.append(sink)
+    return ready
 
 
 def cleanup(env: Mapping[str, str], reporter: Reporter) -> int:
@@ -180,3 +204,89 @@ def profiles(env: Mapping[str, str], reporter: Reporter) -> int:
         cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
         print("  ".join([*cells, row[-1]]))
     return 0
+
+
+class CommandNotRunnable(RittunnelError):
+    """``rittunnel run``: the command could not be started (exit 127 like a shell)."""
+
+    exit_code = 127
+
+
+def _forward_sigint(stdin_fd: int = 0) -> bool:
+    """Whether SIGINT must be forwarded to a child sharing our terminal. When we are in
+    the terminal's foreground process group, the terminal already sent Ctrl-C to the
+    child too; forwarding it would deliver it twice."""
+    try:
+        return os.tcgetpgrp(stdin_fd) != os.getpgrp()
+    except OSError:
+        return True  # no terminal: the signal came from kill(1), pass it on
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+    """Bring one tunnel up, run a command against it, tear down when it exits."""
+    import dataclasses
+
+    command = list(args.command_argv)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise RittunnelError("run: no command given; usage: rittunnel run NAME -- CMD [ARGS…]")
+    profile = load_profile(args.name, env)
+    if args.port is not None:
+        profile = dataclasses.replace(profile, local_port=args.port)
+    reporter.out = reporter.err  # stdout belongs to the command
+    forward_sigint = _forward_sigint()
+
+    async def body(session: Session) -> int:
+        info = session.slots[0].tunnel.info
+        port, host = str(info.local_port), info.host
+        argv = [a.replace("{port}", port).replace("{host}", host) for a in command]
+        child_env = {**env, "RITTUNNEL_PORT": port, "RITTUNNEL_HOST": host}
+        try:
+            proc = await trio.lowlevel.open_process(argv, env=child_env)
+        except OSError as exc:
+            raise CommandNotRunnable(f"run: cannot run {argv[0]!r}: {exc.strerror}") from None
+        session.forward_to = proc
+        session.forward_sigint = forward_sigint
+        try:
+            code = await proc.wait()
+        finally:
+            if proc.returncode is None:  # we are being torn down (the tunnel failed)
+                proc.terminate()
+                with trio.CancelScope(shield=True):
+                    await proc.wait()
+        reporter.debug(f"run: {argv[0]} exited with {code}")
+        return 128 - code if code < 0 else code
+
+    outcome = _run_session([profile], args, env, reporter, body=body)
+    if outcome.body_result is not None:
+        return outcome.body_result
+    if outcome.signal is not None:
+        return 128 + outcome.signal
+    return 1
+
+
+def stdio(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+    """Relay stdin/stdout through a fresh proxy (ssh ProxyCommand)."""
+    from .files import state_dir
+    from .state import StateStore
+    from .stdio import serve_stdio
+
+    profile = load_profile(args.name, env)
+    reporter.out = reporter.err  # stdout carries the relayed bytes only
+    if not args.verbose:
+        reporter.quiet = True
+    client_for, clients = _clients(env, reporter)
+    api = client_for(api_url_for(profile, env))
+    store = StateStore(state_dir(env))
+    options = _session_options(args, env)
+
+    async def main() -> int:
+        try:
+            return await serve_stdio(profile, api, store, reporter, options, client_for)
+        finally:
+            with trio.CancelScope(shield=True):
+                for client in clients.values():
+                    await client.aclose()
+
+    return trio.run(main)

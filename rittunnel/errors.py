@@ -18,6 +18,12 @@ class RittunnelError(Exception):
     exit_code = 1
 
 
+class UsageError(RittunnelError):
+    """The command line does not make sense (exit 2, like argparse)."""
+
+    exit_code = 2
+
+
 class ProfileError(RittunnelError):
     """A profile cannot be found, read, parsed or validated."""
 

@@ -27,8 +27,9 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: str, *, exclusive: bool = False) -> bool:
-    """Write ``data`` to ``path`` atomically with mode 0600.
+def write_private(path: Path, data: str, *, exclusive: bool = False, durable: bool = True) -> bool:
+    """Write ``data`` to ``path`` atomically with mode 0600 (fsynced unless not
+    ``durable``).
 
     With ``exclusive`` the file is only created if it does not exist yet (returns False
     when it does), which makes it usable as a claim between processes."""
@@ -38,7 +39,8 @@ def write_private(path: Path, data: str, *, exclusive: bool = False) -> bool:
         with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp makes it 0600
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         if exclusive:
             try:
                 os.link(tmp, path)

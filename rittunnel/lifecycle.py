@@ -8,17 +8,17 @@ proxy whatever way the process ends.
 * :class:`Tunnel` binds the port *before* any API call, accepts local clients and hands
   each to a relay through the keeper's current proxy (or answers with a redirect for a
   reverse proxy).
-* :func:`run_tunnels` runs tunnels until a signal (SIGINT, SIGTERM, SIGHUP) or an error,
-  then stops every proxy in a shielded cancel scope with a deadline.
+* :func:`cleanup_orphans` stops the proxies of tunnels that were killed.
+
+Running several tunnels in one process, with signals, is :mod:`rittunnel.session`'s job.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import signal
 import socket
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -28,11 +28,12 @@ from .errors import ApiError, ApiRefused, ApiUnavailable, AuthError
 from .lease import Lease, backoff_delays, is_expired, lease_from
 from .listen import bind_listeners, format_address
 from .profiles import DEFAULT_BIND, Profile
-from .protocol import PortProxy, ReverseProxy, format_duration
+from .protocol import PortProxy, ReverseProxy
 from .redirect import serve_redirect
 from .relay import Traffic, abort, open_tcp, relay, tune
 from .report import Reporter
 from .state import StateStore
+from .units import format_duration
 
 #: how long teardown may spend stopping proxies before giving up
 STOP_TIMEOUT = 10.0
@@ -40,6 +41,13 @@ STOP_TIMEOUT = 10.0
 UPSTREAM_CONNECT_TIMEOUT = 10.0
 #: how long start-up retries transient API failures before giving up
 START_TIMEOUT = 15.0
+
+
+def wall_clock(at: float | None) -> float | None:
+    """A trio clock reading as a Unix time (for files and JSON), or None."""
+    if at is None:
+        return None
+    return round(time.time() + (at - trio.current_time()), 3)
 
 
 @dataclass
@@ -160,7 +168,23 @@ class ProxyKeeper:
         self.current = lease
         self.generation += 1
         self._changed()
+        if self.generation > 1:
+            self._announce_renewal(lease)
         return lease
+
+    def _announce_renewal(self, lease: Lease) -> None:
+        proxy = lease.connection.proxy
+        expires = lease.connection.expires_in
+        life = f", expires in {format_duration(expires)}" if expires is not None else ""
+        self.reporter.event(
+            "renewed",
+            f"{self.profile.name}: new proxy {proxy} ({self.profile.mode}{life})",
+            name=self.profile.name,
+            upstream=str(proxy),
+            connection_id=lease.connection_id,
+            expires_in=expires,
+            expires_at=wall_clock(lease.expires_at),
+        )
 
     async def _stop(self, lease: Lease) -> None:
         cid = lease.connection_id
@@ -197,6 +221,8 @@ class TunnelInfo:
     upstream: str = ""
     mode: str = ""
     expires_in: float | None = None
+    #: the first address listened on, as a host for clients (``127.0.0.1``, ``::1``)
+    host: str = ""
 
 
 class Tunnel:
@@ -235,7 +261,7 @@ class Tunnel:
         p = self.profile
         optional = frozenset(DEFAULT_BIND) - {"127.0.0.1"} if p.bind_is_default else frozenset()
         self.listeners = bind_listeners(p.bind, p.local_port, optional=optional)
-        self.info.local_port = self.listeners[0].getsockname()[1]
+        self.info.host, self.info.local_port = self.listeners[0].getsockname()[:2]
         self.info.addresses = [
             format_address(s.getsockname()[0], self.info.local_port) for s in self.listeners
         ]
@@ -301,7 +327,12 @@ class Tunnel:
         expires = lease.connection.expires_in
         self.info.upstream = str(proxy)
         self.info.expires_in = expires
-        fields.update(upstream=str(proxy), connection_id=lease.connection_id, expires_in=expires)
+        fields.update(
+            upstream=str(proxy),
+            connection_id=lease.connection_id,
+            expires_in=expires,
+            expires_at=wall_clock(lease.expires_at),
+        )
         life = f", proxy expires in {format_duration(expires)}" if expires is not None else ""
         if isinstance(proxy, ReverseProxy):
             text = (
@@ -350,43 +381,52 @@ class Tunnel:
             self._idle_since = trio.current_time()
             self._idle_wakeup.set()
 
+    async def connect(self, deadline: float) -> tuple[Lease, socket.socket | None]:
+        """A proxy and, for a port proxy, a socket connected to it (``None`` for a
+        reverse proxy). A proxy that does not take the connection is replaced and the next
+        one tried, until ``deadline`` (trio time). The caller must release the lease.
+
+        Raises :class:`ApiError` when no working proxy can be had by then."""
+        while True:
+            lease = await self.keeper.acquire(deadline)
+            proxy = lease.connection.proxy
+            if isinstance(proxy, ReverseProxy):
+                return lease, None
+            upstream = await self._open_upstream(proxy, lease, deadline)
+            if upstream is not None:
+                return lease, upstream
+            with trio.CancelScope(shield=True):
+                await self.keeper.release(lease)
+            if trio.current_time() >= deadline:
+                raise ApiUnavailable(
+                    f"no working proxy within hold_timeout {self.profile.hold_timeout:g}s"
+                )
+
     async def _serve_client(self, client: socket.socket, peer: object) -> None:
         name = self.profile.name
-        deadline = trio.current_time() + self.profile.hold_timeout
-        while True:
-            try:
-                lease = await self.keeper.acquire(deadline)
-            except ApiError as exc:
-                self.reporter.warn(f"{name}: no proxy for a client from {peer}: {exc}")
-                abort(client)
+        try:
+            lease, upstream = await self.connect(trio.current_time() + self.profile.hold_timeout)
+        except ApiError as exc:
+            self.reporter.warn(f"{name}: no proxy for a client from {peer}: {exc}")
+            abort(client)
+            return
+        try:
+            proxy = lease.connection.proxy
+            if upstream is None:
+                assert isinstance(proxy, ReverseProxy)
+                await serve_redirect(client, proxy.url)
                 return
-            try:
-                proxy = lease.connection.proxy
-                if isinstance(proxy, ReverseProxy):
-                    await serve_redirect(client, proxy.url)
-                    return
-                upstream = await self._open_upstream(proxy, lease, deadline)
-                if upstream is None:
-                    if trio.current_time() >= deadline:
-                        self.reporter.warn(
-                            f"{name}: gave up on a client from {peer}: no working proxy "
-                            f"within hold_timeout {self.profile.hold_timeout:g}s"
-                        )
-                        abort(client)
-                        return
-                    continue
-                with upstream:
-                    self.reporter.debug(f"{name}: {peer} connected via {proxy}")
-                    before_up, before_down = self.traffic.up, self.traffic.down
-                    await relay(client, upstream, self.traffic)
-                    self.reporter.debug(
-                        f"{name}: {peer} closed ({self.traffic.up - before_up} bytes up, "
-                        f"{self.traffic.down - before_down} down)"
-                    )
-                return
-            finally:
-                with trio.CancelScope(shield=True):
-                    await self.keeper.release(lease)
+            with upstream:
+                self.reporter.debug(f"{name}: {peer} connected via {proxy}")
+                before_up, before_down = self.traffic.up, self.traffic.down
+                await relay(client, upstream, self.traffic)
+                self.reporter.debug(
+                    f"{name}: {peer} closed ({self.traffic.up - before_up} bytes up, "
+                    f"{self.traffic.down - before_down} down)"
+                )
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.keeper.release(lease)
 
     async def _open_upstream(
         self, proxy: PortProxy, lease: Lease, deadline: float
@@ -435,7 +475,7 @@ async def cleanup_orphans(
     for path, state in store.orphans():
         left = []
         api = client_for(state.api_url)
-        for cid in state.connections:
+        for cid in state.proxies:
             try:
                 with trio.fail_after(STOP_TIMEOUT):
                     await api.stop(state.service, cid)
@@ -453,59 +493,8 @@ async def cleanup_orphans(
                 left.append(cid)
                 reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
         if left:
-            state.connections = left
+            state.proxies = left
             store.write(state)
         else:
             path.unlink(missing_ok=True)
     return stopped
-
-
-@dataclass
-class Outcome:
-    """How :func:`run_tunnels` ended."""
-
-    signal: int | None = None
-
-
-async def run_tunnels(
-    starters: list[Callable[..., Awaitable[None]]],
-    reporter: Reporter,
-    *,
-    on_ready: Callable[[], None] | None = None,
-) -> Outcome:
-    """Run ``starters`` (each a ``Tunnel.run``-like coroutine function taking
-    ``task_status``) until SIGINT, SIGTERM or SIGHUP, or until one fails.
-
-    The first signal cancels the tunnels, whose own teardown stops their proxies under a
-    shielded deadline; a second SIGINT/SIGTERM abandons that teardown. Errors propagate
-    (possibly as an ExceptionGroup) for the CLI to report."""
-    outcome = Outcome()
-    stopping = trio.CancelScope()
-    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    with trio.open_signal_receiver(*signals) as receiver:
-        async with trio.open_nursery() as outer:
-
-            async def watch() -> None:
-                async for signum in receiver:
-                    if outcome.signal is None:
-                        outcome.signal = signum
-                        reporter.info(f"{signal.Signals(signum).name}: stopping (again to force)")
-                        stopping.cancel()
-                    elif signum != signal.SIGHUP:
-                        # Teardown runs shielded, so nothing can cancel it from here: a
-                        # second Ctrl-C is the user insisting, and we leave at once.
-                        reporter.warn("forced exit: proxies may be left open; `rittunnel cleanup`")
-                        os._exit(130)
-
-            outer.start_soon(watch)
-            try:
-                with stopping:
-                    async with trio.open_nursery() as tunnels:
-                        for start in starters:
-                            await tunnels.start(start)
-                        if on_ready is not None:
-                            on_ready()
-                        await trio.sleep(math.inf)
-            finally:
-                outer.cancel_scope.cancel()
-    return outcome

@@ -3,6 +3,9 @@
 Human mode prints the ready line on stdout (like ``kubectl port-forward``) and notices
 on stderr; JSON mode prints one object per line on stdout for scripts. Every line passes
 through :func:`redact`, so a secret can never be printed by accident.
+
+On a terminal (and only there) a long wait shows a one-line status on stderr, redrawn in
+place (:meth:`Reporter.status`); any other line written to stderr first clears it.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
+
+#: an event as a JSON-ready mapping (``event``, ``time``, fields…, ``message``)
+Record = dict[str, Any]
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -31,6 +37,7 @@ class Reporter:
         secrets: Iterable[str] = (),
         out: TextIO | None = None,
         err: TextIO | None = None,
+        timestamps: bool = False,
     ) -> None:
         self.json_mode = json_mode
         self.quiet = quiet
@@ -38,23 +45,71 @@ class Reporter:
         self.secrets = list(secrets)
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.timestamps = timestamps
+        #: extra receivers of every event record (``up -d`` forwards them to its parent)
+        self.sinks: list[Callable[[Record], None]] = []
+        self._status_shown = False
+
+    @property
+    def interactive(self) -> bool:
+        """Whether a progress line may be drawn: stderr is a terminal, and the user
+        asked for neither JSON nor quiet."""
+        if self.json_mode or self.quiet:
+            return False
+        try:
+            return self.err.isatty()
+        except (ValueError, AttributeError):
+            return False
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         self.secrets.extend(s for s in secrets if s not in self.secrets)
 
     def _write(self, stream: TextIO, line: str) -> None:
+        if self._status_shown and stream is self.err:
+            self.clear_status()
+        if self.timestamps:
+            line = time.strftime("%Y-%m-%d %H:%M:%S ") + line
         try:
             stream.write(redact(line, self.secrets) + "\n")
             stream.flush()
         except (BrokenPipeError, ValueError):
             pass
 
+    def status(self, text: str) -> None:
+        """Draw (or redraw) the progress line on a terminal's stderr."""
+        if not self.interactive:
+            return
+        width = 79
+        try:
+            self.err.write("\r\x1b[K" + redact(text, self.secrets)[:width])
+            self.err.flush()
+            self._status_shown = True
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def clear_status(self) -> None:
+        if self._status_shown:
+            self._status_shown = False
+            try:
+                self.err.write("\r\x1b[K")
+                self.err.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+
+    def _publish(self, kind: str, text: str, fields: dict[str, Any]) -> None:
+        record: Record = {"event": kind, "time": round(time.time(), 3), **fields, "message": text}
+        line = redact(json.dumps(record), self.secrets)
+        for sink in self.sinks:
+            sink(json.loads(line))
+        if self.json_mode:
+            self._write(self.out, line)
+
     def event(self, kind: str, text: str, **fields: Any) -> None:
         """An event of a tunnel's life: ready, renewed, stopped, error, warning."""
+        self._publish(kind, text, fields)
         if self.json_mode:
-            record = {"event": kind, "time": round(time.time(), 3), **fields, "message": text}
-            self._write(self.out, json.dumps(record, sort_keys=False))
-        elif kind == "ready":
+            return
+        if kind == "ready":
             self._write(self.out, text)
         elif kind in ("error", "warning"):
             self._write(self.err, f"rittunnel: {kind}: {text}")
@@ -74,6 +129,5 @@ class Reporter:
 
     def error(self, text: str) -> None:
         """A fatal error: always one line on stderr (and an event in JSON mode)."""
-        if self.json_mode:
-            self.event("error", text)
+        self._publish("error", text, {})
         self._write(self.err, f"rittunnel: error: {text}")

@@ -3,7 +3,7 @@
 One JSON file per profile under ``$XDG_STATE_HOME/rittunnel/``, written atomically (0600).
 It names the pid and that process's start time, so a pid reused by another process is
 not mistaken for our tunnel. A tunnel killed with ``kill -9`` leaves its file behind,
-with the connection IDs of the proxies still open at remote.it: the next run (or
+with the IDs of the proxies still open at remote.it: the next run (or
 ``rittunnel cleanup``) stops them and removes the file.
 
 Creating the file is also the claim on the profile: a second rittunnel for the same
@@ -32,12 +32,22 @@ class TunnelState:
     service: str
     local_port: int = 0
     addresses: list[str] = field(default_factory=list)
-    connections: list[str] = field(default_factory=list)
+    #: IDs of the proxies this tunnel holds open at remote.it
+    proxies: list[str] = field(default_factory=list)
     upstream: str = ""
     mode: str = ""
     source: str = ""
     started: float = field(default_factory=time.time)
     ready: bool = False
+    #: wall-clock time the current proxy expires, if remote.it said
+    expires_at: float | None = None
+    #: live counters, refreshed about once a second while they change
+    connections: int = 0
+    opened: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    #: the log file of a background (``up -d``) tunnel
+    log: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -103,17 +113,33 @@ class StateStore:
                 where = f" on port {holder.local_port}" if holder.local_port else ""
                 raise RittunnelError(
                     f"profile {state.name} is already running as pid {holder.pid}{where}; "
-                    f"stop it first (kill {holder.pid})"
+                    f"use it, or `rittunnel stop {state.name}` first"
                 )
             previous = holder or previous
             path.unlink(missing_ok=True)
         raise RittunnelError(f"cannot claim {path}: another rittunnel keeps racing for it")
 
-    def write(self, state: TunnelState) -> None:
-        write_private(self.path(state.name), state.to_json())
+    def write(self, state: TunnelState, *, durable: bool = True) -> None:
+        """Replace the state file; ``durable=False`` skips the fsync (live counters)."""
+        write_private(self.path(state.name), state.to_json(), durable=durable)
 
     def remove(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
+        self.stop_request_path(name).unlink(missing_ok=True)
+
+    def get(self, name: str) -> TunnelState | None:
+        return self.read(self.path(name))
+
+    def stop_request_path(self, name: str) -> Path:
+        return self.directory / f"{name}.stop"
+
+    def request_stop(self, name: str) -> None:
+        """Ask the process running ``name`` (with others) to stop just that tunnel; the
+        process looks for these files when it receives SIGUSR1."""
+        write_private(self.stop_request_path(name), str(os.getpid()))
+
+    def stop_requested(self, name: str) -> bool:
+        return self.stop_request_path(name).exists()
 
     def orphans(self) -> list[tuple[Path, TunnelState]]:
         """State files whose process is gone (killed), with their last known proxies."""

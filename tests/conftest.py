@@ -16,6 +16,7 @@ import trio
 
 from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService
 from rittunnel.fake.target import roundtrip
+from rittunnel.protocol import Connection, PortProxy
 
 SSH_ID = "80:00:00:00:01:02:03:04"
 WEB_ID = "80:00:00:00:01:02:03:05"
@@ -192,3 +193,28 @@ async def up(
     cli = await start_cli(nursery, world.env, name)
     await cli.ready()
     return cli, port
+
+
+class MemoryApi:
+    """Answers connect/stop from memory; ``failures`` are raised by the next connects."""
+
+    host = "memory"
+
+    def __init__(self, expires_in: float = 100.0, latency: float = 1.0) -> None:
+        self.expires_in = expires_in
+        self.latency = latency
+        self.failures: list[Exception] = []
+        self.connects = 0
+        self.stopped: list[str] = []
+
+    async def connect(self, service: str, mode: str, hostip: str | None) -> Connection:
+        await trio.sleep(self.latency)
+        if self.failures:
+            raise self.failures.pop(0)
+        self.connects += 1
+        return Connection(
+            f"C{self.connects}", service, PortProxy("h", self.connects), self.expires_in
+        )
+
+    async def stop(self, service: str, cid: str) -> None:
+        self.stopped.append(cid)

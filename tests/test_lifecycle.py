@@ -11,33 +11,9 @@ import trio
 from rittunnel.errors import ApiRefused, ApiUnavailable
 from rittunnel.lifecycle import ProxyKeeper
 from rittunnel.profiles import Profile
-from rittunnel.protocol import Connection, PortProxy
 from rittunnel.report import Reporter
 
-
-class MemoryApi:
-    """Answers connect/stop from memory; ``failures`` are raised by the next connects."""
-
-    host = "memory"
-
-    def __init__(self, expires_in: float = 100.0, latency: float = 1.0) -> None:
-        self.expires_in = expires_in
-        self.latency = latency
-        self.failures: list[Exception] = []
-        self.connects = 0
-        self.stopped: list[str] = []
-
-    async def connect(self, service: str, mode: str, hostip: str | None) -> Connection:
-        await trio.sleep(self.latency)
-        if self.failures:
-            raise self.failures.pop(0)
-        self.connects += 1
-        return Connection(
-            f"C{self.connects}", service, PortProxy("h", self.connects), self.expires_in
-        )
-
-    async def stop(self, service: str, cid: str) -> None:
-        self.stopped.append(cid)
+from .conftest import MemoryApi
 
 
 def keeper(api: MemoryApi) -> ProxyKeeper:

@@ -11,7 +11,6 @@ from rittunnel.protocol import (
     ReverseProxy,
     connect_body,
     decode_response,
-    format_duration,
     parse_connect,
     parse_login,
     parse_proxy,
@@ -166,9 +165,3 @@ def test_services() -> None:
     }
     (svc,) = parse_services(data)
     assert (svc.address, svc.name, svc.type, svc.state) == ("a", "n", "SSH", "active")
-
-
-def test_format_duration() -> None:
-    assert format_duration(28797) == "7h59m"
-    assert format_duration(75) == "1m15s"
-    assert format_duration(3) == "3s"

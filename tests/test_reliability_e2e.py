@@ -66,7 +66,7 @@ async def test_kill_9_orphan_is_stopped_by_the_next_run(
         assert await cli.stop(signal.SIGKILL) == -signal.SIGKILL
         assert world.fake.open_proxies == [orphan]  # left open at "remote.it"
         state = json.loads((world.tmp / "state" / "rittunnel" / "ssh-pi.json").read_text())
-        assert state["connections"] == [orphan.connection_id]
+        assert state["proxies"] == [orphan.connection_id]
 
         cli, _ = await up(world, nursery, name="other")  # any profile
         stops = world.fake.calls_to("stop")

@@ -25,7 +25,7 @@ def me(
         pid_started=started,
         api_url="u",
         service="s",
-        connections=connections or [],
+        proxies=connections or [],
         local_port=local_port,
     )
 
@@ -67,9 +67,9 @@ def test_dead_holder_is_taken_over_and_returned(tmp_path: Path) -> None:
     dead = me(connections=["X"])
     dead.pid = dead_pid()
     store.write(dead)
-    assert [s.connections for _, s in store.orphans()] == [["X"]]
+    assert [s.proxies for _, s in store.orphans()] == [["X"]]
     previous = store.claim(me())
-    assert previous is not None and previous.connections == ["X"]
+    assert previous is not None and previous.proxies == ["X"]
     assert store.orphans() == []
 
 

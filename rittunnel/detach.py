@@ -1,0 +1,155 @@
+"""``rittunnel up -d``: start the tunnels in a background process and return once every
+port is ready.
+
+The parent starts ``rittunnel up`` again as a new session leader (no terminal, so a
+closed terminal does not stop it; cwd ``/``), with its stdout and stderr appended to a
+log file under ``$XDG_STATE_HOME/rittunnel/`` and a pipe on which the child sends its
+events as JSON lines until every tunnel is ready, then closes it. The parent prints the
+ready lines (and warnings) as they come; EOF after every ready line means success. An
+error event, or EOF without them, means the child failed: its error is printed and the
+exit code is non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import RittunnelError
+from .files import private_dir, state_dir
+from .profiles import Profile
+from .report import Reporter
+
+#: seconds allowed on top of the start-up timeout before the parent gives up on the child
+GRACE = 15.0
+
+
+def log_path(env: Mapping[str, str], names: list[str]) -> Path:
+    stem = "+".join(names)
+    if len(stem) > 100:
+        stem = stem[:100] + "+more"
+    return state_dir(env) / f"{stem}.log"
+
+
+def child_argv(profiles: list[Profile], args: argparse.Namespace, fd: int, log: Path) -> list[str]:
+    argv = [sys.executable, "-m", "rittunnel", "up", "--notify-fd", str(fd), "--log-file", str(log)]
+    if args.verbose:
+        argv.append("--verbose")
+    if args.start_timeout:
+        argv += ["--start-timeout", str(args.start_timeout)]
+    # absolute paths: the child runs in / and must read the very same files
+    return argv + [str(Path(p.source).resolve()) for p in profiles]
+
+
+def detach(
+    profiles: list[Profile], args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter
+) -> int:
+    names = [p.name for p in profiles]
+    log = log_path(env, names)
+    private_dir(log.parent)
+    read_end, write_end = os.pipe()
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        child = subprocess.Popen(
+            child_argv(profiles, args, write_end, log),
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            pass_fds=(write_end,),
+            start_new_session=True,
+            cwd="/",
+            env=dict(env),
+        )
+    finally:
+        os.close(write_end)
+        os.close(log_fd)
+    from .lifecycle import START_TIMEOUT
+
+    start_timeout = args.start_timeout or float(env.get("RITTUNNEL_START_TIMEOUT") or START_TIMEOUT)
+    try:
+        ready, errors = _follow(read_end, child, reporter, time.monotonic() + start_timeout + GRACE)
+    except KeyboardInterrupt:
+        child.terminate()  # it stops whatever proxy it made
+        _reap(child)
+        return 130
+    finally:
+        os.close(read_end)
+    if set(ready) >= set(names) and not errors:
+        if not reporter.json_mode:
+            reporter.info(
+                f"running in the background as pid {child.pid}; log: {log}; "
+                f"stop with `rittunnel stop {' '.join(names)}`"
+            )
+        return 0
+    code = _reap(child)
+    for text in errors[:-1]:
+        reporter.error(text)
+    if errors:
+        raise RittunnelError(errors[-1])
+    raise RittunnelError(
+        f"the background rittunnel exited (code {code}) before its ports were ready; see {log}"
+    )
+
+
+def _follow(
+    fd: int, child: subprocess.Popen[bytes], reporter: Reporter, deadline: float
+) -> tuple[list[str], list[str]]:
+    """Relay the child's start-up events until EOF or ``deadline``: ready names, errors."""
+    ready: list[str] = []
+    errors: list[str] = []
+    buf = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            child.terminate()
+            errors.append(
+                f"the background rittunnel was not ready in time (pid {child.pid}); stopped it"
+            )
+            return ready, errors
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return ready, errors
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            _show(record, reporter, ready, errors)
+
+
+def _show(
+    record: dict[str, object], reporter: Reporter, ready: list[str], errors: list[str]
+) -> None:
+    kind = str(record.get("event"))
+    text = str(record.get("message", ""))
+    if kind == "error":
+        errors.append(text)
+        return
+    if kind not in ("ready", "warning"):
+        return
+    if kind == "ready":
+        ready.append(str(record.get("name")))
+    if reporter.json_mode:
+        reporter.out.write(json.dumps(record) + "\n")
+        reporter.out.flush()
+    else:
+        reporter.event(kind, text)
+
+
+def _reap(child: subprocess.Popen[bytes]) -> int | None:
+    try:
+        return child.wait(timeout=GRACE)
+    except subprocess.TimeoutExpired:
+        return None

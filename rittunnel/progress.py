@@ -1,0 +1,42 @@
+"""A spinner for long waits, drawn on a terminal's stderr only (see ``Reporter.status``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from .report import Reporter
+
+FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+#: waits shorter than this draw nothing (no flicker for a fast API)
+FIRST_DRAW = 0.25
+TICK = 0.1
+
+
+async def _spin(reporter: Reporter, text: str) -> None:
+    started = trio.current_time()
+    await trio.sleep(FIRST_DRAW)
+    frame = 0
+    while True:
+        elapsed = trio.current_time() - started
+        reporter.status(f"{FRAMES[frame % len(FRAMES)]} {text} {elapsed:.1f}s")
+        frame += 1
+        await trio.sleep(TICK)
+
+
+@asynccontextmanager
+async def spinner(reporter: Reporter, text: str) -> AsyncIterator[None]:
+    """Show ``text`` with a spinner and the elapsed time while the body runs, when
+    stderr is a terminal; otherwise do nothing. The line is erased at the end."""
+    if not reporter.interactive:
+        yield
+        return
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_spin, reporter, text)
+        try:
+            yield
+        finally:
+            nursery.cancel_scope.cancel()
+            reporter.clear_status()

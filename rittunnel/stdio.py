@@ -1,0 +1,121 @@
+"""``rittunnel stdio NAME``: one connection through a fresh proxy, carried over stdin and
+stdout, for ssh's ``ProxyCommand``. No local port is bound.
+
+stdout carries nothing but the bytes from the service. stdin's EOF is passed on as a
+half-close; the command ends when the service closes its side (or on SIGINT, SIGTERM or
+SIGHUP), and the proxy is stopped before it exits. A state file
+(``NAME.stdio-PID``) records the proxy meanwhile, so a ``kill -9`` leaves nothing that
+the next run or ``rittunnel cleanup`` does not stop.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Callable
+
+import trio
+
+from .api import ApiClient
+from .errors import RittunnelError
+from .lifecycle import Options, Tunnel, cleanup_orphans
+from .profiles import Profile
+from .report import Reporter
+from .state import StateStore, TunnelState, process_start_time
+
+BUFFER = 256 * 1024
+
+
+async def pump_stdio(
+    upstream: socket.socket, stdin_fd: int = 0, stdout_fd: int = 1, bufsize: int = BUFFER
+) -> None:
+    """Relay ``stdin_fd`` → ``upstream`` and ``upstream`` → ``stdout_fd`` until the
+    upstream side closes. EOF on stdin is a half-close (``send_eof``). The fds are dup'ed;
+    the originals stay open."""
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(upstream))
+    stdin = trio.lowlevel.FdStream(os.dup(stdin_fd))
+    stdout = trio.lowlevel.FdStream(os.dup(stdout_fd))
+    async with stdin, stdout, trio.open_nursery() as nursery:
+
+        async def outbound() -> None:
+            while chunk := await stdin.receive_some(bufsize):
+                await stream.send_all(chunk)
+            await stream.send_eof()
+
+        nursery.start_soon(outbound)
+        try:
+            while chunk := await stream.receive_some(bufsize):
+                await stdout.send_all(chunk)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the reader of stdout went away (ssh exited): nothing left to carry
+        nursery.cancel_scope.cancel()
+
+
+async def serve_stdio(
+    profile: Profile,
+    api: ApiClient,
+    store: StateStore,
+    reporter: Reporter,
+    options: Options,
+    client_for: Callable[[str], ApiClient],
+) -> int:
+    pid = os.getpid()
+    state = TunnelState(
+        name=f"{profile.name}.stdio-{pid}",
+        pid=pid,
+        pid_started=process_start_time(pid) or 0.0,
+        api_url=api.base_url,
+        service=profile.service,
+        mode=profile.mode,
+        source=profile.source,
+        addresses=["stdio"],
+    )
+
+    def record(tunnel: Tunnel) -> None:
+        state.proxies = tunnel.keeper.open_ids
+        state.upstream = tunnel.info.upstream
+        store.write(state)
+
+    tunnel = Tunnel(profile, api, reporter, options, on_change=record)
+    await cleanup_orphans(store, client_for, reporter)
+    store.claim(state)
+    try:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async with trio.open_nursery() as nursery:
+
+                async def watch() -> None:
+                    async for signum in signals:
+                        reporter.debug(f"{signal.Signals(signum).name}: stopping")
+                        nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch)
+                deadline = trio.current_time() + max(options.start_timeout, profile.hold_timeout)
+                lease, upstream = await tunnel.connect(deadline)
+                try:
+                    if upstream is None:
+                        raise RittunnelError(
+                            f"{profile.name}: service {profile.service} is an HTTP(S) service "
+                            f"(reverse proxy {lease.connection.proxy}); stdio needs a port"
+                        )
+                    with upstream:
+                        reporter.debug(
+                            f"{profile.name}: relaying stdio via {lease.connection.proxy}"
+                        )
+                        await pump_stdio(upstream)
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await tunnel.keeper.release(lease)
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + options.stop_timeout
+            await tunnel.keeper.stop_all()
+        if tunnel.keeper.open_ids:
+            reporter.warn(
+                f"{profile.name}: proxies still open at remote.it: "
+                f"{', '.join(tunnel.keeper.open_ids)}; run `rittunnel cleanup`"
+            )
+        else:
+            store.remove(state.name)
+    return 0

@@ -1,0 +1,29 @@
+"""Durations and byte counts for people to read."""
+
+from __future__ import annotations
+
+
+def format_duration(seconds: float) -> str:
+    """``28797`` → ``7h59m``, ``75`` → ``1m15s``, ``3`` → ``3s``."""
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h >= 48:
+        return f"{h // 24}d{h % 24:02d}h"
+    if h:
+        return f"{h}h{m:02d}m"
+    if m:
+        return f"{m}m{s:02d}s"
+    return f"{s}s"
+
+
+def format_bytes(n: int) -> str:
+    """``512`` → ``512 B``, ``1536`` → ``1.5 KiB``, up to GiB."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
