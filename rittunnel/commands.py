@@ -102,9 +102,11 @@ def _run_session(
     body: Callable[[Session], Awaitable[int]] | None = None,
 ) -> Outcome:
     from .files import state_dir
+    from .relay import raise_fd_limit
     from .session import Session
     from .state import StateStore
 
+    raise_fd_limit()
     client_for, clients = _clients(env, reporter)
     session = Session(
         profiles,

@@ -39,8 +39,9 @@ YIELD_EVERY = 4 * 1024 * 1024
 _SPLICE = hasattr(os, "splice") and sys.platform == "linux"
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 _SPLICE_CHUNK = 1024 * 1024
-#: whether relay() uses splice unless told; chosen by measurement (docs/PERFORMANCE.md)
-SPLICE_DEFAULT = False
+#: whether relay() uses splice unless told; chosen by measurement (docs/PERFORMANCE.md);
+#: RITTUNNEL_SPLICE=0 or 1 overrides it
+SPLICE_DEFAULT = _SPLICE and os.environ.get("RITTUNNEL_SPLICE", "0") != "0"
 
 
 class BufferPool:
@@ -95,31 +96,47 @@ async def _send_all(dst: socket.socket, view: memoryview) -> None:
 async def _pump_copy(
     src: socket.socket, dst: socket.socket, count: Callable[[int], None], pool: BufferPool
 ) -> None:
+    """Copy src → dst until EOF. Waits for readability first, then reads until a short
+    read (the socket is drained, so the next read would only say EAGAIN) or EAGAIN, and
+    only then waits again: one wakeup per burst, no exception per small message. A
+    buffer is held for the burst only."""
+    wait_readable = trio.lowlevel.wait_readable
+    recv_into, send = src.recv_into, dst.send
+    src_fd = src.fileno()
+    size = pool.size
     moved_since_yield = 0
     while True:
+        await wait_readable(src_fd)
         buf = pool.acquire()
+        view = memoryview(buf)
         try:
-            n = src.recv_into(buf)
-        except BlockingIOError:
-            pool.release(buf)
-            moved_since_yield = 0
-            await trio.lowlevel.wait_readable(src)
-            continue
-        except OSError as exc:
-            pool.release(buf)
-            raise _Broken(exc.strerror) from None
-        if n == 0:
-            pool.release(buf)
-            return
-        try:
-            await _send_all(dst, memoryview(buf)[:n])
+            while True:
+                try:
+                    n = recv_into(buf)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    raise _Broken(exc.strerror) from None
+                if n == 0:
+                    return
+                try:
+                    sent = send(view[:n])
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    raise _Broken(exc.strerror) from None
+                if sent < n:
+                    await _send_all(dst, view[sent:n])
+                count(n)
+                if n < size:
+                    break
+                moved_since_yield += n
+                if moved_since_yield >= YIELD_EVERY:
+                    moved_since_yield = 0
+                    await trio.lowlevel.checkpoint()
         finally:
+            view.release()
             pool.release(buf)
-        count(n)
-        moved_since_yield += n
-        if moved_since_yield >= YIELD_EVERY:
-            moved_since_yield = 0
-            await trio.lowlevel.checkpoint()
 
 
 def _open_pipe() -> tuple[int, int]:
@@ -270,3 +287,21 @@ async def open_tcp(host: str, port: int) -> socket.socket:
         tune(sock, keepalive=True)
         return sock
     raise last
+
+
+def raise_fd_limit(cap: int = 65536) -> int:
+    """Each relayed connection holds two file descriptors: lift the soft RLIMIT_NOFILE to
+    the hard limit (at most ``cap``), as servers do. Returns the soft limit in force."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not Unix
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            return wanted
+        except (ValueError, OSError):
+            pass
+    return soft

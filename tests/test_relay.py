@@ -173,3 +173,18 @@ async def test_upstream_sockets_have_keepalive_and_nodelay(nursery: trio.Nursery
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
             if hasattr(socket, "TCP_KEEPIDLE"):
                 assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+
+
+def test_raise_fd_limit_lifts_the_soft_limit() -> None:
+    import resource
+
+    from rittunnel.relay import raise_fd_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        got = raise_fd_limit(cap=1024)
+        assert got == min(1024, hard) if hard != resource.RLIM_INFINITY else got == 1024
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == got
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

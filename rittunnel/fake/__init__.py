@@ -1,5 +1,21 @@
-"""The fake remote.it API used by the tests, the demo and the benchmark."""
+"""The fake remote.it API used by the tests, the demo and the benchmark.
 
-from .server import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService, Knobs
+The names below load :mod:`rittunnel.fake.server` (and trio) on first use only, so that
+``rittunnel --help`` can describe ``fake-api`` without importing it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .server import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService, Knobs
 
 __all__ = ["DEVELOPER_KEY", "PASSWORD", "USERNAME", "FakeRemoteIt", "FakeService", "Knobs"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(name)

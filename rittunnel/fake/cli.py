@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import trio
-
-from .server import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService, Knobs
-from .target import serve_echo
+if TYPE_CHECKING:  # imported in run(): the parser must stay cheap for `rittunnel --help`
+    from .server import FakeService
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_service(spec: str) -> FakeService:
+    from .server import FakeService
+
     address, sep, rest = spec.partition("=")
     parts = rest.split(":")
     if not sep or len(parts) not in (2, 4):
@@ -40,6 +41,11 @@ def parse_service(spec: str) -> FakeService:
 
 
 def run(args: argparse.Namespace) -> int:
+    import trio
+
+    from .server import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService, Knobs
+    from .target import serve_echo
+
     services = [parse_service(s) for s in args.service]
     knobs = Knobs(expirationsec=args.expirationsec, direct=args.direct)
 
