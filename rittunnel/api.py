@@ -54,7 +54,13 @@ class ApiClient:
         self._token = token or credentials.token
         self._on_token = on_token
         self._login_lock = trio.Lock()
+        auth: httpx.Auth | None = None
+        if credentials.access_key is not None:
+            from .signing import SigningAuth
+
+            auth = SigningAuth(credentials.access_key.key_id, credentials.access_key.secret)
         self._client = httpx.AsyncClient(
+            auth=auth,
             timeout=httpx.Timeout(timeout),
             headers={"user-agent": "rittunnel", "accept": "application/json"},
             follow_redirects=False,
@@ -123,7 +129,15 @@ class ApiClient:
 
     async def _authed(self, path: str, body: dict[str, str] | None, what: str) -> dict[str, Any]:
         """A call that needs a token: log in first if we have none, and once more if the
-        token we used is refused."""
+        token we used is refused. With an access key every call is signed instead."""
+        if self.credentials.access_key is not None:
+            try:
+                return await self._post(path, body, what, with_token=False)
+            except AuthError as exc:
+                raise AuthError(
+                    f"{exc}; check the access key ({self.credentials.access_key.source})",
+                    exc.reason,
+                ) from None
         if self._token is None:
             await self._login_once(None)
         used = self._token
@@ -147,7 +161,9 @@ class ApiClient:
     async def _post(
         self, path: str, body: dict[str, str] | None, what: str, *, with_token: bool = True
     ) -> dict[str, Any]:
-        headers = {"developerkey": self.credentials.developer_key}
+        headers = {}
+        if self.credentials.developer_key:
+            headers["developerkey"] = self.credentials.developer_key
         if with_token and self._token:
             headers["token"] = self._token
         url = self.base_url + path

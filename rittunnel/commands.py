@@ -51,7 +51,7 @@ def _clients(
     from .files import cache_dir
     from .tokencache import TokenCache, cache_key
 
-    creds = credentials_from_env(env)
+    creds = credentials_from_env(env, warn=reporter.warn)
     reporter.add_secrets(creds.secrets())
     timeout = _float_env(env, "RITTUNNEL_API_TIMEOUT", DEFAULT_TIMEOUT)
     cache = TokenCache(cache_dir(env) / "tokens.json")

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import RittunnelError
 from .report import Reporter
-from .state import StateStore, TunnelState, is_alive
+from .state import StateStore, TunnelState, has_exited, is_alive
 from .units import format_bytes, format_duration
 
 #: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy)
@@ -162,8 +162,9 @@ def stop(
             targets.setdefault(entry.state.pid, []).append(name)
     for pid, wanted in targets.items():
         siblings = {n for n, e in known.items() if e.alive and e.state.pid == pid}
+        whole = siblings <= set(wanted)
         try:
-            if siblings <= set(wanted):
+            if whole:
                 kill(pid, signal.SIGTERM)
             else:
                 for name in wanted:
@@ -176,15 +177,22 @@ def stop(
             failed = True
             continue
         for name in wanted:
-            failed |= not _await_stop(store, reporter, known[name].state, timeout)
+            failed |= not _await_stop(store, reporter, known[name].state, timeout, exit=whole)
     return 1 if failed else 0
 
 
-def _await_stop(store: StateStore, reporter: Reporter, state: TunnelState, timeout: float) -> bool:
+def _await_stop(
+    store: StateStore, reporter: Reporter, state: TunnelState, timeout: float, *, exit: bool
+) -> bool:
+    """Wait until the tunnel's state file is gone (and, with ``exit``, its process)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = store.get(state.name)
-        if now is None or now.pid != state.pid:
+        done = now is None or now.pid != state.pid
+        if done and exit and not has_exited(state.pid):
+            time.sleep(POLL)
+            continue
+        if now is None or done:
             reporter.event(
                 "stopped", f"stopped {state.name} (pid {state.pid}); its proxy is stopped"
             )

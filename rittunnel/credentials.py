@@ -1,12 +1,25 @@
-"""Credentials from the environment. Pure: takes a mapping, returns a value or raises.
+"""Credentials from the environment or remote.it's access-key file.
 
-Secrets are kept out of ``repr`` so a stray log line or traceback cannot show them.
+Precedence (first that applies wins):
+
+1. ``REMOTEIT_USERNAME`` + ``REMOTEIT_PASSWORD``, or ``REMOTEIT_TOKEN``: password login;
+2. ``R3_ACCESS_KEY_ID`` + ``R3_SECRET_ACCESS_KEY`` in the environment: signed requests;
+3. ``~/.remoteit/credentials`` (INI; section ``R3_PROFILE`` or ``DEFAULT``): signed
+   requests.
+
+The developer key is ``REMOTEIT_DEVELOPER_KEY``, else ``R3_DEVELOPER_API_KEY`` (env, then
+the file); required for password login, optional with access keys. Secrets are kept out
+of ``repr`` so a stray log line or traceback cannot show them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import binascii
+import configparser
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import CredentialsError
 
@@ -14,6 +27,19 @@ ENV_DEVELOPER_KEY = "REMOTEIT_DEVELOPER_KEY"
 ENV_USERNAME = "REMOTEIT_USERNAME"
 ENV_PASSWORD = "REMOTEIT_PASSWORD"  # noqa: S105 - a variable name
 ENV_TOKEN = "REMOTEIT_TOKEN"  # noqa: S105 - a variable name
+ENV_KEY_ID = "R3_ACCESS_KEY_ID"
+ENV_SECRET = "R3_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
+ENV_R3_DEVELOPER_KEY = "R3_DEVELOPER_API_KEY"
+ENV_R3_PROFILE = "R3_PROFILE"
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    key_id: str
+    secret: bytes = field(repr=False)
+    #: the secret as written (base64), for redaction
+    secret_text: str = field(repr=False, default="")
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -22,6 +48,7 @@ class Credentials:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+    access_key: AccessKey | None = None
 
     @property
     def can_login(self) -> bool:
@@ -29,17 +56,82 @@ class Credentials:
 
     def secrets(self) -> list[str]:
         """Every secret value, for redaction of anything printed."""
-        return [s for s in (self.developer_key, self.password, self.token) if s]
+        ak = self.access_key.secret_text if self.access_key else None
+        return [s for s in (self.developer_key, self.password, self.token, ak) if s]
 
 
-def credentials_from_env(env: Mapping[str, str]) -> Credentials:
+def credentials_file(env: Mapping[str, str]) -> Path:
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".remoteit" / "credentials"
+
+
+def _access_key(key_id: str, secret_text: str, source: str) -> AccessKey:
+    try:
+        secret = base64.b64decode(secret_text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        secret = b""
+    if not secret:
+        raise CredentialsError(
+            f"{source}: {ENV_SECRET} is not valid base64; copy it again from remote.it "
+            "(Account → Access keys)"
+        )
+    return AccessKey(key_id.strip(), secret, secret_text.strip(), source)
+
+
+def keys_from_file(
+    path: Path, section: str, warn: Callable[[str], None] | None = None
+) -> tuple[AccessKey, str] | None:
+    """The access key (and developer key, maybe "") in ``section`` of the INI file at
+    ``path``; None if there is no such file. Warns when others may read the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CredentialsError(f"{path}: cannot read: {exc.strerror}") from None
+    if mode & 0o077 and warn is not None:
+        warn(f"{path} can be read by other users; run `chmod 600 {path}`")
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise CredentialsError(f"{path}: not a valid INI file ({first})") from None
+    values = parser.defaults() if section == "DEFAULT" else None
+    if values is None:
+        if not parser.has_section(section):
+            have = ", ".join(["DEFAULT", *parser.sections()])
+            raise CredentialsError(f"{path}: no section [{section}] (it has: {have})")
+        values = parser[section]
+    key_id, secret = values.get(ENV_KEY_ID, ""), values.get(ENV_SECRET, "")
+    if not key_id or not secret:
+        missing = ENV_KEY_ID if not key_id else ENV_SECRET
+        raise CredentialsError(f"{path}: [{section}] has no {missing}")
+    return _access_key(key_id, secret, f"{path} [{section}]"), values.get(
+        ENV_R3_DEVELOPER_KEY, ""
+    ).strip()
+
+
+def credentials_from_env(
+    env: Mapping[str, str], warn: Callable[[str], None] | None = None
+) -> Credentials:
     key = env.get(ENV_DEVELOPER_KEY, "").strip()
+    explicit = any(env.get(n, "").strip() for n in (ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN))
+    if not explicit:
+        access = _access_from(env, warn)
+        if access is not None:
+            ak, file_dev_key = access
+            dev = key or env.get(ENV_R3_DEVELOPER_KEY, "").strip() or file_dev_key
+            return Credentials(developer_key=dev, access_key=ak)
     username = env.get(ENV_USERNAME, "").strip() or None
     password = env.get(ENV_PASSWORD, "") or None
     token = env.get(ENV_TOKEN, "").strip() or None
     how = (
         f"set {ENV_DEVELOPER_KEY} and either {ENV_USERNAME} + {ENV_PASSWORD} "
-        f"or {ENV_TOKEN} (see README: Credentials)"
+        f"or {ENV_TOKEN}, or use access keys in ~/.remoteit/credentials "
+        "(see README: Credentials)"
     )
     if not key:
         raise CredentialsError(f"missing credentials: {ENV_DEVELOPER_KEY} is not set; {how}")
@@ -54,3 +146,16 @@ def credentials_from_env(env: Mapping[str, str]) -> Credentials:
     if not (username and password) and not token:
         raise CredentialsError(f"missing credentials: no login and no token; {how}")
     return Credentials(developer_key=key, username=username, password=password, token=token)
+
+
+def _access_from(
+    env: Mapping[str, str], warn: Callable[[str], None] | None
+) -> tuple[AccessKey, str] | None:
+    key_id, secret = env.get(ENV_KEY_ID, ""), env.get(ENV_SECRET, "")
+    if key_id or secret:
+        if not (key_id and secret):
+            have, missing = (ENV_KEY_ID, ENV_SECRET) if key_id else (ENV_SECRET, ENV_KEY_ID)
+            raise CredentialsError(f"missing credentials: {have} is set but {missing} is not")
+        return _access_key(key_id, secret, "environment"), ""
+    section = env.get(ENV_R3_PROFILE, "").strip() or "DEFAULT"
+    return keys_from_file(credentials_file(env), section, warn)

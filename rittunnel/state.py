@@ -73,6 +73,18 @@ def process_start_time(pid: int) -> float | None:
         return -1.0  # exists, but we may not look: treat as alive
 
 
+def has_exited(pid: int) -> bool:
+    """Whether process ``pid`` is gone (or a zombie nobody has reaped yet)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
 def is_alive(state: TunnelState) -> bool:
     started = process_start_time(state.pid)
     if started is None:

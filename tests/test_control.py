@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -20,10 +21,10 @@ ME = os.getpid()
 
 
 def state(name: str, *, alive: bool = True, **kw: object) -> TunnelState:
+    kw.setdefault("pid", ME if alive else 999_999_999)
+    kw.setdefault("pid_started", (process_start_time(ME) or 0.0) if alive else 0.0)
     return TunnelState(
         name=name,
-        pid=ME if alive else 999_999_999,
-        pid_started=process_start_time(ME) or 0.0 if alive else 0.0,
         api_url="http://api",
         service="svc",
         **kw,  # type: ignore[arg-type]
@@ -64,20 +65,28 @@ def test_status_table_marks_dead_entries() -> None:
 
 
 def test_stop_signals_a_process_whose_every_tunnel_is_named(tmp_path: Path) -> None:
-    store = StateStore(tmp_path)
-    store.write(state("a"))
-    store.write(state("b"))
-    sent: list[int] = []
+    # a real process plays the tunnel: stop waits for it to exit, not only for its files
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        started = process_start_time(child.pid)
+        store = StateStore(tmp_path)
+        for name in ("a", "b"):
+            store.write(state(name, pid=child.pid, pid_started=started))
+        sent: list[int] = []
 
-    def kill(pid: int, sig: int) -> None:
-        assert pid == ME
-        sent.append(sig)
-        store.remove("a")
-        store.remove("b")
+        def kill(pid: int, sig: int) -> None:
+            assert pid == child.pid
+            sent.append(sig)
+            store.remove("a")
+            store.remove("b")
+            os.kill(pid, sig)
 
-    r, _, err = reporter()
-    assert stop(store, r, ["a", "b"], every=False, kill=kill) == 0
-    assert sent == [signal.SIGTERM]
+        r, _, err = reporter()
+        assert stop(store, r, ["a", "b"], every=False, kill=kill) == 0
+        assert sent == [signal.SIGTERM] and child.poll() is not None
+    finally:
+        child.kill()
+        child.wait()
     assert "stopped a" in err.getvalue() and "stopped b" in err.getvalue()
 
 

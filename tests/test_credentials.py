@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import pytest
 
 from rittunnel.credentials import credentials_from_env
@@ -32,3 +35,58 @@ def test_token_only() -> None:
 def test_missing(env: dict[str, str], message: str) -> None:
     with pytest.raises(CredentialsError, match=message):
         credentials_from_env(env)
+
+
+def key_file(home: Path, text: str, mode: int = 0o600) -> Path:
+    path = home / ".remoteit" / "credentials"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+SECRET = base64.b64encode(b"s" * 32).decode()
+
+
+def test_access_keys_from_the_file_default_and_named_sections(tmp_path: Path) -> None:
+    key_file(
+        tmp_path,
+        f"[DEFAULT]\nR3_ACCESS_KEY_ID = AK1\nR3_SECRET_ACCESS_KEY = {SECRET}\n"
+        f"[work]\nR3_ACCESS_KEY_ID = AK2\nR3_SECRET_ACCESS_KEY = {SECRET}\n"
+        "R3_DEVELOPER_API_KEY = dev2\n",
+    )
+    c = credentials_from_env({"HOME": str(tmp_path)})
+    assert c.access_key is not None and c.access_key.key_id == "AK1"
+    assert c.access_key.secret == b"s" * 32 and c.developer_key == ""
+    assert SECRET in c.secrets() and SECRET not in repr(c)
+    w = credentials_from_env({"HOME": str(tmp_path), "R3_PROFILE": "work"})
+    assert w.access_key is not None and w.access_key.key_id == "AK2"
+    assert w.developer_key == "dev2"
+    with pytest.raises(CredentialsError, match=r"no section \[nope\] \(it has: DEFAULT, work\)"):
+        credentials_from_env({"HOME": str(tmp_path), "R3_PROFILE": "nope"})
+
+
+def test_precedence_env_keys_over_file_and_login_over_keys(tmp_path: Path) -> None:
+    key_file(tmp_path, f"[DEFAULT]\nR3_ACCESS_KEY_ID = FILE\nR3_SECRET_ACCESS_KEY = {SECRET}\n")
+    env = {"HOME": str(tmp_path), "R3_ACCESS_KEY_ID": "ENV", "R3_SECRET_ACCESS_KEY": SECRET}
+    c = credentials_from_env(env)
+    assert c.access_key is not None and c.access_key.key_id == "ENV"
+    login = credentials_from_env(
+        {**env, "REMOTEIT_DEVELOPER_KEY": "k", "REMOTEIT_USERNAME": "u", "REMOTEIT_PASSWORD": "p"}
+    )
+    assert login.access_key is None and login.can_login
+
+
+def test_key_file_problems_are_clear(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    path = key_file(
+        tmp_path, "[DEFAULT]\nR3_ACCESS_KEY_ID = AK\nR3_SECRET_ACCESS_KEY = not*base64\n", 0o644
+    )
+    with pytest.raises(CredentialsError, match="R3_SECRET_ACCESS_KEY is not valid base64"):
+        credentials_from_env({"HOME": str(tmp_path)}, warn=warnings.append)
+    assert warnings == [f"{path} can be read by other users; run `chmod 600 {path}`"]
+    key_file(tmp_path, "[DEFAULT]\nR3_ACCESS_KEY_ID = AK\n")
+    with pytest.raises(CredentialsError, match=r"\[DEFAULT\] has no R3_SECRET_ACCESS_KEY"):
+        credentials_from_env({"HOME": str(tmp_path)})
+    with pytest.raises(CredentialsError, match="R3_ACCESS_KEY_ID is set but R3_SECRET"):
+        credentials_from_env({"HOME": str(tmp_path), "R3_ACCESS_KEY_ID": "x"})

@@ -187,3 +187,55 @@ async def test_knobs_over_http(world: World) -> None:
             assert r.status_code == 502 and b"502 Bad Gateway" in r.content
             state = (await c.get(f"{base}/_fake/state")).json()
             assert state["calls"][-1]["http_status"] == 502
+
+
+async def test_fake_verifies_request_signatures(world: World) -> None:
+    import base64
+
+    import httpx
+
+    from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET
+    from rittunnel.signing import SigningAuth
+
+    good = SigningAuth(ACCESS_KEY_ID, base64.b64decode(ACCESS_SECRET))
+    wrong = SigningAuth(ACCESS_KEY_ID, b"not the secret")
+    url = world.api_url + "/device/connect"
+    body = {"deviceaddress": SSH_ID, "wait": "true", "hostip": "255.255.255.255"}
+
+    class Tamper(httpx.Auth):
+        """Signs, then changes the body (and its Content-Length, or HTTP framing would
+        break) as a man in the middle would. The scheme signs Content-Length, not the
+        body bytes, so this is what a server can catch."""
+
+        def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+            request = next(good.auth_flow(request))
+            tampered = request.content.replace(b"255.255.255.255", b"0.0.0.0")
+            headers = httpx.Headers(request.headers)
+            headers["content-length"] = str(len(tampered))
+            yield httpx.Request(request.method, request.url, headers=headers, content=tampered)
+
+    class Stale(httpx.Auth):
+        def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+            signed = next(good.auth_flow(request))
+            signed.headers["date"] = "Sun, 22 Nov 2026 08:00:00 GMT"  # hours off, signed anew
+            from rittunnel.signing import authorization
+
+            headers = {k.lower(): v for k, v in signed.headers.items()}
+            signed.headers["authorization"] = authorization(
+                ACCESS_KEY_ID, base64.b64decode(ACCESS_SECRET), "POST",
+                signed.url.raw_path.decode(), headers,
+            )  # fmt: skip
+            yield signed
+
+    async with httpx.AsyncClient() as client:
+        ok = await client.post(url, json=body, auth=good)
+        assert ok.status_code == 200 and ok.json()["status"] == "true"
+        for auth, why in (
+            (wrong, "signature does not match"),
+            (Tamper(), "signature does not match"),
+            (Stale(), "Date header too far"),
+        ):
+            bad = await client.post(url, json=body, auth=auth)
+            assert bad.status_code == 401, (why, bad.text, auth)
+            assert why in bad.json()["reason"]
+    world.fake.kill_proxy()

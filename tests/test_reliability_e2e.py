@@ -144,3 +144,42 @@ async def test_startup_gives_up_after_start_timeout(world: World) -> None:
         attempts = len(world.fake.calls_to("connect"))
         assert 2 <= attempts <= 6, attempts
         assert result.err.count("retrying in") == attempts - 1
+
+
+async def test_access_key_file_only_signs_every_call(world: World, nursery: trio.Nursery) -> None:
+    from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET
+
+    with trio.fail_after(DEADLINE):
+        env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
+        keys = world.tmp / "home" / ".remoteit" / "credentials"
+        keys.parent.mkdir(parents=True)
+        keys.write_text(
+            f"[DEFAULT]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\n"
+            f"R3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
+        )
+        keys.chmod(0o600)
+        world.env = env
+        cli, port = await up(world, nursery)
+        assert await roundtrip(port, b"signed") == b"signed"
+        assert await cli.stop() == 0
+        calls = world.fake.calls
+        assert [c.endpoint for c in calls] == ["connect", "stop"]  # no login at all
+        for call in calls:
+            assert call.headers["authorization"].startswith(f'Signature keyId="{ACCESS_KEY_ID}"')
+            assert "token" not in call.headers and call.http_status == 200
+        assert world.fake.open_proxies == []
+        assert ACCESS_SECRET not in cli.all_output
+
+
+async def test_a_wrong_access_key_is_a_clear_error(world: World) -> None:
+    import base64
+
+    with trio.fail_after(DEADLINE):
+        env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
+        env["R3_ACCESS_KEY_ID"] = "FAKEACCESSKEYID0001"
+        env["R3_SECRET_ACCESS_KEY"] = base64.b64encode(b"wrong secret value").decode()
+        ssh_profile(world, free_port())
+        result = await run_cli(env, "ssh-pi")
+        assert result.code == 1
+        assert "signature does not match" in result.err and "check the access key" in result.err
+        assert env["R3_SECRET_ACCESS_KEY"] not in result.all_output

@@ -8,9 +8,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .server import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService, Knobs
+    from .server import (
+        ACCESS_KEY_ID,
+        ACCESS_SECRET,
+        DEVELOPER_KEY,
+        PASSWORD,
+        USERNAME,
+        FakeRemoteIt,
+        FakeService,
+        Knobs,
+    )
 
-__all__ = ["DEVELOPER_KEY", "PASSWORD", "USERNAME", "FakeRemoteIt", "FakeService", "Knobs"]
+__all__ = [
+    "ACCESS_KEY_ID",
+    "ACCESS_SECRET",
+    "DEVELOPER_KEY",
+    "PASSWORD",
+    "USERNAME",
+    "FakeRemoteIt",
+    "FakeService",
+    "Knobs",
+]
 
 
 def __getattr__(name: str) -> Any:

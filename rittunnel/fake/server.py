@@ -38,7 +38,12 @@ proxies and the recorded calls.
 
 from __future__ import annotations
 
+import base64
+import email.utils
+import hashlib
+import hmac
 import json
+import re
 import secrets
 import socket
 import time
@@ -52,6 +57,9 @@ import trio
 DEVELOPER_KEY = "fake-developer-key"
 USERNAME = "demo@example.com"
 PASSWORD = "demo-password"  # noqa: S105 - the fake's own published demo password
+#: the fake's demo access key (the secret is base64, as remote.it shows it)
+ACCESS_KEY_ID = "FAKEACCESSKEYID0001"
+ACCESS_SECRET = base64.b64encode(b"fake-access-secret-0123456789abcdef").decode()
 
 LATCH = "255.255.255.255"
 PUBLIC = "0.0.0.0"
@@ -155,6 +163,10 @@ class FakeRemoteIt:
         self.password = password
         self.knobs = knobs or Knobs()
         self.tokens: dict[str, float] = {}
+        #: access key ID -> decoded secret, accepted for signed requests
+        self.access_keys: dict[str, bytes] = {ACCESS_KEY_ID: base64.b64decode(ACCESS_SECRET)}
+        #: seconds a signed request's Date may differ from our clock
+        self.max_clock_skew = 300.0
         self.proxies: dict[str, FakeProxy] = {}
         self.calls: list[Call] = []
         self.base_url = ""
@@ -267,6 +279,9 @@ class FakeRemoteIt:
         path = request.target.decode("latin-1").split("?", 1)[0]
         method = request.method.decode()
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
+        # what a signature covers besides real headers (see _verify_signature)
+        headers[":request-target"] = f"{method.lower()} {request.target.decode('latin-1')}"
+        headers[":body-length"] = str(len(raw))
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
@@ -328,6 +343,13 @@ class FakeRemoteIt:
         return 200, "application/json", _json({**data, "status": "true"})
 
     def _auth(self, headers: dict[str, str], http: int) -> tuple[int, str, bytes] | None:
+        if headers.get("authorization", "").startswith("Signature "):
+            why = self._verify_signature(headers)
+            if why is not None:
+                return self._refuse(f"Unauthorized: {why}", 401)
+            if "developerkey" in headers and headers["developerkey"] != self.developer_key:
+                return self._refuse("[0401] Missing or invalid developer key", http)
+            return None
         if headers.get("developerkey") != self.developer_key:
             return self._refuse("[0401] Missing or invalid developer key", http)
         token = headers.get("token")
@@ -335,6 +357,43 @@ class FakeRemoteIt:
             return self._refuse("[0090] Invalid or missing token", http)
         if self.tokens[token] <= time.time():
             return self._refuse("[0090] Token has expired", http)
+        return None
+
+    def _verify_signature(self, headers: dict[str, str]) -> str | None:
+        """Check an HTTP Signatures (draft-cavage, hmac-sha256) ``Authorization`` header as
+        the API does: known key, the five required headers signed, Date within
+        ``max_clock_skew`` of our clock, Content-Length equal to the body, and the HMAC
+        (keyed with the base64-decoded secret) over the received values. Returns why not,
+        or None when it is good."""
+        params = dict(re.findall(r'(\w+)="([^"]*)"', headers["authorization"]))
+        secret = self.access_keys.get(params.get("keyId", ""))
+        if secret is None:
+            return "unknown access key"
+        if params.get("algorithm") != "hmac-sha256":
+            return "unsupported signature algorithm"
+        signed = params.get("headers", "").split()
+        required = ["(request-target)", "host", "date", "content-type", "content-length"]
+        if sorted(signed) != sorted(required):
+            return "signature must cover " + " ".join(required)
+        try:
+            sent_at = email.utils.parsedate_to_datetime(headers.get("date", "")).timestamp()
+        except (TypeError, ValueError):
+            return "missing or unparsable Date header"
+        if abs(time.time() - sent_at) > self.max_clock_skew:
+            return "Date header too far from the server's clock"
+        if headers.get("content-length", "0") != headers[":body-length"]:
+            return "Content-Length does not match the body"
+        lines = []
+        for name in signed:
+            if name == "(request-target)":
+                lines.append(f"{name}: {headers[':request-target']}")
+            elif name in headers:
+                lines.append(f"{name}: {headers[name]}")
+            else:
+                return f"signed header {name} is missing"
+        mac = hmac.new(secret, "\n".join(lines).encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(base64.b64encode(mac).decode(), params.get("signature", "")):
+            return "signature does not match"
         return None
 
     async def _login(
