@@ -74,6 +74,11 @@ def _clients(
     return client_for, clients
 
 
+async def _close(clients: dict[str, ApiClient]) -> None:
+    for client in clients.values():
+        await client.aclose()  # shielded: runs even while cancelled
+
+
 def load_profiles(names: list[str], env: Mapping[str, str]) -> list[Profile]:
     profiles = [load_profile(name, env) for name in names]
     seen = [p.name for p in profiles]
@@ -122,9 +127,7 @@ def _run_session(
         try:
             return await session.run(on_ready=on_ready, body=body)
         finally:
-            for client in clients.values():
-                with trio.CancelScope(shield=True):
-                    await client.aclose()
+            await _close(clients)
 
     outcome = trio.run(main)
     if outcome.signal is not None:
@@ -139,7 +142,8 @@ def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> 
         from .detach import detach
 
         _clients(env, reporter)  # missing credentials: say so here, not in a log file
-        return detach(profiles, args, env, reporter)
+        start_timeout = _session_options(args, env).start_timeout
+        return detach(profiles, args, env, reporter, start_timeout)
     on_ready = None
     if args.notify_fd is not None:  # we are the background process of `up -d`
         reporter.timestamps = True
@@ -179,8 +183,7 @@ def cleanup(env: Mapping[str, str], reporter: Reporter) -> int:
         try:
             stopped = await cleanup_orphans(store, client_for, reporter)
         finally:
-            for client in clients.values():
-                await client.aclose()
+            await _close(clients)
         left = store.orphans()
         print(f"stopped {stopped} orphaned prox{'y' if stopped == 1 else 'ies'}", flush=True)
         return 1 if left else 0
@@ -287,8 +290,6 @@ def stdio(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) 
         try:
             return await serve_stdio(profile, api, store, reporter, options, client_for)
         finally:
-            with trio.CancelScope(shield=True):
-                for client in clients.values():
-                    await client.aclose()
+            await _close(clients)
 
     return trio.run(main)

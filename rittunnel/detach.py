@@ -49,7 +49,11 @@ def child_argv(profiles: list[Profile], args: argparse.Namespace, fd: int, log: 
 
 
 def detach(
-    profiles: list[Profile], args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter
+    profiles: list[Profile],
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    reporter: Reporter,
+    start_timeout: float,
 ) -> int:
     names = [p.name for p in profiles]
     log = log_path(env, names)
@@ -70,9 +74,6 @@ def detach(
     finally:
         os.close(write_end)
         os.close(log_fd)
-    from .lifecycle import START_TIMEOUT
-
-    start_timeout = args.start_timeout or float(env.get("RITTUNNEL_START_TIMEOUT") or START_TIMEOUT)
     try:
         ready, errors = _follow(read_end, child, reporter, time.monotonic() + start_timeout + GRACE)
     except KeyboardInterrupt:

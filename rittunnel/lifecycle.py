@@ -295,18 +295,25 @@ class Tunnel:
                 task_status.started(self.info)
         finally:
             self.close_listeners()
-            with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + self.options.stop_timeout
-                await self.keeper.stop_all()
-            if self.keeper.open_ids:
-                self.reporter.warn(
-                    f"{self.profile.name}: proxies still open at remote.it: "
-                    f"{', '.join(self.keeper.open_ids)}; run `rittunnel cleanup`"
-                )
+            await self.stop_proxies()
             if self.ready:
                 self.reporter.event(
                     "stopped", f"{self.profile.name}: stopped", name=self.profile.name
                 )
+
+    async def stop_proxies(self) -> bool:
+        """Teardown: stop every proxy, shielded, within ``stop_timeout``. Returns whether
+        all are stopped; if not, says so (the state file keeps them for ``cleanup``)."""
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + self.options.stop_timeout
+            await self.keeper.stop_all()
+        if self.keeper.open_ids:
+            self.reporter.warn(
+                f"{self.profile.name}: proxies still open at remote.it: "
+                f"{', '.join(self.keeper.open_ids)}; run `rittunnel cleanup`"
+            )
+            return False
+        return True
 
     def _announce(self, lease: Lease | None, kind: str) -> None:
         p = self.profile

@@ -108,14 +108,6 @@ async def serve_stdio(
                         await tunnel.keeper.release(lease)
                 nursery.cancel_scope.cancel()
     finally:
-        with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + options.stop_timeout
-            await tunnel.keeper.stop_all()
-        if tunnel.keeper.open_ids:
-            reporter.warn(
-                f"{profile.name}: proxies still open at remote.it: "
-                f"{', '.join(tunnel.keeper.open_ids)}; run `rittunnel cleanup`"
-            )
-        else:
+        if await tunnel.stop_proxies():
             store.remove(state.name)
     return 0

@@ -49,6 +49,13 @@ def make_session(tmp_path: Path, apis: dict[str, MemoryApi]) -> tuple[Session, S
     return session, store
 
 
+async def start(nursery: trio.Nursery, session: Session) -> None:
+    """Run ``session`` in ``nursery`` and return once every tunnel is ready."""
+    ready = trio.Event()
+    nursery.start_soon(lambda: session.run(on_ready=ready.set))
+    await ready.wait()
+
+
 async def wait_until(predicate: object) -> None:
     assert callable(predicate)
     while not predicate():
@@ -102,9 +109,7 @@ async def test_a_stop_request_stops_only_that_tunnel(tmp_path: Path) -> None:
     session, store = make_session(tmp_path, apis)
     with trio.fail_after(DEADLINE):
         async with trio.open_nursery() as n:
-            ready = trio.Event()
-            n.start_soon(lambda: session.run(on_ready=ready.set))
-            await ready.wait()
+            await start(n, session)
             store.request_stop("a")
             os.kill(os.getpid(), signal.SIGUSR1)
             await wait_until(lambda: session.slots[0].finished)
@@ -131,9 +136,7 @@ async def test_live_counters_reach_the_state_file(tmp_path: Path) -> None:
     session, store = make_session(tmp_path, apis)
     with trio.fail_after(DEADLINE):
         async with trio.open_nursery() as n:
-            ready = trio.Event()
-            n.start_soon(lambda: session.run(on_ready=ready.set))
-            await ready.wait()
+            await start(n, session)
             traffic = session.slots[0].tunnel.traffic
             traffic.up, traffic.down, traffic.active, traffic.opened = 100, 2000, 3, 4
 
