@@ -16,7 +16,8 @@ from .errors import RittunnelError, UsageError
 from .report import Reporter, redact
 
 COMMANDS = (
-    "up", "status", "stop", "run", "stdio", "wait", "profiles", "cleanup", "demo", "fake-api",
+    "up", "status", "stop", "run", "stdio", "wait", "profiles", "services", "init", "cleanup",
+    "demo", "fake-api",
 )  # fmt: skip
 
 ENV_API_URL = "RITTUNNEL_API_URL"
@@ -95,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("profiles", parents=[common], help="list the profiles found")
+    account = argparse.ArgumentParser(add_help=False)
+    account.add_argument(
+        "--credentials",
+        metavar="SECTION",
+        default=None,
+        help="the section of ~/.remoteit/credentials to use (default: R3_PROFILE or DEFAULT)",
+    )
+    services = sub.add_parser(
+        "services", parents=[common, account], help="list the remote.it account's services"
+    )
+    services.add_argument(
+        "filter", nargs="?", metavar="FILTER", help="only names, types or IDs containing this"
+    )
+    services.add_argument("--json", action="store_true", help="a JSON list on stdout")
+    init = sub.add_parser(
+        "init", parents=[common, account], help="write a profile for one of your services"
+    )
+    init.add_argument("name", metavar="NAME", help="the profile name (or a path to a .yaml)")
+    init.add_argument("--service", metavar="S", help="service name, ID or number (else: asked)")
+    init.add_argument("--port", type=int, metavar="P", help="local port (else: asked)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing profile")
     sub.add_parser("cleanup", parents=[common], help="stop proxies left open by killed tunnels")
     demo = sub.add_parser(
         "demo", parents=[common], help="run a tunnel against the built-in fake remote.it"
@@ -154,6 +176,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         quiet=bool(getattr(args, "quiet", False)),
         verbose=bool(getattr(args, "verbose", False)),
     )
+    from .credentials import SECRET_ENV_VARS
+
+    reporter.add_secrets([env[name] for name in SECRET_ENV_VARS if env.get(name)])
     try:
         return dispatch(args, env, reporter)
     except KeyboardInterrupt:
@@ -194,6 +219,10 @@ def dispatch(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) 
         from .commands import profiles
 
         return profiles(env, reporter)
+    if command in ("services", "init"):
+        from . import discover
+
+        return (discover.services if command == "services" else discover.init)(args, env, reporter)
     if command == "cleanup":
         from .commands import cleanup
 

@@ -16,67 +16,37 @@ import trio
 from .errors import RittunnelError
 from .profiles import Profile, list_profiles, load_profile, load_profile_file
 from .report import Reporter
+from .units import env_seconds
 
 if TYPE_CHECKING:
-    from .api import ApiClient
+    from .accounts import Accounts
     from .lifecycle import Options
+    from .services import ServiceCache
     from .session import Outcome, Session
 
 
-def api_url_for(profile: Profile, env: Mapping[str, str]) -> str:
-    from .protocol import DEFAULT_API_URL
+def _accounts(env: Mapping[str, str], reporter: Reporter) -> Accounts:
+    from .accounts import Accounts
 
-    return (env.get("RITTUNNEL_API_URL") or profile.api_url or DEFAULT_API_URL).rstrip("/")
-
-
-def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise RittunnelError(f"{name}={raw!r} is not a positive number of seconds")
-    return value
+    return Accounts(env, reporter)
 
 
-def _clients(
-    env: Mapping[str, str], reporter: Reporter
-) -> tuple[Callable[[str], ApiClient], dict[str, ApiClient]]:
-    """One API client per base URL (sharing the token cache), made on first use."""
-    from .api import DEFAULT_TIMEOUT, ApiClient
-    from .credentials import credentials_from_env
+def _service_cache(env: Mapping[str, str]) -> ServiceCache:
     from .files import cache_dir
-    from .tokencache import TokenCache, cache_key
+    from .services import DEFAULT_TTL, ENV_TTL, ServiceCache
 
-    creds = credentials_from_env(env, warn=reporter.warn)
-    reporter.add_secrets(creds.secrets())
-    timeout = _float_env(env, "RITTUNNEL_API_TIMEOUT", DEFAULT_TIMEOUT)
-    cache = TokenCache(cache_dir(env) / "tokens.json")
-    clients: dict[str, ApiClient] = {}
-
-    def client_for(url: str) -> ApiClient:
-        if url not in clients:
-            key = cache_key(url, creds)
-            cached = cache.get(key) if creds.can_login and not creds.token else None
-            if cached:
-                reporter.add_secrets([cached])
-
-            def remember(token: str, expires_at: float | None) -> None:
-                reporter.add_secrets([token])
-                cache.put(key, token, expires_at)
-
-            clients[url] = ApiClient(url, creds, timeout=timeout, token=cached, on_token=remember)
-        return clients[url]
-
-    return client_for, clients
+    return ServiceCache(cache_dir(env) / "services.json", env_seconds(env, ENV_TTL, DEFAULT_TTL))
 
 
-async def _close(clients: dict[str, ApiClient]) -> None:
-    for client in clients.values():
-        await client.aclose()  # shielded: runs even while cancelled
+async def _resolve(
+    profiles: list[Profile], accounts: Accounts, env: Mapping[str, str], reporter: Reporter
+) -> list[Profile]:
+    """The profiles with service names turned into IDs (no API call if none has a name)."""
+    if all(p.service_is_id for p in profiles):
+        return profiles
+    from .services import resolve_services
+
+    return await resolve_services(profiles, accounts, _service_cache(env), reporter)
 
 
 def load_profiles(names: list[str], env: Mapping[str, str]) -> list[Profile]:
@@ -90,7 +60,7 @@ def load_profiles(names: list[str], env: Mapping[str, str]) -> list[Profile]:
 def _session_options(args: argparse.Namespace, env: Mapping[str, str]) -> Options:
     from .lifecycle import START_TIMEOUT, Options
 
-    start_timeout = getattr(args, "start_timeout", None) or _float_env(
+    start_timeout = getattr(args, "start_timeout", None) or env_seconds(
         env, "RITTUNNEL_START_TIMEOUT", START_TIMEOUT
     )
     return Options(start_timeout=start_timeout)
@@ -112,22 +82,20 @@ def _run_session(
     from .state import StateStore
 
     raise_fd_limit()
-    client_for, clients = _clients(env, reporter)
-    session = Session(
-        profiles,
-        client_for,
-        lambda p: api_url_for(p, env),
-        StateStore(state_dir(env)),
-        reporter,
-        _session_options(args, env),
-        log=log,
-    )
+    accounts = _accounts(env, reporter)
+    for profile in profiles:
+        accounts.locate(profile)  # missing credentials: say so before any I/O
+    options = _session_options(args, env)
 
     async def main() -> Outcome:
         try:
+            resolved = await _resolve(profiles, accounts, env, reporter)
+            session = Session(
+                resolved, accounts, StateStore(state_dir(env)), reporter, options, log=log
+            )
             return await session.run(on_ready=on_ready, body=body)
         finally:
-            await _close(clients)
+            await accounts.aclose()
 
     outcome = trio.run(main)
     if outcome.signal is not None:
@@ -141,7 +109,9 @@ def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> 
     if args.detach:
         from .detach import detach
 
-        _clients(env, reporter)  # missing credentials: say so here, not in a log file
+        accounts = _accounts(env, reporter)
+        for profile in profiles:  # missing credentials: say so here, not in a log file
+            accounts.locate(profile)
         start_timeout = _session_options(args, env).start_timeout
         return detach(profiles, args, env, reporter, start_timeout)
     on_ready = None
@@ -177,13 +147,13 @@ def cleanup(env: Mapping[str, str], reporter: Reporter) -> int:
     from .state import StateStore
 
     store = StateStore(state_dir(env))
-    client_for, clients = _clients(env, reporter)
+    accounts = _accounts(env, reporter)
 
     async def main() -> int:
         try:
-            stopped = await cleanup_orphans(store, client_for, reporter)
+            stopped = await cleanup_orphans(store, accounts, reporter)
         finally:
-            await _close(clients)
+            await accounts.aclose()
         left = store.orphans()
         print(f"stopped {stopped} orphaned prox{'y' if stopped == 1 else 'ies'}", flush=True)
         return 1 if left else 0
@@ -281,15 +251,16 @@ def stdio(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) 
     reporter.out = reporter.err  # stdout carries the relayed bytes only
     if not args.verbose:
         reporter.quiet = True
-    client_for, clients = _clients(env, reporter)
-    api = client_for(api_url_for(profile, env))
+    accounts = _accounts(env, reporter)
+    accounts.locate(profile)
     store = StateStore(state_dir(env))
     options = _session_options(args, env)
 
     async def main() -> int:
         try:
-            return await serve_stdio(profile, api, store, reporter, options, client_for)
+            [resolved] = await _resolve([profile], accounts, env, reporter)
+            return await serve_stdio(resolved, accounts, store, reporter, options)
         finally:
-            await _close(clients)
+            await accounts.aclose()
 
     return trio.run(main)

@@ -4,8 +4,9 @@ Precedence (first that applies wins):
 
 1. ``REMOTEIT_USERNAME`` + ``REMOTEIT_PASSWORD``, or ``REMOTEIT_TOKEN``: password login;
 2. ``R3_ACCESS_KEY_ID`` + ``R3_SECRET_ACCESS_KEY`` in the environment: signed requests;
-3. ``~/.remoteit/credentials`` (INI; section ``R3_PROFILE`` or ``DEFAULT``): signed
-   requests.
+3. ``~/.remoteit/credentials`` (INI): signed requests. The section is the profile's
+   ``credentials:`` key, else ``R3_PROFILE``, else ``DEFAULT``; a section asked for by
+   name must exist (and so must the file).
 
 The developer key is ``REMOTEIT_DEVELOPER_KEY``, else ``R3_DEVELOPER_API_KEY`` (env, then
 the file); required for password login, optional with access keys. Secrets are kept out
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import configparser
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,8 @@ ENV_KEY_ID = "R3_ACCESS_KEY_ID"
 ENV_SECRET = "R3_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
 ENV_R3_DEVELOPER_KEY = "R3_DEVELOPER_API_KEY"
 ENV_R3_PROFILE = "R3_PROFILE"
+#: the variables whose values are secrets (redacted from all output from the start)
+SECRET_ENV_VARS = (ENV_DEVELOPER_KEY, ENV_PASSWORD, ENV_TOKEN, ENV_SECRET, ENV_R3_DEVELOPER_KEY)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,15 @@ class Credentials:
     @property
     def can_login(self) -> bool:
         return bool(self.username and self.password)
+
+    @property
+    def identity(self) -> str:
+        """Who these credentials are, without a secret (for cache keys)."""
+        if self.access_key is not None:
+            return f"key:{self.access_key.key_id}"
+        if self.username:
+            return f"user:{self.username}"
+        return "token:" + hashlib.sha256((self.token or "").encode()).hexdigest()[:16]
 
     def secrets(self) -> list[str]:
         """Every secret value, for redaction of anything printed."""
@@ -114,13 +127,22 @@ def keys_from_file(
     ).strip()
 
 
+def file_section(env: Mapping[str, str], section: str | None = None) -> str | None:
+    """The credentials-file section asked for by name (a profile's ``credentials:``, else
+    ``R3_PROFILE``); None means ``DEFAULT``, used only if the file exists."""
+    return section or env.get(ENV_R3_PROFILE, "").strip() or None
+
+
 def credentials_from_env(
-    env: Mapping[str, str], warn: Callable[[str], None] | None = None
+    env: Mapping[str, str],
+    warn: Callable[[str], None] | None = None,
+    section: str | None = None,
 ) -> Credentials:
+    """The credentials to use; ``section`` is the profile's ``credentials:`` key."""
     key = env.get(ENV_DEVELOPER_KEY, "").strip()
     explicit = any(env.get(n, "").strip() for n in (ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN))
     if not explicit:
-        access = _access_from(env, warn)
+        access = _access_from(env, warn, file_section(env, section))
         if access is not None:
             ak, file_dev_key = access
             dev = key or env.get(ENV_R3_DEVELOPER_KEY, "").strip() or file_dev_key
@@ -149,7 +171,7 @@ def credentials_from_env(
 
 
 def _access_from(
-    env: Mapping[str, str], warn: Callable[[str], None] | None
+    env: Mapping[str, str], warn: Callable[[str], None] | None, section: str | None
 ) -> tuple[AccessKey, str] | None:
     key_id, secret = env.get(ENV_KEY_ID, ""), env.get(ENV_SECRET, "")
     if key_id or secret:
@@ -157,5 +179,11 @@ def _access_from(
             have, missing = (ENV_KEY_ID, ENV_SECRET) if key_id else (ENV_SECRET, ENV_KEY_ID)
             raise CredentialsError(f"missing credentials: {have} is set but {missing} is not")
         return _access_key(key_id, secret, "environment"), ""
-    section = env.get(ENV_R3_PROFILE, "").strip() or "DEFAULT"
-    return keys_from_file(credentials_file(env), section, warn)
+    path = credentials_file(env)
+    found = keys_from_file(path, section or "DEFAULT", warn)
+    if found is None and section is not None:
+        raise CredentialsError(
+            f"credentials section [{section}] asked for, but {path} does not exist; "
+            "create it with your access key (see README: Credentials)"
+        )
+    return found

@@ -20,6 +20,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import trio
 
@@ -32,7 +33,7 @@ from .protocol import PortProxy, ReverseProxy
 from .redirect import serve_redirect
 from .relay import Traffic, abort, open_tcp, relay, tune
 from .report import Reporter
-from .state import StateStore
+from .state import StateStore, TunnelState
 from .units import format_duration
 
 #: how long teardown may spend stopping proxies before giving up
@@ -48,6 +49,21 @@ def wall_clock(at: float | None) -> float | None:
     if at is None:
         return None
     return round(time.time() + (at - trio.current_time()), 3)
+
+
+class ApiClients(Protocol):
+    """Where a tunnel's API client comes from: one per account (API URL + credentials
+    section), so a state file can name the account that must stop its proxies."""
+
+    def locate(self, profile: Profile) -> tuple[str, str]:
+        """The profile's account: (API URL, credentials section or "")."""
+        ...
+
+    def client(self, api_url: str, section: str) -> ApiClient: ...
+
+
+def client_for_state(clients: ApiClients, state: TunnelState) -> ApiClient:
+    return clients.client(state.api_url, state.credentials)
 
 
 @dataclass
@@ -471,9 +487,7 @@ class Tunnel:
                 await self._idle_wakeup.wait()
 
 
-async def cleanup_orphans(
-    store: StateStore, client_for: Callable[[str], ApiClient], reporter: Reporter
-) -> int:
+async def cleanup_orphans(store: StateStore, clients: ApiClients, reporter: Reporter) -> int:
     """Stop the proxies of tunnels whose process is gone (``kill -9``, a crash, a reboot)
     and remove their state files. Returns how many proxies were stopped. A proxy the API
     no longer knows (it expired meanwhile) counts as gone; an API outage keeps the file
@@ -481,7 +495,7 @@ async def cleanup_orphans(
     stopped = 0
     for path, state in store.orphans():
         left = []
-        api = client_for(state.api_url)
+        api = client_for_state(clients, state)
         for cid in state.proxies:
             try:
                 with trio.fail_after(STOP_TIMEOUT):

@@ -84,10 +84,25 @@ class Profile:
     idle_timeout: float | None = None
     #: create the first proxy only when the first local client arrives
     on_demand: bool = False
+    #: the section of ~/.remoteit/credentials holding this tunnel's access key
+    credentials: str | None = None
+
+    @property
+    def service_is_id(self) -> bool:
+        """Whether ``service`` is a service ID (else it is a name to look up)."""
+        return is_service_id(self.service)
+
+
+#: a remote.it service ID (``deviceaddress``): eight hex bytes separated by colons
+_SERVICE_ID = re.compile(r"^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){7}$")
+
+
+def is_service_id(text: str) -> bool:
+    return bool(_SERVICE_ID.match(text))
 
 
 _KEYS = {
-    "service": "the remote.it service ID (deviceaddress), e.g. 80:00:00:00:01:02:03:04",
+    "service": "the remote.it service name, or its ID (e.g. 80:00:00:00:01:02:03:04)",
     "local_port": "the local TCP port to listen on, 1-65535",
     "bind": "a local IP address or a list of them (default: 127.0.0.1 and ::1)",
     "mode": "latching (default), restricted or public",
@@ -96,6 +111,7 @@ _KEYS = {
     "hold_timeout": "seconds a local client waits for a fresh proxy (default 30)",
     "idle_timeout": "seconds without a local connection before the proxy is stopped",
     "on_demand": "true: create the proxy only when the first client connects",
+    "credentials": "the section of ~/.remoteit/credentials to use (default: DEFAULT)",
 }
 
 
@@ -111,6 +127,22 @@ def looks_like_path(name: str) -> bool:
     return name.endswith(_SUFFIXES) or os.sep in name or "/" in name
 
 
+def check_name(name: str) -> None:
+    if not name or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
+        raise ProfileError(
+            f"{name!r} is not a profile name: use letters, digits, '-', '_' or a path to a .yaml"
+        )
+
+
+def new_profile_path(name: str, env: Mapping[str, str]) -> Path:
+    """Where a new profile ``name`` is written: the first directory searched."""
+    if looks_like_path(name):
+        path = Path(name).expanduser()
+        return path if path.suffix in _SUFFIXES else path.with_name(path.name + ".yaml")
+    check_name(name)
+    return profile_dirs(env)[0] / f"{name}.yaml"
+
+
 def find_profile(name: str, env: Mapping[str, str]) -> Path:
     """Return the file for profile ``name`` (a bare name, or a path to a .yaml file)."""
     if looks_like_path(name):
@@ -118,10 +150,7 @@ def find_profile(name: str, env: Mapping[str, str]) -> Path:
         if not path.is_file():
             raise ProfileError(f"profile file {name} does not exist")
         return path
-    if not name or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
-        raise ProfileError(
-            f"{name!r} is not a profile name: use letters, digits, '-', '_' or a path to a .yaml"
-        )
+    check_name(name)
     dirs = profile_dirs(env)
     for d in dirs:
         for suffix in _SUFFIXES:
@@ -198,7 +227,9 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
 
     service = data["service"]
     if not isinstance(service, str) or not service.strip():
-        raise fail("service", f"{service!r} is not a service ID; expected {_KEYS['service']}")
+        raise fail(
+            "service", f"{service!r} is not a service name or ID; expected {_KEYS['service']}"
+        )
     service = service.strip()
 
     local_port = _port(data["local_port"], fail)
@@ -240,6 +271,12 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
     if not isinstance(on_demand, bool):
         raise fail("on_demand", f"{on_demand!r} is not true or false")
 
+    credentials = data.get("credentials")
+    if credentials is not None and (
+        not isinstance(credentials, str) or not credentials.strip() or "]" in credentials
+    ):
+        raise fail("credentials", f"{credentials!r} is not a section name; {_KEYS['credentials']}")
+
     return Profile(
         name=name,
         source=source,
@@ -253,6 +290,7 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
         hold_timeout=hold_timeout,
         idle_timeout=idle_timeout,
         on_demand=on_demand,
+        credentials=credentials.strip() if credentials else None,
     )
 
 

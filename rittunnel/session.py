@@ -24,19 +24,15 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import trio
 
 from .errors import RittunnelError
-from .lifecycle import Options, Tunnel, TunnelInfo, cleanup_orphans, wall_clock
+from .lifecycle import ApiClients, Options, Tunnel, TunnelInfo, cleanup_orphans, wall_clock
 from .profiles import Profile
 from .progress import spinner
 from .report import Reporter
 from .state import StateStore, TunnelState, process_start_time
-
-if TYPE_CHECKING:
-    from .api import ApiClient
 
 #: seconds between writes of live counters to the state files
 FLUSH_INTERVAL = 1.0
@@ -95,8 +91,7 @@ class Session:
     def __init__(
         self,
         profiles: list[Profile],
-        client_for: Callable[[str], ApiClient],
-        api_url_for: Callable[[Profile], str],
+        clients: ApiClients,
         store: StateStore,
         reporter: Reporter,
         options: Options,
@@ -117,16 +112,17 @@ class Session:
         self._all_done = trio.Event()
         pid = os.getpid()
         pid_started = process_start_time(pid) or 0.0
-        self._client_for = client_for
+        self._clients = clients
         self.slots: list[Slot] = []
         by_name: dict[str, Slot] = {}
         for profile in profiles:
-            url = api_url_for(profile)
+            url, section = clients.locate(profile)
             state = TunnelState(
                 name=profile.name,
                 pid=pid,
                 pid_started=pid_started,
                 api_url=url,
+                credentials=section,
                 service=profile.service,
                 mode=profile.mode,
                 source=profile.source,
@@ -134,7 +130,7 @@ class Session:
             )
             tunnel = Tunnel(
                 profile,
-                client_for(url),
+                clients.client(url, section),
                 reporter,
                 options,
                 on_change=lambda t: self._record(by_name[t.profile.name]),
@@ -168,7 +164,7 @@ class Session:
         body: Callable[[Session], Awaitable[int]] | None,
     ) -> None:
         try:
-            await cleanup_orphans(self.store, self._client_for, self.reporter)
+            await cleanup_orphans(self.store, self._clients, self.reporter)
             for slot in self.slots:
                 await self._claim(slot)
             for slot in self.slots:
@@ -201,7 +197,7 @@ class Session:
         if previous is not None and previous.proxies:
             # a killed holder of this very profile: stop its proxies under its own name
             self.store.write(previous)
-            await cleanup_orphans(self.store, self._client_for, self.reporter)
+            await cleanup_orphans(self.store, self._clients, self.reporter)
         self.store.write(slot.state)
 
     async def _start(self, tunnels: trio.Nursery, slot: Slot) -> None:

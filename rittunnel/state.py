@@ -30,6 +30,8 @@ class TunnelState:
     pid_started: float
     api_url: str
     service: str
+    #: the credentials-file section of the account that owns the proxies ("": default)
+    credentials: str = ""
     local_port: int = 0
     addresses: list[str] = field(default_factory=list)
     #: IDs of the proxies this tunnel holds open at remote.it

@@ -13,13 +13,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Callable
 
 import trio
 
-from .api import ApiClient
 from .errors import RittunnelError
-from .lifecycle import Options, Tunnel, cleanup_orphans
+from .lifecycle import ApiClients, Options, Tunnel, cleanup_orphans
 from .profiles import Profile
 from .report import Reporter
 from .state import StateStore, TunnelState, process_start_time
@@ -54,18 +52,19 @@ async def pump_stdio(
 
 async def serve_stdio(
     profile: Profile,
-    api: ApiClient,
+    clients: ApiClients,
     store: StateStore,
     reporter: Reporter,
     options: Options,
-    client_for: Callable[[str], ApiClient],
 ) -> int:
     pid = os.getpid()
+    api_url, section = clients.locate(profile)
     state = TunnelState(
         name=f"{profile.name}.stdio-{pid}",
         pid=pid,
         pid_started=process_start_time(pid) or 0.0,
-        api_url=api.base_url,
+        api_url=api_url,
+        credentials=section,
         service=profile.service,
         mode=profile.mode,
         source=profile.source,
@@ -77,8 +76,8 @@ async def serve_stdio(
         state.upstream = tunnel.info.upstream
         store.write(state)
 
-    tunnel = Tunnel(profile, api, reporter, options, on_change=record)
-    await cleanup_orphans(store, client_for, reporter)
+    tunnel = Tunnel(profile, clients.client(api_url, section), reporter, options, on_change=record)
+    await cleanup_orphans(store, clients, reporter)
     store.claim(state)
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:

@@ -1,6 +1,10 @@
-"""Durations and byte counts for people to read."""
+"""Durations and byte counts for people to read, and seconds read from the environment."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import RittunnelError
 
 
 def format_duration(seconds: float) -> str:
@@ -27,3 +31,18 @@ def format_bytes(n: int) -> str:
         if value < 1024 or unit == "TiB":
             return f"{value:.1f} {unit}"
     raise AssertionError("unreachable")
+
+
+def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds from environment variable ``name`` (unset or empty:
+    ``default``); anything else is a one-line error naming the variable."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise RittunnelError(f"{name}={raw!r} is not a positive number of seconds")
+    return value

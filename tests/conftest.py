@@ -1,22 +1,40 @@
 """Shared fixtures: the fake remote.it and a real echo service in the test's trio loop,
-and a helper that runs the installed ``rittunnel`` CLI as a subprocess against them."""
+and a helper that runs the installed ``rittunnel`` CLI as a subprocess against them.
+
+Every CLI run's output (and every ``*.log`` a test leaves) is searched for secrets when
+its test ends: the fake's password, developer key, access secrets and issued tokens, and
+each secret the run was given in its environment. A leak fails the test.
+"""
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
 
-from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService
+from rittunnel.fake import (
+    ACCESS_SECRET,
+    DEVELOPER_KEY,
+    PASSWORD,
+    USERNAME,
+    FakeRemoteIt,
+    FakeService,
+)
 from rittunnel.fake.target import roundtrip
+from rittunnel.profiles import Profile
 from rittunnel.protocol import Connection, PortProxy
+
+if TYPE_CHECKING:
+    from rittunnel.api import ApiClient
 
 SSH_ID = "80:00:00:00:01:02:03:04"
 WEB_ID = "80:00:00:00:01:02:03:05"
@@ -25,6 +43,49 @@ OFFLINE_ID = "80:00:00:00:01:02:03:06"
 __all__ = ["roundtrip"]
 
 RITTUNNEL = str(Path(sys.executable).parent / "rittunnel")
+
+#: environment variables whose values are secrets
+SECRET_VARS = (
+    "REMOTEIT_PASSWORD",
+    "REMOTEIT_TOKEN",
+    "REMOTEIT_DEVELOPER_KEY",
+    "R3_SECRET_ACCESS_KEY",
+    "R3_DEVELOPER_API_KEY",
+)
+
+# what the current test's CLI runs printed, and the secrets they knew
+_outputs: list[Callable[[], str]] = []
+_secrets: set[str] = set()
+_fakes: list[FakeRemoteIt] = []
+
+
+def record_output(output: str | Callable[[], str], env: dict[str, str] | None = None) -> None:
+    """Have ``output`` (or what the callable returns at the end of the test) checked for
+    secrets, including those in ``env``."""
+    _outputs.append(output if callable(output) else lambda: output)
+    _secrets.update(v for k, v in (env or {}).items() if k in SECRET_VARS and len(v) >= 4)
+
+
+def find_secrets(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:
+    """The secrets that occur in any of ``texts``, each shown only by its first 3 chars."""
+    blob = "\n".join(texts)
+    return sorted(f"{s[:3]}… ({len(s)} chars)" for s in set(secrets) if s and s in blob)
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_cli_output(tmp_path: Path) -> Iterator[None]:
+    _outputs.clear()
+    _secrets.clear()
+    _fakes.clear()
+    yield
+    texts = [get() for get in _outputs]
+    texts += [p.read_text(errors="replace") for p in tmp_path.rglob("*.log") if p.is_file()]
+    secrets = {PASSWORD, DEVELOPER_KEY, ACCESS_SECRET, *_secrets}
+    for fake in _fakes:
+        secrets.update(fake.tokens)
+        secrets.update(base64.b64encode(key).decode() for key in fake.access_keys.values())
+    leaks = find_secrets(texts, secrets)
+    assert not leaks, f"secrets in the output of rittunnel: {leaks}"
 
 
 @dataclass
@@ -59,6 +120,7 @@ async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
         ]
     )
     api_url = await nursery.start(fake.serve)
+    _fakes.append(fake)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path / "home"),
@@ -140,6 +202,7 @@ async def start_cli(nursery: trio.Nursery, env: dict[str, str], *args: str) -> R
         [RITTUNNEL, *args], env=env, stdout=-1, stderr=-1, stdin=-3
     )
     running = Running(proc, nursery)
+    record_output(lambda: running.all_output, env)
 
     async def reap() -> None:
         try:
@@ -159,18 +222,33 @@ class Result:
     code: int
     out: str
     err: str
+    raw_out: bytes = b""
 
     @property
     def all_output(self) -> str:
         return self.out + self.err
 
 
-async def run_cli(env: dict[str, str], *args: str, timeout: float = 30) -> Result:
+async def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 30, stdin: bytes = b""
+) -> Result:
     with trio.fail_after(timeout):
         proc = await trio.run_process(
-            [RITTUNNEL, *args], env=env, capture_stdout=True, capture_stderr=True, check=False
+            [RITTUNNEL, *args],
+            env=env,
+            stdin=stdin,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
-    return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+    result = Result(
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
+        proc.stdout,
+    )
+    record_output(result.all_output, env)
+    return result
 
 
 def free_port() -> int:
@@ -193,6 +271,19 @@ async def up(
     cli = await start_cli(nursery, world.env, name)
     await cli.ready()
     return cli, port
+
+
+class MemoryClients:
+    """``ApiClients`` over in-memory APIs: a profile's account is its ``api_url``."""
+
+    def __init__(self, apis: dict[str, MemoryApi]) -> None:
+        self.apis = apis
+
+    def locate(self, profile: Profile) -> tuple[str, str]:
+        return profile.api_url or "", ""
+
+    def client(self, api_url: str, section: str) -> ApiClient:
+        return self.apis[api_url.removeprefix("http://")]  # type: ignore[return-value]
 
 
 class MemoryApi:

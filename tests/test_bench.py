@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .conftest import record_output
+
 BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
 
 
@@ -19,6 +21,7 @@ def test_bench_quick_json_reports_every_metric() -> None:
         timeout=180,
         check=False,
     )
+    record_output(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stderr
     assert "socat not found (or --no-socat)" in proc.stderr
     report = json.loads(proc.stdout)

@@ -19,6 +19,7 @@ from .conftest import (
     WEB_ID,
     World,
     free_port,
+    record_output,
     roundtrip,
     run_cli,
     ssh_profile,
@@ -254,3 +255,4 @@ async def test_python_dash_m_and_help(world: World) -> None:
             [sys.executable, "-m", "rittunnel", "--version"], capture_stdout=True
         )
         assert proc.stdout.startswith(b"rittunnel ")
+        record_output(proc.stdout.decode())

@@ -90,3 +90,33 @@ def test_key_file_problems_are_clear(tmp_path: Path) -> None:
         credentials_from_env({"HOME": str(tmp_path)})
     with pytest.raises(CredentialsError, match="R3_ACCESS_KEY_ID is set but R3_SECRET"):
         credentials_from_env({"HOME": str(tmp_path), "R3_ACCESS_KEY_ID": "x"})
+
+
+def test_a_profile_section_beats_r3_profile_and_must_exist(tmp_path: Path) -> None:
+    key_file(
+        tmp_path,
+        f"[DEFAULT]\nR3_ACCESS_KEY_ID = AK1\nR3_SECRET_ACCESS_KEY = {SECRET}\n"
+        f"[work]\nR3_ACCESS_KEY_ID = AK2\nR3_SECRET_ACCESS_KEY = {SECRET}\n"
+        f"[home]\nR3_ACCESS_KEY_ID = AK3\nR3_SECRET_ACCESS_KEY = {SECRET}\n",
+    )
+    env = {"HOME": str(tmp_path), "R3_PROFILE": "work"}
+    c = credentials_from_env(env, section="home")
+    assert c.access_key is not None and c.access_key.key_id == "AK3"
+    assert c.identity == "key:AK3"
+    c = credentials_from_env(env)
+    assert c.access_key is not None and c.access_key.key_id == "AK2"
+    # env keys still win over any section of the file
+    c = credentials_from_env({**env, "R3_ACCESS_KEY_ID": "ENV", "R3_SECRET_ACCESS_KEY": SECRET})
+    assert c.access_key is not None and c.access_key.key_id == "ENV"
+    (tmp_path / ".remoteit" / "credentials").unlink()
+    with pytest.raises(CredentialsError, match=r"section \[home\] asked for, but .* not exist"):
+        credentials_from_env({"HOME": str(tmp_path)}, section="home")
+
+
+def test_identity_names_the_account_without_a_secret() -> None:
+    login = credentials_from_env(
+        {"REMOTEIT_DEVELOPER_KEY": "k", "REMOTEIT_USERNAME": "u", "REMOTEIT_PASSWORD": "pw"}
+    )
+    assert login.identity == "user:u"
+    token = credentials_from_env({"REMOTEIT_DEVELOPER_KEY": "k", "REMOTEIT_TOKEN": "tok-123"})
+    assert token.identity.startswith("token:") and "tok-123" not in token.identity

@@ -46,7 +46,7 @@ def test_unquoted_service_id_stays_text() -> None:
         ({"service": "s", "local_port": 65536}, "local_port: 65536 is out of range"),
         ({"service": "s", "local_port": "22"}, "local_port: '22' is not a port number"),
         ({"service": "s", "local_port": True}, "local_port: True is not a port number"),
-        ({"service": 5, "local_port": 22}, "service: 5 is not a service ID"),
+        ({"service": 5, "local_port": 22}, "service: 5 is not a service name or ID"),
         ({"service": "s", "local_port": 22, "mode": "open"}, "mode: 'open' is not a mode"),
         ({"service": "s", "local_port": 22, "colour": 1}, "unknown key 'colour'"),
         ({"service": "s", "local_port": 22, "bind": "nowhere"}, "bind: 'nowhere' is not an IP"),
@@ -135,3 +135,16 @@ def test_every_example_profile_loads(path: Path) -> None:
 def test_examples_cover_ssh_postgres_and_http() -> None:
     names = {p.stem for p in (REPO / "profiles").glob("*.yaml")}
     assert {"ssh-pi", "postgres", "router-web"} <= names
+
+
+def test_credentials_section_and_service_names() -> None:
+    from rittunnel.profiles import Profile, is_service_id
+
+    p = parse({"service": "pi-ssh", "local_port": 2222, "credentials": "work"})
+    assert isinstance(p, Profile)
+    assert p.credentials == "work" and not p.service_is_id
+    assert is_service_id("80:00:00:00:01:02:03:04") and is_service_id("80:00:00:00:0A:0b:0c:0d")
+    assert not is_service_id("80:00:00:00:01:02:03") and not is_service_id("pi:ssh")
+    for bad in ("", 5, "a]b"):
+        with pytest.raises(ProfileError, match="credentials: .* is not a section name"):
+            parse({"service": "s", "local_port": 1, "credentials": bad})

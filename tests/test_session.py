@@ -18,7 +18,7 @@ from rittunnel.report import Reporter
 from rittunnel.session import Session
 from rittunnel.state import StateStore
 
-from .conftest import MemoryApi
+from .conftest import MemoryApi, MemoryClients
 
 DEADLINE = 20
 
@@ -39,8 +39,7 @@ def make_session(tmp_path: Path, apis: dict[str, MemoryApi]) -> tuple[Session, S
     quiet = Reporter(quiet=True, err=open(os.devnull, "w"))  # noqa: SIM115
     session = Session(
         profiles,
-        lambda url: apis[url.removeprefix("http://")],  # type: ignore[arg-type,return-value]
-        lambda p: p.api_url or "",
+        MemoryClients(apis),
         store,
         quiet,
         Options(start_timeout=5),

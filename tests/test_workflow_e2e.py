@@ -21,6 +21,7 @@ from .conftest import (
     RITTUNNEL,
     World,
     free_port,
+    record_output,
     roundtrip,
     run_cli,
     ssh_profile,
@@ -191,17 +192,10 @@ async def test_stdio_carries_a_byte_stream_and_stops_its_proxy(world: World) -> 
     with trio.fail_after(DEADLINE):
         ssh_profile(world, free_port())
         payload = os.urandom(2 * 1024 * 1024)
-        proc = await trio.run_process(
-            [RITTUNNEL, "stdio", "ssh-pi"],
-            env=world.env,
-            stdin=payload,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == payload  # nothing but the relayed bytes
-        assert proc.stderr == b""
+        result = await run_cli(world.env, "stdio", "ssh-pi", stdin=payload)
+        assert result.code == 0, result.err
+        assert result.raw_out == payload  # nothing but the relayed bytes
+        assert result.err == ""
         assert len(world.fake.calls_to("stop")) == 1
         assert world.fake.open_proxies == [] and state_files(world) == []
 
@@ -265,6 +259,7 @@ async def test_spinner_shows_on_a_terminal_only(world: World, nursery: trio.Nurs
             assert proc.stdout is not None
             line = await proc.stdout.receive_some(4096)
             assert b"ready on" in line
+            record_output((seen + line).decode(errors="replace"), world.env)
             proc.send_signal(signal.SIGTERM)
             assert await proc.wait() == 0
         finally:

@@ -1,0 +1,283 @@
+"""Finding services and writing profiles for them: ``rittunnel services`` and
+``rittunnel init``.
+
+The choices (which service an answer means, which local port to suggest, the profile's
+text) are pure functions; the commands around them do the I/O: one service-list call,
+prompts on stderr, answers from stdin, one file written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+import trio
+
+from .accounts import Accounts
+from .errors import ProfileError, RittunnelError, UsageError
+from .profiles import (
+    find_profile,
+    is_service_id,
+    list_profiles,
+    load_profile_file,
+    new_profile_path,
+)
+from .protocol import ServiceInfo
+from .report import Reporter
+from .services import (
+    DEFAULT_TTL,
+    ENV_TTL,
+    ServiceCache,
+    ServiceNameError,
+    describe,
+    filter_services,
+    list_services,
+    match_service,
+)
+from .units import env_seconds
+
+#: the local port first suggested for a service type (the usual port, moved out of the
+#: privileged range or off the port a local server of that kind would use)
+PORT_BY_TYPE = {
+    "ssh": 2222,
+    "http": 8080,
+    "https": 8443,
+    "rdp": 13389,
+    "vnc": 15900,
+    "postgresql": 15432,
+    "postgres": 15432,
+    "mysql": 13306,
+    "redis": 16379,
+    "mongodb": 27018,
+    "samba": 1445,
+    "smb": 1445,
+}
+DEFAULT_PORT = 20000
+T = TypeVar("T")
+
+#: how many wrong answers ``init`` takes before giving up
+ATTEMPTS = 3
+
+
+def _fetch(
+    env: Mapping[str, str], reporter: Reporter, section: str | None
+) -> tuple[list[ServiceInfo], str]:
+    """A fresh service list of the environment's account (or ``section``'s), and the
+    credentials section it came from."""
+    accounts = Accounts(env, reporter)
+    account = accounts.default_account(section)
+    cache = ServiceCache(env_cache(env), env_seconds(env, ENV_TTL, DEFAULT_TTL))
+
+    async def main() -> list[ServiceInfo]:
+        try:
+            services, _ = await list_services(accounts, account, cache, fresh=True)
+            return services
+        finally:
+            await accounts.aclose()
+
+    return trio.run(main), account[1]
+
+
+def env_cache(env: Mapping[str, str]) -> Path:
+    from .files import cache_dir
+
+    return cache_dir(env) / "services.json"
+
+
+# -- rittunnel services ----------------------------------------------------------------
+
+
+def services(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+    """List the account's services (those matching FILTER): name, type, state, address."""
+    found, _ = _fetch(env, reporter, args.credentials)
+    found.sort(key=lambda s: (s.name.casefold(), s.address))
+    if args.filter:
+        found = filter_services(found, args.filter)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(s) for s in found], indent=1))
+    elif found:
+        print(table(found))
+    if not found:
+        if args.filter:
+            reporter.error(f"no service matches {args.filter!r}; run `rittunnel services`")
+            return 1
+        reporter.info("this remote.it account has no services")
+    return 0
+
+
+def table(services: Iterable[ServiceInfo]) -> str:
+    rows = [("NAME", "TYPE", "STATE", "ADDRESS")]
+    rows += [(s.name or "-", s.type or "-", s.state or "-", s.address) for s in services]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)), r[3]]) for r in rows
+    )
+
+
+# -- rittunnel init --------------------------------------------------------------------
+
+
+def choose(answer: str, services: list[ServiceInfo]) -> ServiceInfo:
+    """The service an answer means: its number in the list, its ID, or its name."""
+    answer = answer.strip()
+    if not answer:
+        raise ServiceNameError("no answer; type a number, a name or a service ID")
+    if answer.isdigit():
+        index = int(answer)
+        if not 1 <= index <= len(services):
+            raise ServiceNameError(f"{index} is not in the list; pick 1-{len(services)}")
+        return services[index - 1]
+    if is_service_id(answer):
+        for s in services:
+            if s.address.casefold() == answer.casefold():
+                return s
+        raise ServiceNameError(f"no service with ID {answer} in this remote.it account")
+    return match_service(answer, services)
+
+
+def suggest_port(service_type: str, taken: set[int], is_free: Callable[[int], bool]) -> int:
+    """The first port from the type's usual one up that no profile uses and that is free."""
+    port = PORT_BY_TYPE.get(service_type.strip().casefold(), DEFAULT_PORT)
+    for candidate in range(port, min(port + 100, 65536)):
+        if candidate not in taken and is_free(candidate):
+            return candidate
+    return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def parse_port(answer: str, suggested: int) -> int:
+    answer = answer.strip()
+    if not answer:
+        return suggested
+    if not answer.isdigit() or not 1 <= int(answer) <= 65535:
+        raise ProfileError(f"{answer!r} is not a port number; use 1-65535")
+    return int(answer)
+
+
+def profile_text(
+    service: ServiceInfo, unique_name: bool, port: int, section: str, today: str
+) -> str:
+    """The YAML of a new profile. It names the service by name when the name is unique
+    in the account, else by ID."""
+    lines = [
+        f"# written by `rittunnel init` on {today}",
+        f"# {service.name or 'unnamed'} = {describe(service)}",
+        f"service: {service.name if unique_name else service.address}",
+        f"local_port: {port}",
+    ]
+    if section:
+        lines.append(f"credentials: {section}")
+    return "\n".join(lines) + "\n"
+
+
+class Prompter:
+    """Questions on stderr, answers from stdin; EOF is an error naming the flag to use."""
+
+    def __init__(self, stdin: TextIO, stderr: TextIO) -> None:
+        self.stdin, self.stderr = stdin, stderr
+
+    def say(self, text: str) -> None:
+        print(text, file=self.stderr, flush=True)
+
+    def ask(self, question: str, flag: str) -> str:
+        self.stderr.write(question)
+        self.stderr.flush()
+        line = self.stdin.readline()
+        if not line:
+            self.say("")
+            raise UsageError(f"init: no answer on stdin; pass {flag} instead")
+        return line
+
+
+def init(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    reporter: Reporter,
+    stdin: TextIO | None = None,
+) -> int:
+    """Write profile NAME for one of the account's services, asking what is not given."""
+    prompt = Prompter(stdin or sys.stdin, reporter.err)
+    target = new_profile_path(args.name, env)
+    try:
+        existing: Path | None = find_profile(args.name, env)
+    except ProfileError:
+        existing = None
+    if existing is not None:
+        if not args.force:
+            raise RittunnelError(
+                f"init: profile {args.name} already exists ({existing}); "
+                "pass --force to overwrite it"
+            )
+        target = existing
+
+    found, section = _fetch(env, reporter, args.credentials)
+    if not found:
+        raise RittunnelError("init: this remote.it account has no services to tunnel to")
+    found.sort(key=lambda s: (s.name.casefold(), s.address))
+
+    if args.service:
+        service = choose(args.service, found)
+    else:
+        for i, s in enumerate(found, 1):
+            prompt.say(f"{i:3}. {s.name or '-'}  {describe(s)}")
+        service = _ask(
+            prompt,
+            f"service [1-{len(found)}, a name or an ID]: ",
+            "--service",
+            lambda answer: choose(answer, found),
+        )
+
+    if args.port is not None:
+        if not 1 <= args.port <= 65535:
+            raise UsageError(f"init: --port {args.port} is out of range; use 1-65535")
+        port = args.port
+    else:
+        taken = set()
+        for path in list_profiles(env):
+            try:
+                taken.add(load_profile_file(path).local_port)
+            except RittunnelError:
+                continue
+        suggested = suggest_port(service.type, taken, port_is_free)
+        port = _ask(
+            prompt,
+            f"local port [{suggested}]: ",
+            "--port",
+            lambda answer: parse_port(answer, suggested),
+        )
+
+    unique = bool(service.name) and sum(s.name == service.name for s in found) == 1
+    text = profile_text(service, unique, port, section, time.strftime("%Y-%m-%d"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    profile = load_profile_file(target)  # what we wrote must load
+    reporter.info(f"wrote {target}: {service.name or service.address} on local port {port}")
+    reporter.info(f"start it with: rittunnel {profile.name}")
+    return 0
+
+
+def _ask(prompt: Prompter, question: str, flag: str, parse: Callable[[str], T]) -> T:
+    for attempt in range(1, ATTEMPTS + 1):
+        answer = prompt.ask(question, flag)
+        try:
+            return parse(answer)
+        except RittunnelError as exc:
+            if attempt == ATTEMPTS:
+                raise UsageError(f"init: {exc}") from None
+            prompt.say(str(exc))
+    raise AssertionError("unreachable")

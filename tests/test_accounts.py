@@ -1,0 +1,78 @@
+"""Accounts: one API client per (API URL, credentials section); which section a profile
+uses; credential problems named after the profile that asked for the section."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from rittunnel.accounts import Accounts, api_url_for
+from rittunnel.errors import CredentialsError
+from rittunnel.profiles import Profile
+from rittunnel.report import Reporter
+
+SECRET = base64.b64encode(b"s" * 32).decode()
+
+
+def accounts(tmp_path: Path, **extra: str) -> Accounts:
+    keys = tmp_path / ".remoteit" / "credentials"
+    keys.parent.mkdir(exist_ok=True)
+    keys.write_text(
+        f"[DEFAULT]\nR3_ACCESS_KEY_ID = AK1\nR3_SECRET_ACCESS_KEY = {SECRET}\n"
+        f"[work]\nR3_ACCESS_KEY_ID = AK2\nR3_SECRET_ACCESS_KEY = {SECRET}\n"
+    )
+    keys.chmod(0o600)
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), **extra}
+    return Accounts(env, Reporter(quiet=True, err=open(os.devnull, "w")))
+
+
+def profile(credentials: str | None = None, api_url: str | None = None) -> Profile:
+    return Profile(
+        name="p",
+        source="p.yaml",
+        service="x",
+        local_port=1,
+        credentials=credentials,
+        api_url=api_url,
+    )
+
+
+async def test_one_client_per_url_and_section(tmp_path: Path) -> None:
+    a = accounts(tmp_path)
+    try:
+        assert a.locate(profile()) == ("https://api.remot3.it/apv/v27", "")
+        assert a.locate(profile("work", "http://x/")) == ("http://x", "work")
+        default, work = a.client("http://x", ""), a.client("http://x", "work")
+        assert default is a.client("http://x", "") and default is not work
+        assert default.credentials.access_key is not None
+        assert default.credentials.access_key.key_id == "AK1"
+        assert work.credentials.access_key is not None
+        assert work.credentials.access_key.key_id == "AK2"
+    finally:
+        await a.aclose()
+
+
+def test_r3_profile_is_the_section_when_the_profile_names_none(tmp_path: Path) -> None:
+    a = accounts(tmp_path, R3_PROFILE="work")
+    assert a.locate(profile()) == ("https://api.remot3.it/apv/v27", "work")
+    assert a.default_account() == ("https://api.remot3.it/apv/v27", "work")
+
+
+def test_a_missing_section_names_the_profile_file(tmp_path: Path) -> None:
+    a = accounts(tmp_path)
+    with pytest.raises(CredentialsError) as info:
+        a.locate(profile("nope"))
+    assert str(info.value).startswith("p.yaml: credentials: ")
+    assert r"no section [nope] (it has: DEFAULT, work)" in str(info.value)
+    with pytest.raises(CredentialsError, match=r"no section \[other\]"):
+        a.default_account("other")
+
+
+def test_api_url_env_beats_profile() -> None:
+    assert api_url_for(profile(api_url="http://p"), {}) == "http://p"
+    assert api_url_for(profile(api_url="http://p"), {"RITTUNNEL_API_URL": "http://e/"}) == (
+        "http://e"
+    )
