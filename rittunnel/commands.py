@@ -16,7 +16,7 @@ import trio
 from .errors import RittunnelError
 from .profiles import Profile, list_profiles, load_profile, load_profile_file
 from .report import Reporter
-from .units import env_seconds
+from .units import env_count, env_seconds
 
 if TYPE_CHECKING:
     from .accounts import Accounts
@@ -76,12 +76,13 @@ def _run_session(
     on_ready: Callable[[], None] | None = None,
     body: Callable[[Session], Awaitable[int]] | None = None,
 ) -> Outcome:
+    from . import relay
     from .files import state_dir
-    from .relay import raise_fd_limit
     from .session import Session
     from .state import StateStore
 
-    raise_fd_limit()
+    relay.raise_fd_limit()
+    relay.MAX_THREADS = env_count(env, "RITTUNNEL_RELAY_THREADS", relay.MAX_THREADS)
     accounts = _accounts(env, reporter)
     for profile in profiles:
         accounts.locate(profile)  # missing credentials: say so before any I/O

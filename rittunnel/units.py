@@ -1,4 +1,4 @@
-"""Durations and byte counts for people to read, and seconds read from the environment."""
+"""Durations and byte counts for people to read, and numbers read from the environment."""
 
 from __future__ import annotations
 
@@ -46,3 +46,14 @@ def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise RittunnelError(f"{name}={raw!r} is not a positive number of seconds")
     return value
+
+
+def env_count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number ≥ 0 from environment variable ``name`` (unset or empty:
+    ``default``); anything else is a one-line error naming the variable."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if not raw.strip().isdigit():
+        raise RittunnelError(f"{name}={raw!r} is not a whole number (0 or more)")
+    return int(raw)

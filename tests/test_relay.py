@@ -1,22 +1,46 @@
-"""The relay with real sockets on 127.0.0.1: exactness, half-close, concurrency, resets."""
+"""The relay with real sockets on 127.0.0.1: exactness, half-close, concurrency, resets,
+backpressure, in each mode (trio copy, relay thread, splice), and moving a connection
+between trio and a thread."""
 
 from __future__ import annotations
 
 import os
 import socket
 from functools import partial
+from typing import Any
 
 import pytest
 import trio
 
+from rittunnel import relay as relay_module
 from rittunnel.fake.target import roundtrip, serve_echo
 from rittunnel.relay import _SPLICE, BufferPool, Traffic, open_tcp, relay, tune
 
-MODES = [False, True] if _SPLICE else [False]
+MODES = ["copy", "thread", "auto", "splice"] if _SPLICE else ["copy", "thread", "auto"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which relay runs: trio only, a thread from the first wakeup on, the default (a
+    thread once busy: the move happens mid-stream, with bytes in flight both ways), or
+    splice."""
+    if request.param == "thread":
+        monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    return str(request.param)
+
+
+def busy() -> int:
+    """Connections relayed by a thread right now."""
+    return relay_module._threads_busy
+
+
+async def relay_in(mode: str, a: socket.socket, b: socket.socket, **kw: Any) -> None:
+    """``relay`` in ``mode``; ``auto`` is the default: a thread once the connection is busy."""
+    await relay(a, b, splice=mode == "splice", threads=mode in ("thread", "auto"), **kw)
 
 
 async def relay_server(
-    target: tuple[str, int], traffic: Traffic, splice: bool, nursery: trio.Nursery
+    target: tuple[str, int], traffic: Traffic, mode: str, nursery: trio.Nursery
 ) -> int:
     """A minimal relay front: accept on 127.0.0.1:0 and relay each client to target."""
     listener = socket.socket()
@@ -28,7 +52,7 @@ async def relay_server(
         with client:
             upstream = await open_tcp(*target)
             with upstream:
-                await relay(client, upstream, traffic, splice=splice, pool=BufferPool(64 * 1024))
+                await relay_in(mode, client, upstream, traffic=traffic, pool=BufferPool(64 * 1024))
 
     async def accept() -> None:
         with listener:
@@ -47,22 +71,20 @@ async def relay_server(
     return port
 
 
-@pytest.mark.parametrize("splice", MODES)
-async def test_8_mib_byte_exact_both_ways(nursery: trio.Nursery, splice: bool) -> None:
+async def test_8_mib_byte_exact_both_ways(nursery: trio.Nursery, mode: str) -> None:
     with trio.fail_after(30):
         echo = await nursery.start(serve_echo)
         traffic = Traffic()
-        port = await relay_server(echo, traffic, splice, nursery)
+        port = await relay_server(echo, traffic, mode, nursery)
         payload = os.urandom(8 * 1024 * 1024)
         assert await roundtrip(port, payload) == payload
         assert traffic.up == traffic.down == len(payload)
 
 
-@pytest.mark.parametrize("splice", MODES)
-async def test_50_concurrent_connections(nursery: trio.Nursery, splice: bool) -> None:
+async def test_50_concurrent_connections(nursery: trio.Nursery, mode: str) -> None:
     with trio.fail_after(30):
         echo = await nursery.start(serve_echo)
-        port = await relay_server(echo, Traffic(), splice, nursery)
+        port = await relay_server(echo, Traffic(), mode, nursery)
         ok: list[bool] = []
 
         async def one(i: int) -> None:
@@ -75,10 +97,7 @@ async def test_50_concurrent_connections(nursery: trio.Nursery, splice: bool) ->
         assert ok == [True] * 50
 
 
-@pytest.mark.parametrize("splice", MODES)
-async def test_half_close_keeps_the_other_direction_open(
-    nursery: trio.Nursery, splice: bool
-) -> None:
+async def test_half_close_keeps_the_other_direction_open(nursery: trio.Nursery, mode: str) -> None:
     """A server that reads until EOF and only then answers (like `nc -N` or a request/EOF
     protocol) must still be able to answer after the client half-closed."""
     with trio.fail_after(30):
@@ -93,7 +112,7 @@ async def test_half_close_keeps_the_other_direction_open(
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         target = listeners[0].socket.getsockname()
         nursery.start_soon(trio.serve_listeners, answer_after_eof, listeners)
-        port = await relay_server(target, Traffic(), splice, nursery)
+        port = await relay_server(target, Traffic(), mode, nursery)
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await stream.send_all(b"x" * 300_000)
         await stream.send_eof()
@@ -112,13 +131,13 @@ def two_pairs() -> tuple[tuple[socket.socket, socket.socket], tuple[socket.socke
     return pairs
 
 
-async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery) -> None:
+async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery, mode: str) -> None:
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
         done = trio.Event()
 
         async def run() -> None:
-            await relay(a2, b1)
+            await relay_in(mode, a2, b1)
             done.set()
 
         nursery.start_soon(run)
@@ -132,13 +151,17 @@ async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery) -> None:
             s.close()
 
 
-async def test_backpressure_holds_at_most_one_buffer(nursery: trio.Nursery) -> None:
+@pytest.mark.parametrize("threads", [False, True])
+async def test_backpressure_holds_at_most_one_buffer(
+    nursery: trio.Nursery, threads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A reader that never reads: the relay stops reading too instead of buffering."""
+    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
         pool = BufferPool(64 * 1024)
         async with trio.open_nursery() as n:
-            n.start_soon(partial(relay, a2, b1, pool=pool, splice=False))
+            n.start_soon(partial(relay, a2, b1, pool=pool, splice=False, threads=threads))
             sent = 0
             with trio.move_on_after(1):
                 while True:
@@ -151,8 +174,95 @@ async def test_backpressure_holds_at_most_one_buffer(nursery: trio.Nursery) -> N
         # never held more than one buffer per direction
         assert sent < 64 * 1024 * 1024
         assert pool.allocated <= 2
+        assert busy() == 0
         for s in (a1, a2, b1, b2):
             s.close()
+
+
+async def echo_client(
+    nursery: trio.Nursery, mode: str, traffic: Traffic | None = None
+) -> socket.socket:
+    """A non-blocking client socket connected through a ``mode`` relay to an echo service."""
+    echo = await nursery.start(serve_echo)
+    port = await relay_server(echo, traffic or Traffic(), mode, nursery)
+    client = socket.create_connection(("127.0.0.1", port))
+    client.setblocking(False)
+    return client
+
+
+async def ping_pong(sock: socket.socket, count: int, size: int = 64) -> None:
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+    for i in range(count):
+        msg = bytes([i % 256]) * size
+        await stream.send_all(msg)
+        got = b""
+        while len(got) < size:
+            got += await stream.receive_some(size - len(got))
+        assert got == msg
+
+
+async def test_a_busy_connection_moves_to_a_thread_and_gives_it_back(
+    nursery: trio.Nursery,
+) -> None:
+    with trio.fail_after(30):
+        traffic = Traffic()
+        client = await echo_client(nursery, "auto", traffic)
+        few, many = relay_module.PROMOTE_AFTER // 2 - 2, relay_module.PROMOTE_AFTER + 10
+        await ping_pong(client, few)
+        assert busy() == 0  # a few exchanges: still in trio
+        await ping_pong(client, many)
+        assert busy() == 1
+        client.close()
+        while busy():
+            await trio.sleep(0.01)
+        assert traffic.up == traffic.down == 64 * (few + many)
+
+
+async def test_an_idle_thread_hands_back_and_the_connection_still_works(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    monkeypatch.setattr(relay_module, "THREAD_IDLE", 0.1)
+    with trio.fail_after(30):
+        client = await echo_client(nursery, "thread")
+        with client:
+            await ping_pong(client, 5)
+            assert busy() == 1
+            while busy():  # idle: back to trio
+                await trio.sleep(0.02)
+            await ping_pong(client, 5, size=100_000)  # and in a thread again
+            assert busy() == 1
+
+
+async def test_cancelling_a_threaded_relay_returns_and_leaves_the_sockets_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        async with trio.open_nursery() as n:
+            n.start_soon(relay, a2, b1)
+            a1.send(b"in a thread")
+            while busy() == 0:
+                await trio.sleep(0.01)
+            n.cancel_scope.cancel()
+        assert busy() == 0
+        assert a2.fileno() != -1 and b1.fileno() != -1  # the caller owns them
+        assert b2.recv(100) == b"in a thread"
+        for s in (a1, a2, b1, b2):
+            s.close()
+
+
+async def test_no_thread_when_the_limit_is_zero(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    monkeypatch.setattr(relay_module, "MAX_THREADS", 0)
+    with trio.fail_after(30):
+        client = await echo_client(nursery, "thread")
+        with client:
+            await ping_pong(client, 10)
+            assert busy() == 0
 
 
 async def test_open_tcp_refused() -> None:
@@ -188,3 +298,32 @@ def test_raise_fd_limit_lifts_the_soft_limit() -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == got
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_one_way_bulk_moves_to_a_thread_while_the_other_way_is_idle() -> None:
+    """The return direction never wakes (a plain upload): the handoff must still happen,
+    and every byte arrive in order."""
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        payload = os.urandom(16 * 1024 * 1024)
+        seen_thread = False
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, pool=BufferPool(64 * 1024)))
+            src = trio.SocketStream(trio.socket.from_stdlib_socket(a1))
+            dst = trio.SocketStream(trio.socket.from_stdlib_socket(b2))
+
+            async def send() -> None:
+                await src.send_all(payload)
+                await src.send_eof()
+
+            n.start_soon(send)
+            got = bytearray()
+            while chunk := await dst.receive_some(1 << 20):
+                got += chunk
+                seen_thread = seen_thread or busy() == 1
+            assert bytes(got) == payload
+            await src.aclose()
+            await dst.aclose()
+        assert seen_thread and busy() == 0
+        a2.close()
+        b1.close()
