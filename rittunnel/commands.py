@@ -21,32 +21,29 @@ from .units import env_count, env_seconds
 if TYPE_CHECKING:
     from .accounts import Accounts
     from .lifecycle import Options
-    from .services import ServiceCache
     from .session import Outcome, Session
 
 
-def _accounts(env: Mapping[str, str], reporter: Reporter) -> Accounts:
+def _accounts(
+    env: Mapping[str, str], reporter: Reporter, profiles: list[Profile] | None = None
+) -> Accounts:
+    """The API accounts; the credentials of each profile's account are read here, so a
+    missing one is said before any I/O."""
     from .accounts import Accounts
 
-    return Accounts(env, reporter)
-
-
-def _service_cache(env: Mapping[str, str]) -> ServiceCache:
-    from .files import cache_dir
-    from .services import DEFAULT_TTL, ENV_TTL, ServiceCache
-
-    return ServiceCache(cache_dir(env) / "services.json", env_seconds(env, ENV_TTL, DEFAULT_TTL))
+    accounts = Accounts(env, reporter)
+    for profile in profiles or []:
+        accounts.locate(profile)
+    return accounts
 
 
 async def _resolve(
     profiles: list[Profile], accounts: Accounts, env: Mapping[str, str], reporter: Reporter
 ) -> list[Profile]:
-    """The profiles with service names turned into IDs (no API call if none has a name)."""
-    if all(p.service_is_id for p in profiles):
-        return profiles
-    from .services import resolve_services
+    """The profiles with service names turned into IDs."""
+    from .services import ServiceCache, resolve_services
 
-    return await resolve_services(profiles, accounts, _service_cache(env), reporter)
+    return await resolve_services(profiles, accounts, ServiceCache.from_env(env), reporter)
 
 
 def load_profiles(names: list[str], env: Mapping[str, str]) -> list[Profile]:
@@ -83,9 +80,7 @@ def _run_session(
 
     relay.raise_fd_limit()
     relay.MAX_THREADS = env_count(env, "RITTUNNEL_RELAY_THREADS", relay.MAX_THREADS)
-    accounts = _accounts(env, reporter)
-    for profile in profiles:
-        accounts.locate(profile)  # missing credentials: say so before any I/O
+    accounts = _accounts(env, reporter, profiles)
     options = _session_options(args, env)
 
     async def main() -> Outcome:
@@ -110,9 +105,7 @@ def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> 
     if args.detach:
         from .detach import detach
 
-        accounts = _accounts(env, reporter)
-        for profile in profiles:  # missing credentials: say so here, not in a log file
-            accounts.locate(profile)
+        _accounts(env, reporter, profiles)  # missing credentials: here, not in a log file
         start_timeout = _session_options(args, env).start_timeout
         return detach(profiles, args, env, reporter, start_timeout)
     on_ready = None
@@ -252,8 +245,7 @@ def stdio(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) 
     reporter.out = reporter.err  # stdout carries the relayed bytes only
     if not args.verbose:
         reporter.quiet = True
-    accounts = _accounts(env, reporter)
-    accounts.locate(profile)
+    accounts = _accounts(env, reporter, [profile])
     store = StateStore(state_dir(env))
     options = _session_options(args, env)
 

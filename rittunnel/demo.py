@@ -21,7 +21,7 @@ from pathlib import Path
 import trio
 
 from .errors import RittunnelError
-from .fake import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService
+from .fake import FakeRemoteIt, FakeService, client_env
 from .fake.target import roundtrip, serve_echo
 from .report import Reporter
 
@@ -57,15 +57,7 @@ async def _demo(mib: int, env: dict[str, str]) -> int:
             profile = Path(tmp) / "demo-echo.yaml"
             profile.write_text(f"# demo profile\nservice: {SERVICE}\nlocal_port: {local_port}\n")
             say(f"3. profile {profile.name}: service {SERVICE}, local_port {local_port}")
-            child_env = {
-                **env,
-                "RITTUNNEL_API_URL": api_url,
-                "REMOTEIT_DEVELOPER_KEY": DEVELOPER_KEY,
-                "REMOTEIT_USERNAME": USERNAME,
-                "REMOTEIT_PASSWORD": PASSWORD,
-                "XDG_STATE_HOME": str(Path(tmp) / "state"),
-                "XDG_CACHE_HOME": str(Path(tmp) / "cache"),
-            }
+            child_env = {**env, **client_env(api_url, Path(tmp))}
             child_env.pop("REMOTEIT_TOKEN", None)
             cmd = [sys.executable, "-m", "rittunnel", "up", str(profile)]
             say(f"4. running: rittunnel up {profile.name}")

@@ -32,8 +32,6 @@ from .profiles import (
 from .protocol import ServiceInfo
 from .report import Reporter
 from .services import (
-    DEFAULT_TTL,
-    ENV_TTL,
     ServiceCache,
     ServiceNameError,
     describe,
@@ -41,7 +39,6 @@ from .services import (
     list_services,
     match_service,
 )
-from .units import env_seconds
 
 #: the local port first suggested for a service type (the usual port, moved out of the
 #: privileged range or off the port a local server of that kind would use)
@@ -73,7 +70,7 @@ def _fetch(
     credentials section it came from."""
     accounts = Accounts(env, reporter)
     account = accounts.default_account(section)
-    cache = ServiceCache(env_cache(env), env_seconds(env, ENV_TTL, DEFAULT_TTL))
+    cache = ServiceCache.from_env(env)
 
     async def main() -> list[ServiceInfo]:
         try:
@@ -83,12 +80,6 @@ def _fetch(
             await accounts.aclose()
 
     return trio.run(main), account[1]
-
-
-def env_cache(env: Mapping[str, str]) -> Path:
-    from .files import cache_dir
-
-    return cache_dir(env) / "services.json"
 
 
 # -- rittunnel services ----------------------------------------------------------------

@@ -33,7 +33,7 @@ from .protocol import PortProxy, ReverseProxy
 from .redirect import serve_redirect
 from .relay import Traffic, abort, open_tcp, relay, tune
 from .report import Reporter
-from .state import StateStore, TunnelState
+from .state import StateStore
 from .units import format_duration
 
 #: how long teardown may spend stopping proxies before giving up
@@ -60,10 +60,6 @@ class ApiClients(Protocol):
         ...
 
     def client(self, api_url: str, section: str) -> ApiClient: ...
-
-
-def client_for_state(clients: ApiClients, state: TunnelState) -> ApiClient:
-    return clients.client(state.api_url, state.credentials)
 
 
 @dataclass
@@ -495,7 +491,7 @@ async def cleanup_orphans(store: StateStore, clients: ApiClients, reporter: Repo
     stopped = 0
     for path, state in store.orphans():
         left = []
-        api = client_for_state(clients, state)
+        api = clients.client(state.api_url, state.credentials)
         for cid in state.proxies:
             try:
                 with trio.fail_after(STOP_TIMEOUT):

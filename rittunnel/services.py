@@ -18,15 +18,16 @@ import difflib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from .accounts import Accounts
 from .errors import ProfileError
-from .files import write_private
+from .files import cache_dir, write_private
 from .profiles import Profile
 from .protocol import ServiceInfo
 from .report import Reporter
+from .units import env_seconds
 
 #: how long a fetched service list is trusted, seconds
 DEFAULT_TTL = 60.0
@@ -84,6 +85,11 @@ class ServiceCache:
     def __init__(self, path: Path, ttl: float = DEFAULT_TTL) -> None:
         self.path = path
         self.ttl = ttl
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServiceCache:
+        """``$XDG_CACHE_HOME/rittunnel/services.json``, TTL from ``RITTUNNEL_SERVICES_TTL``."""
+        return cls(cache_dir(env) / "services.json", env_seconds(env, ENV_TTL, DEFAULT_TTL))
 
     @staticmethod
     def account(api_url: str, section: str, identity: str) -> str:

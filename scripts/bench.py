@@ -41,6 +41,8 @@ import psutil
 CHUNK = 1 << 20
 MSG = 64
 IO_TIMEOUT = 20.0
+#: environment variables passed on to rittunnel: the relay's knobs
+RELAY_KNOBS = ("RITTUNNEL_SPLICE", "RITTUNNEL_RELAY_THREADS")
 ROOT = Path(__file__).resolve().parent.parent
 RITTUNNEL = [sys.executable, "-m", "rittunnel"]
 TARGETS = ("sink", "source", "echo")
@@ -303,19 +305,15 @@ def start_rittunnel_env(procs: Procs, ports: dict[str, int], tmp: Path) -> Rig:
         [*RITTUNNEL, "fake-api", "--direct", *services], stdout=subprocess.PIPE, cwd=ROOT
     )
     url = read_line(fake, "fake remote.it API at").split()[-1]
-    from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME
+    from rittunnel.fake import client_env
 
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp),
-        "RITTUNNEL_API_URL": url,
         "RITTUNNEL_PROFILES": str(tmp / "profiles"),
-        "XDG_STATE_HOME": str(tmp / "state"),
-        "XDG_CACHE_HOME": str(tmp / "cache"),
-        "REMOTEIT_DEVELOPER_KEY": DEVELOPER_KEY,
-        "REMOTEIT_USERNAME": USERNAME,
-        "REMOTEIT_PASSWORD": PASSWORD,
-        **{k: v for k, v in os.environ.items() if k == "RITTUNNEL_SPLICE"},
+        **client_env(url, tmp),
+        # the relay's own knobs, so a run can compare them (docs/PERFORMANCE.md)
+        **{k: v for k, v in os.environ.items() if k in RELAY_KNOBS},
     }
     (tmp / "profiles").mkdir()
     names = []

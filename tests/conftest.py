@@ -25,9 +25,9 @@ from rittunnel.fake import (
     ACCESS_SECRET,
     DEVELOPER_KEY,
     PASSWORD,
-    USERNAME,
     FakeRemoteIt,
     FakeService,
+    client_env,
 )
 from rittunnel.fake.target import roundtrip
 from rittunnel.profiles import Profile
@@ -124,14 +124,9 @@ async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path / "home"),
-        "RITTUNNEL_API_URL": api_url,
         "RITTUNNEL_PROFILES": str(tmp_path / "profiles"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "REMOTEIT_DEVELOPER_KEY": DEVELOPER_KEY,
-        "REMOTEIT_USERNAME": USERNAME,
-        "REMOTEIT_PASSWORD": PASSWORD,
+        **client_env(api_url, tmp_path),
         "PYTHONUNBUFFERED": "1",
     }
     yield World(fake=fake, api_url=api_url, echo=echo, tmp=tmp_path, env=env)

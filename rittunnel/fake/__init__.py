@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         FakeRemoteIt,
         FakeService,
         Knobs,
+        client_env,
     )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "FakeRemoteIt",
     "FakeService",
     "Knobs",
+    "client_env",
 ]
 
 

@@ -49,6 +49,7 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import h11
@@ -60,6 +61,20 @@ PASSWORD = "demo-password"  # noqa: S105 - the fake's own published demo passwor
 #: the fake's demo access key (the secret is base64, as remote.it shows it)
 ACCESS_KEY_ID = "FAKEACCESSKEYID0001"
 ACCESS_SECRET = base64.b64encode(b"fake-access-secret-0123456789abcdef").decode()
+
+
+def client_env(api_url: str, root: Path) -> dict[str, str]:
+    """What a ``rittunnel`` process needs to use the fake at ``api_url``: its URL, the
+    fake's demo login, and state and cache directories under ``root``."""
+    return {
+        "RITTUNNEL_API_URL": api_url,
+        "REMOTEIT_DEVELOPER_KEY": DEVELOPER_KEY,
+        "REMOTEIT_USERNAME": USERNAME,
+        "REMOTEIT_PASSWORD": PASSWORD,
+        "XDG_STATE_HOME": str(root / "state"),
+        "XDG_CACHE_HOME": str(root / "cache"),
+    }
+
 
 LATCH = "255.255.255.255"
 PUBLIC = "0.0.0.0"
