@@ -2,9 +2,9 @@
 
 The relay works on plain non-blocking ``socket.socket`` objects and waits with
 ``trio.lowlevel.wait_readable``/``wait_writable``: no per-chunk allocation, no per-chunk
-logging, one shared pool of large buffers (a buffer is held only between ``recv_into``
-and the end of the matching ``send``; idle connections hold none, so they cost only
-their sockets and two small tasks).
+logging, one shared pool of large page-aligned buffers (a buffer is held only between
+``recv_into`` and the end of the matching ``send``, or while a relay thread runs; idle
+connections hold none, so they cost only their sockets and two small tasks).
 
 Contract of :func:`relay`:
 

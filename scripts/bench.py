@@ -389,13 +389,26 @@ class Plan:
     idle_count: int
     ready_runs: int
     repeats: int
+    bulk_repeats: int
 
 
 FULL = Plan(
-    bulk_seconds=3, round_trips=5000, conn_seconds=3, idle_count=1000, ready_runs=5, repeats=3
+    bulk_seconds=2,
+    round_trips=5000,
+    conn_seconds=3,
+    idle_count=1000,
+    ready_runs=5,
+    repeats=3,
+    bulk_repeats=5,
 )
 QUICK = Plan(
-    bulk_seconds=0.5, round_trips=500, conn_seconds=0.5, idle_count=100, ready_runs=2, repeats=1
+    bulk_seconds=0.5,
+    round_trips=500,
+    conn_seconds=0.5,
+    idle_count=100,
+    ready_runs=2,
+    repeats=1,
+    bulk_repeats=1,
 )
 
 
@@ -404,17 +417,33 @@ def best(runs: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(runs))
 
 
-def measure(path: Path_, plan: Plan, use_iperf: bool, log: Callable[[str], None]) -> None:
+def measure_bulk(
+    paths: list[Path_], plan: Plan, use_iperf: bool, log: Callable[[str], None]
+) -> None:
+    """Bulk throughput both ways on every path, the paths taking turns round by round
+    (this machine drifts over seconds; turns make the ratios fair); medians."""
+    runs: dict[tuple[str, str], list[float]] = {}
+    for _ in range(plan.bulk_repeats):
+        for path in paths:
+            p = path.ports
+            for way in ("up", "down"):
+                if use_iperf:
+                    gbps = iperf3(p["iperf"], plan.bulk_seconds, way == "down")
+                elif way == "up":
+                    gbps = bulk_up(p["sink"], plan.bulk_seconds)
+                else:
+                    gbps = bulk_down(p["source"], plan.bulk_seconds)
+                runs.setdefault((path.name, way), []).append(gbps)
+    for path in paths:
+        r = path.results
+        for way in ("up", "down"):
+            r[f"bulk_{way}_gbps"] = statistics.median(runs[path.name, way])
+        log(f"{path.name}: bulk {r['bulk_up_gbps']:.1f} / {r['bulk_down_gbps']:.1f} Gbit/s")
+
+
+def measure(path: Path_, plan: Plan, log: Callable[[str], None]) -> None:
+    """Round trips, short connections and idle RSS on one path."""
     p, r = path.ports, path.results
-    if use_iperf:
-        r["bulk_up_gbps"] = best(plan.repeats, lambda: iperf3(p["iperf"], plan.bulk_seconds, False))
-        r["bulk_down_gbps"] = best(
-            plan.repeats, lambda: iperf3(p["iperf"], plan.bulk_seconds, True)
-        )
-    else:
-        r["bulk_up_gbps"] = best(plan.repeats, lambda: bulk_up(p["sink"], plan.bulk_seconds))
-        r["bulk_down_gbps"] = best(plan.repeats, lambda: bulk_down(p["source"], plan.bulk_seconds))
-    log(f"{path.name}: bulk {r['bulk_up_gbps']:.1f} / {r['bulk_down_gbps']:.1f} Gbit/s")
     rtts = [round_trips(p["echo"], plan.round_trips) for _ in range(plan.repeats)]
     r["rtt_p50_us"] = statistics.median(x[0] for x in rtts)
     r["rtt_p99_us"] = statistics.median(x[1] for x in rtts)
@@ -549,8 +578,9 @@ def main(argv: list[str] | None = None) -> int:
             ready = time_to_ready(rig, plan.ready_runs)
             paths.append(rittunnel_path(rig))
             paths[-1].results["ready"] = ready
+            measure_bulk(paths, plan, bool(iperf), log)
             for path in paths:
-                measure(path, plan, bool(iperf), log)
+                measure(path, plan, log)
                 path.results.pop("_pids", None)
                 results[path.name] = path.results
     finally:
