@@ -24,7 +24,9 @@ import statistics
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -50,18 +52,22 @@ class OffsetPool:
     def __init__(self, size: int, offset: int) -> None:
         self.size = size
         self.offset = offset
-        self._maps: list[mmap.mmap] = []
         self._free: list[memoryview] = []
 
     def acquire(self) -> memoryview:
         if self._free:
             return self._free.pop()
-        m = mmap.mmap(-1, self.size + mmap.PAGESIZE)
-        self._maps.append(m)
-        return memoryview(m)[self.offset : self.offset + self.size]
+        # the view keeps its mmap alive
+        return memoryview(mmap.mmap(-1, self.size + mmap.PAGESIZE))[
+            self.offset : self.offset + self.size
+        ]
 
     def release(self, buf: memoryview) -> None:
         self._free.append(buf)
+
+
+#: a bulk upload through the relay; returns Gbit/s
+Load = Callable[[], float]
 
 
 @dataclass
@@ -71,9 +77,12 @@ class Sample:
     sys_ms_per_gb: float
 
 
-def one_round(listener: socket.socket, target: int, pool: OffsetPool, load: Load) -> Sample:
-    """Run ``load`` through ``listener``; each connection it opens (iperf3 opens two) is
-    relayed by its own thread using ``pool``, which measures its own CPU time."""
+def one_round(
+    listener: socket.socket, target: int, pool: OffsetPool, load: Load, seconds: int
+) -> Sample:
+    """Run ``load`` (``seconds`` long) through ``listener``; each connection it opens
+    (iperf3 opens two) is relayed by its own thread using ``pool``, which measures its own
+    CPU time."""
     result: dict[str, float] = {}
     usage: list[tuple[float, float]] = []
 
@@ -110,39 +119,28 @@ def one_round(listener: socket.socket, target: int, pool: OffsetPool, load: Load
     for t in relays:
         t.join(timeout=bench.IO_TIMEOUT)
     gbit = result["gbit"]
-    gb = gbit * load.seconds / 8
+    gb = gbit * seconds / 8
     user = sum(u for u, _ in usage)
     system = sum(s for _, s in usage)
     return Sample(gbit, user * 1000 / gb, system * 1000 / gb)
 
 
-class Load:
-    """A bulk upload to ``port`` for ``seconds``; calling it returns Gbit/s."""
+def python_load(port: int, seconds: int) -> Load:
+    """The Python generator of scripts/bench.py, in a child process (not under our GIL)."""
 
-    def __init__(self, port: int, seconds: int) -> None:
-        self.port, self.seconds = port, seconds
-
-    def __call__(self) -> float:
-        raise NotImplementedError
-
-
-class IperfLoad(Load):
-    def __call__(self) -> float:
-        return bench.iperf3(self.port, self.seconds, False)
-
-
-class PythonLoad(Load):
-    def __call__(self) -> float:
-        code = f"import bench; print(bench.bulk_up({self.port}, {self.seconds}))"
+    def run() -> float:
+        code = f"import bench; print(bench.bulk_up({port}, {seconds}))"
         out = subprocess.run(
             [sys.executable, "-c", code],
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
-            timeout=self.seconds + 30,
+            timeout=seconds + 30,
             check=True,
         ).stdout
         return float(out)
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 stderr=subprocess.DEVNULL,
             )
             bench.wait_listening(server.pid, target)
-            load = IperfLoad(port, seconds)
+            load = partial(bench.iperf3, port, seconds, False)
         else:
             print("bench-buffers: iperf3 not found: Python generator", file=sys.stderr)
             sink = procs.start(
@@ -181,11 +179,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             assert sink.stdout is not None
             target = json.loads(sink.stdout.readline())["sink"]
-            load = PythonLoad(port, seconds)
+            load = python_load(port, seconds)
         pools = {label: OffsetPool(size, offset) for label, size, offset in VARIANTS}
         for r in range(rounds):
             for label in samples:
-                sample = one_round(listener, target, pools[label], load)
+                sample = one_round(listener, target, pools[label], load, seconds)
                 samples[label].append(sample)
                 print(
                     f"bench-buffers: round {r + 1}: {label}: {sample.gbit:.1f} Gbit/s, "
