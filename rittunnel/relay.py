@@ -3,7 +3,7 @@
 The relay works on plain non-blocking ``socket.socket`` objects and waits with
 ``trio.lowlevel.wait_readable``/``wait_writable``: no per-chunk allocation, no per-chunk
 logging, one shared pool of large page-aligned buffers (a buffer is held only between
-``recv_into`` and the end of the matching ``send``, or while a relay thread runs; idle
+``recv_into`` and the end of the matching ``send``, or while relay threads run; idle
 connections hold none, so they cost only their sockets and two small tasks).
 
 Contract of :func:`relay`:
@@ -12,19 +12,20 @@ Contract of :func:`relay`:
 * EOF on one side becomes ``shutdown(SHUT_WR)`` on the other (half-close), so
   request/EOF protocols (``ssh``, ``psql``, ``nc -N``) work;
 * backpressure: a direction stops reading while its peer is not writable, so memory is
-  bounded by one buffer per *active* direction;
+  bounded by one buffer per *active* direction in trio, :data:`LANE_BUFFERS` in threads;
 * it returns when both directions have seen EOF, or as soon as either side fails (reset,
   broken pipe); it never closes the sockets, the caller owns them.
 
 Two modes. A connection starts in trio: each direction is a task that waits for
 readability, which costs nothing while idle. A connection that stays busy (bulk copies,
-an interactive session: :data:`PROMOTE_AFTER` wakeups) moves to a relay thread of its
-own, socat-style: one ``poll`` over both sockets, no scheduler between a read and its
-write, which roughly halves the cost of each hop. The thread hands the connection back
-to trio after :data:`THREAD_IDLE` seconds without traffic, and at most
-:data:`MAX_THREADS` connections hold a thread at once (the rest stay in trio).
-Cancelling :func:`relay` wakes its thread through a pipe and waits for it to let go of
-the sockets before returning.
+an interactive session: :data:`PROMOTE_AFTER` wakeups) moves to threads, socat-style:
+each direction gets a reader thread (``poll``, then ``recv_into`` and ``send`` with no
+scheduler in between), which roughly halves the cost of each hop; a direction moving
+large chunks also gets a writer thread, so that one chunk is sent while the next is read.
+The threads hand the connection back to trio after :data:`THREAD_IDLE` seconds without
+traffic, and at most :data:`MAX_THREADS` connections are in threads at once (the rest
+stay in trio). Cancelling :func:`relay` wakes its threads through a pipe and waits for
+them to let go of the sockets before returning.
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ import errno
 import math
 import mmap
 import os
+import queue
 import select
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import trio
 
@@ -63,6 +68,11 @@ PROMOTE_AFTER = 32
 MAX_THREADS = 64
 #: seconds without traffic after which a relay thread hands its connection back to trio
 THREAD_IDLE = 30.0
+#: in thread mode, a chunk this large is sent by a writer thread of its direction, so
+#: the next read overlaps the send; smaller ones are sent at once (docs/PERFORMANCE.md)
+HANDOFF_MIN = 64 * 1024
+#: buffers a direction holds at most in thread mode: one being read into, one being sent
+LANE_BUFFERS = 2
 
 
 class BufferPool:
@@ -248,108 +258,286 @@ def _give_thread() -> None:
     _threads_busy -= 1
 
 
-_IN = select.POLLIN | select.POLLERR | select.POLLHUP
-_OUT = select.POLLOUT | select.POLLERR | select.POLLHUP
+def _poke(fd: int) -> None:
+    with contextlib.suppress(OSError):  # a full pipe is readable already
+        os.write(fd, b"\0")
+
+
+def _quiet_pipe() -> tuple[int, int]:
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w
+
+
+class _Link:
+    """What the threads of one connection share in thread mode: the pipes that end them
+    and why they ended."""
+
+    def __init__(self, wake_fd: int, idle: float) -> None:
+        #: readable once relay() is cancelled: every thread stops, dropping what it holds
+        self.wake_fd = wake_fd
+        #: readable once a side failed: likewise
+        self.halt = _quiet_pipe()
+        #: readable once the connection is idle: readers stop, writers send what they hold
+        self.quiet = _quiet_pipe()
+        self.idle = idle
+        #: time.monotonic() of the last read, either way
+        self.last = time.monotonic()
+        self.failed = False
+        self.went_idle = False
+        self.lanes: list[_Lane] = []
+
+    def fail(self) -> None:
+        self.failed = True
+        _poke(self.halt[1])
+
+    def go_idle(self) -> None:
+        self.went_idle = True
+        _poke(self.quiet[1])
+
+    def close(self) -> None:
+        for fd in (*self.halt, *self.quiet):
+            os.close(fd)
+
+
+#: a chunk queued for a writer: (buffer, the bytes of it to send); "shut" asks it to
+#: half-close its socket after what came before, "stop" to end
+_Item = tuple[mmap.mmap, memoryview] | Literal["shut", "stop"]
+
+
+class _Writer:
+    """The sending half of one direction in thread mode: a thread that sends, in order,
+    the chunks its reader queues, so that the reader's next ``recv_into`` runs while
+    this ``send`` does (two copies on two CPUs, where one thread does them in turn).
+
+    Each buffer goes back on ``back`` once sent; ``None`` there says the writer ended.
+    It ends at "stop" (after sending what came before), when a send fails, or when the
+    wake or halt pipe turns readable while it waits for its socket to take more."""
+
+    def __init__(self, d: _Direction, link: _Link) -> None:
+        self.d = d
+        self.link = link
+        self.queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self.back: queue.SimpleQueue[mmap.mmap | None] = queue.SimpleQueue()
+        #: chunks queued (counted by the reader) and sent (by the writer)
+        self.queued = self.sent = 0
+        self.thread = threading.Thread(target=self._run, name="rittunnel-send", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        dst, back, get = self.d.dst, self.back, self.queue.get
+        send, dst_fd = dst.send, dst.fileno()
+        poller = select.poll()
+        poller.register(dst_fd, select.POLLOUT)
+        poller.register(self.link.wake_fd, select.POLLIN)
+        poller.register(self.link.halt[0], select.POLLIN)
+        try:
+            while True:
+                item = get()
+                if item == "stop":
+                    return
+                if item == "shut":
+                    _half_close(dst)
+                    self.d.eof = True
+                    continue
+                buf, view = item
+                while True:
+                    try:
+                        sent = send(view)
+                    except BlockingIOError:
+                        sent = 0
+                    except OSError:
+                        self.link.fail()
+                        return
+                    if sent == len(view):
+                        break
+                    view = view[sent:]
+                    if any(fd != dst_fd for fd, _ in poller.poll()):
+                        return  # cancelled, or the other side failed
+                self.sent += 1
+                back.put(buf)
+        finally:
+            back.put(None)
+
+
+class _Lane:
+    """One direction in thread mode: its reader (the thread running :meth:`run`), its
+    buffers, and its writer once a chunk needs one."""
+
+    def __init__(self, d: _Direction, link: _Link, pool: BufferPool) -> None:
+        self.d = d
+        self.link = link
+        self.pool = pool
+        #: every buffer the lane holds (at most LANE_BUFFERS), and those not with the writer
+        self.owned: list[mmap.mmap] = []
+        self.free: list[mmap.mmap] = []
+        self.writer: _Writer | None = None
+        #: the writer ended (failed or halted): nothing more can be sent
+        self.broken = False
+
+    def run(self) -> None:
+        """Wait for the source to be readable, read it dry, repeat; until EOF, a failure,
+        cancellation, or the connection going idle (nothing read either way for
+        ``link.idle`` seconds, and no writer holding bytes)."""
+        link, src_fd = self.link, self.d.src.fileno()
+        poller = select.poll()
+        poller.register(src_fd, select.POLLIN)
+        for fd in (link.wake_fd, link.halt[0], link.quiet[0]):
+            poller.register(fd, select.POLLIN)
+        try:
+            while True:
+                wait = link.last + link.idle - time.monotonic()
+                if wait <= 0:
+                    if not any(lane.holding() for lane in link.lanes):
+                        link.go_idle()
+                        return
+                    wait = link.idle  # a writer still waits to send: look again later
+                events = poller.poll(math.ceil(wait * 1000))
+                if events and (any(fd != src_fd for fd, _ in events) or not self._read()):
+                    return
+        finally:
+            self._finish()
+
+    def holding(self) -> int:
+        """Chunks queued for the writer and not sent yet (safe from any thread)."""
+        w = self.writer
+        return 0 if w is None else w.queued - w.sent
+
+    def _sending(self) -> int:
+        """Take back the buffers the writer has sent; how many it still holds."""
+        if self.writer is not None:
+            back = self.writer.back
+            while not back.empty():
+                buf = back.get()
+                if buf is None:
+                    self.broken = True
+                else:
+                    self.free.append(buf)
+        return len(self.owned) - len(self.free)
+
+    def _buffer(self) -> mmap.mmap | None:
+        """A buffer to read into: a free one, a new one, or (both with the writer) the
+        next one it sends; None if the writer ended."""
+        if self.broken:  # its None was taken already: waiting for another would hang
+            return None
+        if self.free:
+            return self.free.pop()
+        if len(self.owned) < LANE_BUFFERS:
+            buf = self.pool.acquire()
+            self.owned.append(buf)
+            return buf
+        assert self.writer is not None  # it holds them all
+        got = self.writer.back.get()
+        if got is None:
+            self.broken = True
+        return got
+
+    def _read(self) -> bool:
+        """Read until a short read or EAGAIN; False once this lane is over (EOF, a
+        failure, its writer gone)."""
+        d, link, size = self.d, self.link, self.pool.size
+        recv_into, send, count = d.src.recv_into, d.dst.send, d.count
+        while True:
+            sending = self._sending()
+            buf = self._buffer()
+            if buf is None or self.broken:
+                return False
+            try:
+                n = recv_into(buf)
+            except BlockingIOError:
+                self.free.append(buf)
+                return True
+            except OSError:
+                self.free.append(buf)
+                link.fail()
+                return False
+            if n == 0:
+                self.free.append(buf)
+                if sending:  # the writer half-closes after the bytes it holds
+                    self._hand("shut")
+                else:
+                    _half_close(d.dst)
+                    d.eof = True
+                return False
+            count(n)
+            link.last = time.monotonic()
+            view = memoryview(buf)[:n]
+            if n < HANDOFF_MIN and not sending:
+                try:
+                    sent = send(view)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    self.free.append(buf)
+                    link.fail()
+                    return False
+                if sent == n:
+                    self.free.append(buf)
+                    if n < size:
+                        return True
+                    continue
+                view = view[sent:]  # the writer sends the rest when the socket takes it
+            self._hand((buf, view))
+            if n < size:
+                return True
+
+    def _hand(self, item: _Item) -> None:
+        if self.writer is None:
+            self.writer = _Writer(self.d, self.link)
+        if item != "shut":
+            self.writer.queued += 1
+        self.writer.queue.put(item)
+
+    def _finish(self) -> None:
+        if self.writer is not None:
+            self.writer.queue.put("stop")
+            self.writer.thread.join()
+        for buf in self.owned:
+            self.pool.release(buf)
+        self.owned.clear()
+        self.free.clear()
 
 
 def _relay_blocking(
     directions: list[_Direction], wake_fd: int, pool: BufferPool, idle: float
 ) -> str:
-    """The relay loop of a thread (no trio here): ``poll`` both sockets and the wake pipe,
-    copy what is readable, keep what the destination did not take and stop reading that
-    direction until it is writable. Returns "done" (both directions at EOF), "failed",
-    "woken" (cancelled) or "idle" (nothing moved for ``idle`` seconds, nothing held)."""
-    poller = select.poll()
-    poll, register, unregister = poller.poll, poller.register, poller.unregister
-    register(wake_fd, select.POLLIN)
-    size = pool.size
-    bufs: list[mmap.mmap | None] = [None, None]
-    pending: list[memoryview | None] = [None, None]
-    registered: dict[int, int] = {}
-    timeout_ms = int(idle * 1000)
+    """Relay in threads (no trio here) until both directions are at EOF ("done"), a side
+    fails ("failed"), ``wake_fd`` turns readable ("woken", cancelled), or nothing was
+    read for ``idle`` seconds ("idle"; what was read has been sent).
+
+    Each unfinished direction gets a reader: this thread for the first, a new thread for
+    the other. A reader sends a small chunk (< :data:`HANDOFF_MIN`) itself; a large
+    one, or any chunk while earlier ones are still being sent, goes to the direction's
+    writer thread, and the reader goes on into its other buffer. A direction whose
+    buffers are both with its writer waits for one (backpressure: at most
+    :data:`LANE_BUFFERS` buffers per direction)."""
+    link = _Link(wake_fd, idle)
     try:
-        while True:
-            masks: dict[int, int] = {}
-            for i, d in enumerate(directions):
-                if d.eof:
-                    continue
-                if pending[i] is not None:
-                    fd = d.dst.fileno()
-                    masks[fd] = masks.get(fd, 0) | select.POLLOUT
-                else:
-                    fd = d.src.fileno()
-                    masks[fd] = masks.get(fd, 0) | select.POLLIN
-            if not masks:
-                return "done"
-            for fd in list(registered):
-                if fd not in masks:
-                    unregister(fd)
-                    del registered[fd]
-            for fd, mask in masks.items():
-                if registered.get(fd) != mask:
-                    register(fd, mask)
-                    registered[fd] = mask
-            events = poll(timeout_ms)
-            if not events:
-                if all(p is None for p in pending):
-                    return "idle"
-                continue
-            ready = dict(events)
-            if wake_fd in ready:
-                return "woken"
-            for i, d in enumerate(directions):
-                if d.eof:
-                    continue
-                view = pending[i]
-                if view is not None:
-                    if not ready.get(d.dst.fileno(), 0) & _OUT:
-                        continue
-                    try:
-                        sent = d.dst.send(view)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        return "failed"
-                    pending[i] = view[sent:] if sent < len(view) else None
-                    continue
-                if not ready.get(d.src.fileno(), 0) & _IN:
-                    continue
-                buf = bufs[i]
-                if buf is None:
-                    buf = bufs[i] = pool.acquire()
-                mv = memoryview(buf)
-                while True:
-                    try:
-                        n = d.src.recv_into(buf)
-                    except BlockingIOError:
-                        break
-                    except OSError:
-                        return "failed"
-                    if n == 0:
-                        _half_close(d.dst)
-                        d.eof = True
-                        break
-                    d.count(n)
-                    try:
-                        sent = d.dst.send(mv[:n])
-                    except BlockingIOError:
-                        sent = 0
-                    except OSError:
-                        return "failed"
-                    if sent < n:
-                        pending[i] = mv[sent:n]
-                        break
-                    if n < size:
-                        break
+        lanes = link.lanes = [_Lane(d, link, pool) for d in directions if not d.eof]
+        others = [threading.Thread(target=lane.run, name="rittunnel-relay") for lane in lanes[1:]]
+        for t in others:
+            t.start()
+        try:
+            if lanes:
+                lanes[0].run()
+        finally:
+            for t in others:
+                t.join()
     finally:
-        for buf in bufs:
-            if buf is not None:
-                pool.release(buf)
+        link.close()
+    if link.failed:
+        return "failed"
+    if all(d.eof for d in directions):
+        return "done"
+    if link.went_idle:
+        return "idle"
+    return "woken"
 
 
 async def _relay_in_thread(directions: list[_Direction], pool: BufferPool) -> str:
-    """Run :func:`_relay_blocking` in a worker thread; cancellation wakes it through a
-    pipe and waits until it has let go of the sockets."""
+    """Run :func:`_relay_blocking` from a worker thread; cancellation wakes its threads
+    through a pipe and waits until they have let go of the sockets."""
     global _thread_limiter
     if _thread_limiter is None:
         _thread_limiter = trio.CapacityLimiter(math.inf)

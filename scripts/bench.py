@@ -390,6 +390,7 @@ class Plan:
     ready_runs: int
     repeats: int
     bulk_repeats: int
+    rtt_rounds: int
 
 
 FULL = Plan(
@@ -399,7 +400,8 @@ FULL = Plan(
     idle_count=1000,
     ready_runs=5,
     repeats=3,
-    bulk_repeats=5,
+    bulk_repeats=7,
+    rtt_rounds=7,
 )
 QUICK = Plan(
     bulk_seconds=0.5,
@@ -409,6 +411,7 @@ QUICK = Plan(
     ready_runs=2,
     repeats=1,
     bulk_repeats=1,
+    rtt_rounds=1,
 )
 
 
@@ -420,11 +423,12 @@ def best(runs: int, measure: Callable[[], float]) -> float:
 def measure_bulk(
     paths: list[Path_], plan: Plan, use_iperf: bool, log: Callable[[str], None]
 ) -> None:
-    """Bulk throughput both ways on every path, the paths taking turns round by round
-    (this machine drifts over seconds; turns make the ratios fair); medians."""
+    """Bulk throughput both ways on every path, the paths taking turns round by round,
+    in reverse order every other round (this machine drifts over seconds; turns make the
+    ratios fair); medians."""
     runs: dict[tuple[str, str], list[float]] = {}
-    for _ in range(plan.bulk_repeats):
-        for path in paths:
+    for round_ in range(plan.bulk_repeats):
+        for path in paths if round_ % 2 == 0 else paths[::-1]:
             p = path.ports
             for way in ("up", "down"):
                 if use_iperf:
@@ -441,13 +445,23 @@ def measure_bulk(
         log(f"{path.name}: bulk {r['bulk_up_gbps']:.1f} / {r['bulk_down_gbps']:.1f} Gbit/s")
 
 
+def measure_rtt(paths: list[Path_], plan: Plan, log: Callable[[str], None]) -> None:
+    """Round-trip latency on every path, taking turns as :func:`measure_bulk` does: the
+    overhead over direct is a small difference of drifting numbers; medians."""
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for round_ in range(plan.rtt_rounds):
+        for path in paths if round_ % 2 == 0 else paths[::-1]:
+            runs.setdefault(path.name, []).append(round_trips(path.ports["echo"], plan.round_trips))
+    for path in paths:
+        r = path.results
+        r["rtt_p50_us"] = statistics.median(x[0] for x in runs[path.name])
+        r["rtt_p99_us"] = statistics.median(x[1] for x in runs[path.name])
+        log(f"{path.name}: rtt p50 {r['rtt_p50_us']:.0f} µs, p99 {r['rtt_p99_us']:.0f} µs")
+
+
 def measure(path: Path_, plan: Plan, log: Callable[[str], None]) -> None:
-    """Round trips, short connections and idle RSS on one path."""
+    """Short connections and idle RSS on one path."""
     p, r = path.ports, path.results
-    rtts = [round_trips(p["echo"], plan.round_trips) for _ in range(plan.repeats)]
-    r["rtt_p50_us"] = statistics.median(x[0] for x in rtts)
-    r["rtt_p99_us"] = statistics.median(x[1] for x in rtts)
-    log(f"{path.name}: rtt p50 {r['rtt_p50_us']:.0f} µs, p99 {r['rtt_p99_us']:.0f} µs")
     r["conns_per_s"] = best(plan.repeats, lambda: short_connections(p["echo"], plan.conn_seconds))
     log(f"{path.name}: {r['conns_per_s']:.0f} connections/s")
     pid = path.pid or path.results.get("_pids", {}).get("echo")
@@ -579,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
             paths.append(rittunnel_path(rig))
             paths[-1].results["ready"] = ready
             measure_bulk(paths, plan, bool(iperf), log)
+            measure_rtt(paths, plan, log)
             for path in paths:
                 measure(path, plan, log)
                 path.results.pop("_pids", None)

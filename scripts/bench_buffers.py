@@ -1,12 +1,14 @@
-"""What the relay's buffers cost: CPU per GB of the relay thread by buffer size and
+"""What the relay's buffers cost: CPU per GB of the relay threads by buffer size and
 alignment, on loopback.
 
 Run it as ``./scripts/bench-buffers`` (see docs/PERFORMANCE.md). It relays one bulk
-upload at a time through :func:`rittunnel.relay._relay_blocking` (the relay-thread loop)
-in a plain thread of this process, with buffers placed at a chosen offset from a page
-boundary, and reads that thread's user and system CPU time (``RUSAGE_THREAD``, Linux). The load is
-``iperf3`` when installed (a client and ``iperf3 -s`` as child processes), else the
-Python generator of ``scripts/bench.py`` in a child process into its sink. Variants are
+upload at a time through :func:`rittunnel.relay._relay_blocking` (the relay threads:
+a reader per direction, a writer for large chunks) started from a plain thread of this
+process, with buffers placed at a chosen offset from a page boundary, and reads this
+process's user and system CPU time over the round (``RUSAGE_SELF``: the load runs in
+child processes, so that is the relay's). The load is ``iperf3`` when installed (a
+client and ``iperf3 -s`` as child processes), else the Python generator of
+``scripts/bench.py`` in a child process into its sink. Variants are
 interleaved round by round so that the machine's drift hits all of them alike; the
 table shows medians. Bounded: rounds x variants x seconds; everything binds 127.0.0.1.
 """
@@ -81,10 +83,9 @@ def one_round(
     listener: socket.socket, target: int, pool: OffsetPool, load: Load, seconds: int
 ) -> Sample:
     """Run ``load`` (``seconds`` long) through ``listener``; each connection it opens
-    (iperf3 opens two) is relayed by its own thread using ``pool``, which measures its own
-    CPU time."""
+    (iperf3 opens two) is relayed by its own threads using ``pool``. The CPU time is
+    this process's over the round."""
     result: dict[str, float] = {}
-    usage: list[tuple[float, float]] = []
 
     def relay_one(client: socket.socket) -> None:
         with client, socket.create_connection(("127.0.0.1", target)) as upstream:
@@ -97,14 +98,12 @@ def one_round(
             ]
             wake_r, wake_w = os.pipe()
             try:
-                r0 = resource.getrusage(resource.RUSAGE_THREAD)
                 relay._relay_blocking(directions, wake_r, cast(relay.BufferPool, pool), 30.0)
-                r1 = resource.getrusage(resource.RUSAGE_THREAD)
             finally:
                 os.close(wake_r)
                 os.close(wake_w)
-        usage.append((r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime))
 
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     loader = threading.Thread(target=lambda: result.setdefault("gbit", load()))
     loader.start()
     relays = []
@@ -118,10 +117,10 @@ def one_round(
         relays[-1].start()
     for t in relays:
         t.join(timeout=bench.IO_TIMEOUT)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     gbit = result["gbit"]
     gb = gbit * seconds / 8
-    user = sum(u for u, _ in usage)
-    system = sum(s for _, s in usage)
+    user, system = r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
     return Sample(gbit, user * 1000 / gb, system * 1000 / gb)
 
 
@@ -205,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"load": "iperf3" if iperf else "python", "variants": table}, indent=1))
         return 0
-    print(f"relay-thread CPU per GB relayed, median of {rounds} rounds of {seconds} s")
+    print(f"relay threads' CPU per GB relayed, median of {rounds} rounds of {seconds} s")
     print(f"{'buffers':34s} {'Gbit/s':>7s} {'user ms/GB':>11s} {'system ms/GB':>13s}")
     for label, row in table.items():
         print(

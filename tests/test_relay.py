@@ -4,8 +4,10 @@ between trio and a thread."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 from functools import partial
 from typing import Any
 
@@ -152,10 +154,11 @@ async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery, mode: str
 
 
 @pytest.mark.parametrize("threads", [False, True])
-async def test_backpressure_holds_at_most_one_buffer(
+async def test_backpressure_holds_a_bounded_number_of_buffers(
     nursery: trio.Nursery, threads: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A reader that never reads: the relay stops reading too instead of buffering."""
+    """A reader that never reads: the relay stops reading too instead of buffering. In
+    trio a direction holds one buffer; in a thread, one being sent and one filled."""
     monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
@@ -171,12 +174,18 @@ async def test_backpressure_holds_at_most_one_buffer(
                         await trio.sleep(0.01)
             n.cancel_scope.cancel()
         # what was sent sits in kernel buffers, not in the relay: it stopped reading, and
-        # never held more than one buffer per direction
+        # held no more buffers than that (the other direction never had data)
         assert sent < 64 * 1024 * 1024
-        assert pool.allocated <= 2
+        assert pool.allocated == (relay_module.LANE_BUFFERS if threads else 1)
         assert busy() == 0
+        assert relay_threads() == []
         for s in (a1, a2, b1, b2):
             s.close()
+
+
+def relay_threads() -> list[str]:
+    """The relay's own threads still alive (readers and writers of thread mode)."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("rittunnel-")]
 
 
 async def echo_client(
@@ -344,3 +353,171 @@ def test_pool_buffers_start_on_a_page_boundary() -> None:
         pool.release(buf)
     assert pool.acquire() is bufs[-1]  # reused, not reallocated
     assert pool.allocated == 3
+
+
+async def fill_until_stuck(a1: socket.socket, b2: socket.socket) -> int:
+    """Get the relay between ``a1`` and ``b2`` into a thread, then send into ``a1`` until
+    the relay and every kernel buffer on the way are full (``b2`` never reads); returns
+    how much was sent after the move."""
+    a1.send(b"move")
+    while busy() == 0:
+        await trio.sleep(0.01)
+    while True:
+        try:
+            assert b2.recv(10) == b"move"
+            break
+        except BlockingIOError:
+            await trio.sleep(0.01)
+    sent, stalled = 0, 0
+    while stalled < 20:
+        try:
+            sent += a1.send(b"w" * 65536)
+            stalled = 0
+        except BlockingIOError:
+            stalled += 1
+            await trio.sleep(0.01)
+    return sent
+
+
+@pytest.fixture
+def writers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Thread mode from the first wakeup; records each writer thread the relay starts."""
+    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    made: list[object] = []
+
+    class Recorded(relay_module._Writer):
+        def __init__(self, *args: Any) -> None:
+            made.append(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(relay_module, "_Writer", Recorded)
+    return made
+
+
+async def test_bulk_in_a_thread_goes_through_a_writer_byte_exact(writers: list[object]) -> None:
+    """Large chunks are sent by a writer thread while the next one is read: both ways
+    at once, every byte in order, and no thread left behind."""
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        up, down = os.urandom(12 * 1024 * 1024), os.urandom(9 * 1024 * 1024)
+        traffic = Traffic()
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, traffic, pool=BufferPool(256 * 1024)))
+            ends = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in (a1, b2)]
+
+            async def send(stream: trio.SocketStream, data: bytes) -> None:
+                await stream.send_all(data)
+                await stream.send_eof()
+
+            async def receive(stream: trio.SocketStream, into: bytearray) -> None:
+                while chunk := await stream.receive_some(1 << 20):
+                    into += chunk
+
+            got_up, got_down = bytearray(), bytearray()
+            async with trio.open_nursery() as io:
+                io.start_soon(send, ends[0], up)
+                io.start_soon(send, ends[1], down)
+                io.start_soon(receive, ends[1], got_up)
+                io.start_soon(receive, ends[0], got_down)
+        assert bytes(got_up) == up and bytes(got_down) == down
+        assert traffic.up == len(up) and traffic.down == len(down)
+        assert len(writers) >= 2  # one per direction
+        assert busy() == 0 and relay_threads() == []
+        for s in (a1, a2, b1, b2):
+            s.close()
+
+
+async def test_cancelling_while_a_writer_waits_on_a_stuck_reader(writers: list[object]) -> None:
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
+            await fill_until_stuck(a1, b2)
+            assert writers and busy() == 1
+            n.cancel_scope.cancel()
+        assert busy() == 0 and relay_threads() == []
+        for s in (a1, a2, b1, b2):
+            s.close()
+
+
+async def test_a_reset_while_a_writer_waits_ends_the_relay(writers: list[object]) -> None:
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
+            await fill_until_stuck(a1, b2)
+            assert writers
+            b2.close()  # the far side goes away with bytes unread
+        # the relay returned by itself: the nursery waited for it
+        assert busy() == 0 and relay_threads() == []
+        for s in (a1, a2, b1):
+            s.close()
+
+
+async def test_no_idle_handback_while_a_writer_holds_bytes(
+    writers: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing read for longer than THREAD_IDLE, but bytes still wait to be sent: the
+    thread keeps the connection, both ways, until they are delivered, then hands it
+    back."""
+    monkeypatch.setattr(relay_module, "THREAD_IDLE", 0.1)
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
+            sent = await fill_until_stuck(a1, b2)
+            await trio.sleep(0.5)  # five idle periods, no reads either way
+            assert busy() == 1
+            b2.send(b"the other way")  # still relayed while the first way is stuck
+            with trio.fail_after(2):
+                while True:
+                    try:
+                        assert a1.recv(100) == b"the other way"
+                        break
+                    except BlockingIOError:
+                        await trio.sleep(0.01)
+            got = 0
+            while busy() or got < sent:
+                try:
+                    got += len(b2.recv(1 << 20))
+                except BlockingIOError:
+                    await trio.sleep(0.01)
+            assert got == sent
+            assert relay_threads() == []  # handed back to trio
+            a1.send(b"still relayed")
+            await trio.sleep(0.1)
+            assert b2.recv(100) == b"still relayed"
+            n.cancel_scope.cancel()
+        for s in (a1, a2, b1, b2):
+            s.close()
+
+
+async def test_the_far_side_closing_mid_bulk_ends_the_relay(writers: list[object]) -> None:
+    """The receiver goes away while bulk is flowing and the reader is busy: the writer's
+    failed send ends the relay, wherever the reader is waiting (a race: a few rounds)."""
+    for _ in range(5):
+        with trio.fail_after(30):
+            (a1, a2), (b1, b2) = two_pairs()
+            async with trio.open_nursery() as n:
+                n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
+                src = trio.SocketStream(trio.socket.from_stdlib_socket(a1))
+
+                async def pour(src: trio.SocketStream) -> None:
+                    with contextlib.suppress(trio.BrokenResourceError):
+                        while True:
+                            await src.send_all(b"p" * (1 << 20))
+
+                n.start_soon(pour, src)
+                got = 0
+                while got < 8 << 20:
+                    try:
+                        got += len(b2.recv(1 << 20))
+                    except BlockingIOError:
+                        await trio.sleep(0)
+                assert writers
+                b2.close()
+                while busy() or relay_threads():
+                    await trio.sleep(0.01)
+                a2.close()  # the pour task sees the end
+            for s in (a1, b1):
+                s.close()
