@@ -49,6 +49,7 @@ class Entry:
             "upstream": s.upstream,
             "mode": s.mode,
             "service": s.service,
+            "service_name": s.service_name or None,
             "uptime": round(now - s.started, 1),
             "connections": s.connections if self.alive else 0,
             "opened": s.opened,
@@ -79,7 +80,7 @@ def entries(store: StateStore) -> list[Entry]:
 def status_table(rows: list[Entry], now: float) -> list[str]:
     """The human ``status`` table, one string per line (pure)."""
     header = (
-        "NAME", "PID", "STATE", "LOCAL", "UPSTREAM", "MODE",
+        "NAME", "SERVICE", "PID", "STATE", "LOCAL", "UPSTREAM", "MODE",
         "UPTIME", "CONNS", "UP", "DOWN", "EXPIRES",
     )  # fmt: skip
     table = [header]
@@ -89,6 +90,7 @@ def status_table(rows: list[Entry], now: float) -> list[str]:
         table.append(
             (
                 s.name,
+                s.service_name or s.service,
                 str(s.pid),
                 e.label,
                 s.addresses[0] if s.addresses else (f":{s.local_port}" if s.local_port else "-"),

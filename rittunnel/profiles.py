@@ -86,6 +86,9 @@ class Profile:
     on_demand: bool = False
     #: the section of ~/.remoteit/credentials holding this tunnel's access key
     credentials: str | None = None
+    #: the name the profile gave for its service, once ``service`` holds the ID it
+    #: resolved to ("" when the profile gave an ID)
+    service_name: str = ""
 
     @property
     def service_is_id(self) -> bool:

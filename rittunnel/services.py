@@ -178,5 +178,7 @@ async def resolve_services(
         except ServiceNameError as exc:
             raise ServiceNameError(f"{profile.source}: service: {exc}") from None
         reporter.debug(f"{profile.name}: service {profile.service!r} is {describe(found)}")
-        out.append(dataclasses.replace(profile, service=found.address))
+        out.append(
+            dataclasses.replace(profile, service=found.address, service_name=profile.service)
+        )
     return out

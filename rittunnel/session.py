@@ -124,6 +124,7 @@ class Session:
                 api_url=url,
                 credentials=section,
                 service=profile.service,
+                service_name=profile.service_name,
                 mode=profile.mode,
                 source=profile.source,
                 log=log,

@@ -29,7 +29,10 @@ class TunnelState:
     pid: int
     pid_started: float
     api_url: str
+    #: the service ID (what stopping its proxies needs)
     service: str
+    #: the service's name, when the profile named it rather than giving its ID
+    service_name: str = ""
     #: the credentials-file section of the account that owns the proxies ("": default)
     credentials: str = ""
     local_port: int = 0

@@ -66,6 +66,7 @@ async def serve_stdio(
         api_url=api_url,
         credentials=section,
         service=profile.service,
+        service_name=profile.service_name,
         mode=profile.mode,
         source=profile.source,
         addresses=["stdio"],

@@ -40,6 +40,7 @@ def test_status_table_marks_dead_entries() -> None:
     now = time.time()
     live = state(
         "ssh-pi",
+        service_name="pi-ssh",
         addresses=["127.0.0.1:2222"],
         upstream="proxy18.rt3.io:38575",
         mode="latching",
@@ -53,14 +54,16 @@ def test_status_table_marks_dead_entries() -> None:
     dead = state("db", alive=False, proxies=["C9"], started=now - 60, connections=4)
     lines = status_table([Entry(live, True), Entry(dead, False)], now)
     assert lines[0].split() == [
-        "NAME", "PID", "STATE", "LOCAL", "UPSTREAM", "MODE",
+        "NAME", "SERVICE", "PID", "STATE", "LOCAL", "UPSTREAM", "MODE",
         "UPTIME", "CONNS", "UP", "DOWN", "EXPIRES",
     ]  # fmt: skip
     assert lines[1].split() == [
-        "ssh-pi", str(ME), "ready", "127.0.0.1:2222", "proxy18.rt3.io:38575", "latching",
-        "1h01m", "2", "2.0", "KiB", "5.0", "MiB", "10m00s",
+        "ssh-pi", "pi-ssh", str(ME), "ready", "127.0.0.1:2222", "proxy18.rt3.io:38575",
+        "latching", "1h01m", "2", "2.0", "KiB", "5.0", "MiB", "10m00s",
     ]  # fmt: skip
-    assert "dead" in lines[2] and lines[2].split()[7] == "0"  # a dead tunnel has no conns
+    # a profile that gave the ID shows the ID; a dead tunnel has no conns
+    assert lines[2].split()[1:4] == ["svc", "999999999", "dead"]
+    assert lines[2].split()[8] == "0"
     assert "pid 999999999 is gone; proxies left open: C9" in lines[3]
 
 

@@ -102,12 +102,13 @@ async def test_resolve_asks_the_api_once_then_uses_the_cache(
     try:
         with trio.fail_after(10):
             ids = [profile(A.address, "by-id")]
-            assert await resolve_services(ids, accounts, cache, quiet) == ids
+            assert await resolve_services(ids, accounts, cache, quiet) == ids  # no service_name
             assert fake.calls_to("list") == []  # an ID needs no lookup
 
             wanted = [profile("pi-ssh", "a"), profile("pi-web", "b")]
             got = await resolve_services(wanted, accounts, cache, quiet, clock=lambda: now[0])
             assert [p.service for p in got] == [A.address, C.address]
+            assert [p.service_name for p in got] == ["pi-ssh", "pi-web"]
             assert len(fake.calls_to("list")) == 1  # the second name came from the cache
 
             # a service added since the list was cached is found by looking again

@@ -53,6 +53,11 @@ async def test_key_file_and_a_service_name_sign_tunnel_and_stop(
         cli = await start_cli(nursery, env, "ssh-pi")
         await cli.ready()
         assert await roundtrip(port, b"by name") == b"by name"
+        status = await run_cli(env, "status", "--json")
+        [tunnel] = json.loads(status.out)
+        assert (tunnel["service"], tunnel["service_name"]) == (SSH_ID, "pi-ssh")
+        table = await run_cli(env, "status")
+        assert table.out.splitlines()[1].split()[:2] == ["ssh-pi", "pi-ssh"]
         assert await cli.stop() == 0
         calls = world.fake.calls
         assert [c.endpoint for c in calls] == ["list", "connect", "stop"]  # no login
