@@ -301,6 +301,33 @@ class _Link:
             os.close(fd)
 
 
+def _send_chunk(dst: socket.socket, view: memoryview, poller: select.poll) -> bool | None:
+    """Send all of ``view`` on non-blocking ``dst``, waiting in ``poller`` (``dst`` for
+    POLLOUT, and stop pipes) when it takes no more: True once sent, False if a send
+    failed, None if a stop pipe turned readable first."""
+    send, dst_fd = dst.send, dst.fileno()
+    while True:
+        try:
+            sent = send(view)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return False
+        if sent == len(view):
+            return True
+        view = view[sent:]
+        if any(fd != dst_fd for fd, _ in poller.poll()):
+            return None
+
+
+def _send_poller(dst: socket.socket, link: _Link) -> select.poll:
+    poller = select.poll()
+    poller.register(dst.fileno(), select.POLLOUT)
+    poller.register(link.wake_fd, select.POLLIN)
+    poller.register(link.halt[0], select.POLLIN)
+    return poller
+
+
 #: a chunk queued for a writer: (buffer, the bytes of it to send); "shut" asks it to
 #: half-close its socket after what came before, "stop" to end
 _Item = tuple[mmap.mmap, memoryview] | Literal["shut", "stop"]
@@ -327,11 +354,7 @@ class _Writer:
 
     def _run(self) -> None:
         dst, back, get = self.d.dst, self.back, self.queue.get
-        send, dst_fd = dst.send, dst.fileno()
-        poller = select.poll()
-        poller.register(dst_fd, select.POLLOUT)
-        poller.register(self.link.wake_fd, select.POLLIN)
-        poller.register(self.link.halt[0], select.POLLIN)
+        poller = _send_poller(dst, self.link)
         try:
             while True:
                 item = get()
@@ -342,19 +365,12 @@ class _Writer:
                     self.d.eof = True
                     continue
                 buf, view = item
-                while True:
-                    try:
-                        sent = send(view)
-                    except BlockingIOError:
-                        sent = 0
-                    except OSError:
-                        self.link.fail()
-                        return
-                    if sent == len(view):
-                        break
-                    view = view[sent:]
-                    if any(fd != dst_fd for fd, _ in poller.poll()):
-                        return  # cancelled, or the other side failed
+                sent = _send_chunk(dst, view, poller)
+                if sent is None:  # cancelled, or the other side failed
+                    return
+                if not sent:
+                    self.link.fail()
+                    return
                 self.sent += 1
                 back.put(buf)
         finally:
@@ -373,6 +389,8 @@ class _Lane:
         self.owned: list[mmap.mmap] = []
         self.free: list[mmap.mmap] = []
         self.writer: _Writer | None = None
+        #: no writer thread could be started: this lane sends its large chunks itself
+        self.alone: select.poll | None = None
         #: the writer ended (failed or halted): nothing more can be sent
         self.broken = False
 
@@ -483,11 +501,32 @@ class _Lane:
                 return True
 
     def _hand(self, item: _Item) -> None:
+        if self.writer is None and self.alone is None:
+            try:
+                self.writer = _Writer(self.d, self.link)
+            except RuntimeError:  # no thread to be had (a process or system limit)
+                self.alone = _send_poller(self.d.dst, self.link)
         if self.writer is None:
-            self.writer = _Writer(self.d, self.link)
+            self._send_here(item)
+            return
         if item != "shut":
             self.writer.queued += 1
         self.writer.queue.put(item)
+
+    def _send_here(self, item: _Item) -> None:
+        """What the writer would do with ``item``, done by the reader (no writer)."""
+        assert self.alone is not None and item != "stop"
+        if item == "shut":
+            _half_close(self.d.dst)
+            self.d.eof = True
+            return
+        buf, view = item
+        sent = _send_chunk(self.d.dst, view, self.alone)
+        self.free.append(buf)
+        if not sent:
+            self.broken = True
+            if sent is False:
+                self.link.fail()
 
     def _finish(self) -> None:
         if self.writer is not None:
@@ -504,7 +543,9 @@ def _relay_blocking(
 ) -> str:
     """Relay in threads (no trio here) until both directions are at EOF ("done"), a side
     fails ("failed"), ``wake_fd`` turns readable ("woken", cancelled), or nothing was
-    read for ``idle`` seconds ("idle"; what was read has been sent).
+    read for ``idle`` seconds ("idle"; what was read has been sent); "no thread" (nothing
+    done) when the second reader thread cannot be started. A lane whose writer thread
+    cannot be started sends its large chunks itself.
 
     Each unfinished direction gets a reader: this thread for the first, a new thread for
     the other. A reader sends a small chunk (< :data:`HANDOFF_MIN`) itself; a large
@@ -513,18 +554,21 @@ def _relay_blocking(
     buffers are both with its writer waits for one (backpressure: at most
     :data:`LANE_BUFFERS` buffers per direction)."""
     link = _Link(wake_fd, idle)
+    others: list[threading.Thread] = []
     try:
         lanes = link.lanes = [_Lane(d, link, pool) for d in directions if not d.eof]
-        others = [threading.Thread(target=lane.run, name="rittunnel-relay") for lane in lanes[1:]]
-        for t in others:
-            t.start()
-        try:
-            if lanes:
-                lanes[0].run()
-        finally:
-            for t in others:
-                t.join()
+        for lane in lanes[1:]:
+            t = threading.Thread(target=lane.run, name="rittunnel-relay")
+            try:
+                t.start()
+            except RuntimeError:  # no thread to be had: nothing moved, stay in trio
+                return "no thread"
+            others.append(t)
+        if lanes:
+            lanes[0].run()
     finally:
+        for t in others:
+            t.join()
         link.close()
     if link.failed:
         return "failed"
@@ -663,6 +707,8 @@ async def relay(
         failed = outcome == "failed"
         if outcome == "woken":  # cancelled: trio raises Cancelled at the next checkpoint
             await trio.lowlevel.checkpoint()
+        if outcome == "no thread":
+            can_move = False
     if failed:
         abort(local)
         abort(remote)

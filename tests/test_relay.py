@@ -521,3 +521,69 @@ async def test_the_far_side_closing_mid_bulk_ends_the_relay(writers: list[object
                 a2.close()  # the pour task sees the end
             for s in (a1, b1):
                 s.close()
+
+
+class NoThread(RuntimeError):
+    """What ``Thread.start`` raises at a process or system thread limit."""
+
+    def __init__(self) -> None:
+        super().__init__("can't start new thread")
+
+
+async def test_without_a_writer_thread_the_reader_sends_large_chunks_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+
+    class Refused:
+        def __init__(self, *args: object) -> None:
+            raise NoThread
+
+    monkeypatch.setattr(relay_module, "_Writer", Refused)
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        payload = os.urandom(6 * 1024 * 1024)
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
+            src = trio.SocketStream(trio.socket.from_stdlib_socket(a1))
+            dst = trio.SocketStream(trio.socket.from_stdlib_socket(b2))
+
+            async def send() -> None:
+                await src.send_all(payload)
+                await src.send_eof()
+
+            n.start_soon(send)
+            got = bytearray()
+            seen_thread = False
+            while chunk := await dst.receive_some(1 << 20):
+                got += chunk
+                seen_thread = seen_thread or busy() == 1
+            assert bytes(got) == payload and seen_thread
+            await dst.aclose()
+            await src.aclose()
+        assert busy() == 0 and relay_threads() == []
+        a2.close()
+        b1.close()
+
+
+async def test_without_a_second_reader_thread_the_connection_stays_in_trio(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    refused: list[str] = []
+
+    class Limited(threading.Thread):
+        def start(self) -> None:
+            if self.name == "rittunnel-relay":
+                refused.append(self.name)
+                raise NoThread
+            super().start()
+
+    monkeypatch.setattr(threading, "Thread", Limited)
+    with trio.fail_after(30):
+        client = await echo_client(nursery, "thread")
+        with client:
+            await ping_pong(client, 40)
+            await ping_pong(client, 3, size=300_000)
+            assert refused == ["rittunnel-relay"]  # tried once, then left in trio
+            assert busy() == 0
