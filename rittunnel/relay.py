@@ -61,12 +61,13 @@ _SPLICE_CHUNK = 1024 * 1024
 #: RITTUNNEL_SPLICE=0 or 1 overrides it
 SPLICE_DEFAULT = _SPLICE and os.environ.get("RITTUNNEL_SPLICE", "0") != "0"
 
-#: wakeups or full buffers (of either direction) after which a connection moves to a
-#: relay thread
+#: wakeups or full buffers (of either direction) after which a connection moves to
+#: relay threads
 PROMOTE_AFTER = 32
 #: connections relayed by threads at once; more stay in trio (RITTUNNEL_RELAY_THREADS)
 MAX_THREADS = 64
-#: seconds without traffic after which a relay thread hands its connection back to trio
+#: seconds without a read either way after which relay threads hand their connection
+#: back to trio
 THREAD_IDLE = 30.0
 #: in thread mode, a chunk this large is sent by a writer thread of its direction, so
 #: the next read overlaps the send; smaller ones are sent at once (docs/PERFORMANCE.md)
