@@ -148,6 +148,13 @@ class _Direction:
     #: stopped in trio for a handoff to a thread
     parked: bool = False
 
+    def finish(self) -> None:
+        """The source said EOF and everything before it was sent: half-close the
+        destination."""
+        with contextlib.suppress(OSError):
+            self.dst.shutdown(socket.SHUT_WR)
+        self.eof = True
+
 
 @dataclass(slots=True)
 class _Handoff:
@@ -264,7 +271,7 @@ def _poke(fd: int) -> None:
         os.write(fd, b"\0")
 
 
-def _quiet_pipe() -> tuple[int, int]:
+def _nonblocking_pipe() -> tuple[int, int]:
     r, w = os.pipe()
     os.set_blocking(r, False)
     os.set_blocking(w, False)
@@ -279,9 +286,9 @@ class _Link:
         #: readable once relay() is cancelled: every thread stops, dropping what it holds
         self.wake_fd = wake_fd
         #: readable once a side failed: likewise
-        self.halt = _quiet_pipe()
+        self.halt = _nonblocking_pipe()
         #: readable once the connection is idle: readers stop, writers send what they hold
-        self.quiet = _quiet_pipe()
+        self.quiet = _nonblocking_pipe()
         self.idle = idle
         #: time.monotonic() of the last read, either way
         self.last = time.monotonic()
@@ -362,8 +369,7 @@ class _Writer:
                 if item == "stop":
                     return
                 if item == "shut":
-                    _half_close(dst)
-                    self.d.eof = True
+                    self.d.finish()
                     continue
                 buf, view = item
                 sent = _send_chunk(dst, view, poller)
@@ -476,8 +482,7 @@ class _Lane:
                 if sending:  # the writer half-closes after the bytes it holds
                     self._hand("shut")
                 else:
-                    _half_close(d.dst)
-                    d.eof = True
+                    d.finish()
                 return False
             count(n)
             link.last = time.monotonic()
@@ -518,8 +523,7 @@ class _Lane:
         """What the writer would do with ``item``, done by the reader (no writer)."""
         assert self.alone is not None and item != "stop"
         if item == "shut":
-            _half_close(self.d.dst)
-            self.d.eof = True
+            self.d.finish()
             return
         buf, view = item
         sent = _send_chunk(self.d.dst, view, self.alone)
@@ -594,8 +598,7 @@ async def _relay_in_thread(directions: list[_Direction], pool: BufferPool) -> st
                 try:
                     await trio.sleep_forever()
                 finally:
-                    with contextlib.suppress(OSError):
-                        os.write(wake_w, b"x")
+                    _poke(wake_w)
 
             nursery.start_soon(wake_when_cancelled)
             result = await trio.to_thread.run_sync(
@@ -615,15 +618,13 @@ async def _relay_in_thread(directions: list[_Direction], pool: BufferPool) -> st
 
 
 def _open_pipe() -> tuple[int, int]:
-    r, w = os.pipe()
+    r, w = _nonblocking_pipe()
     try:  # a larger pipe moves more per syscall; best effort
         import fcntl
 
         fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), _SPLICE_CHUNK)
     except OSError:
         pass
-    os.set_blocking(r, False)
-    os.set_blocking(w, False)
     return r, w
 
 
@@ -663,11 +664,6 @@ async def _pump_splice(d: _Direction, pool: BufferPool, handoff: None = None) ->
     finally:
         os.close(r)
         os.close(w)
-
-
-def _half_close(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
 
 
 async def relay(
@@ -735,8 +731,7 @@ async def _relay_in_trio(
         if d.scope.cancelled_caught or not at_eof:  # parked for a handoff
             d.parked = True
             return
-        _half_close(d.dst)
-        d.eof = True
+        d.finish()
 
     async with trio.open_nursery() as nursery:
         for d in directions:

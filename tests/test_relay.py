@@ -309,33 +309,40 @@ def test_raise_fd_limit_lifts_the_soft_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+async def upload(payload: bytes, pool: BufferPool) -> tuple[bytes, bool]:
+    """Send ``payload`` one way through a relay and EOF; what arrived, and whether the
+    relay was in threads at some point."""
+    (a1, a2), (b1, b2) = two_pairs()
+    seen_thread = False
+    async with trio.open_nursery() as n:
+        n.start_soon(partial(relay, a2, b1, pool=pool))
+        src = trio.SocketStream(trio.socket.from_stdlib_socket(a1))
+        dst = trio.SocketStream(trio.socket.from_stdlib_socket(b2))
+
+        async def send() -> None:
+            await src.send_all(payload)
+            await src.send_eof()
+
+        n.start_soon(send)
+        got = bytearray()
+        while chunk := await dst.receive_some(1 << 20):
+            got += chunk
+            seen_thread = seen_thread or busy() == 1
+        await src.aclose()
+        await dst.aclose()
+    a2.close()
+    b1.close()
+    return bytes(got), seen_thread
+
+
 async def test_one_way_bulk_moves_to_a_thread_while_the_other_way_is_idle() -> None:
     """The return direction never wakes (a plain upload): the handoff must still happen,
     and every byte arrive in order."""
     with trio.fail_after(30):
-        (a1, a2), (b1, b2) = two_pairs()
         payload = os.urandom(16 * 1024 * 1024)
-        seen_thread = False
-        async with trio.open_nursery() as n:
-            n.start_soon(partial(relay, a2, b1, pool=BufferPool(64 * 1024)))
-            src = trio.SocketStream(trio.socket.from_stdlib_socket(a1))
-            dst = trio.SocketStream(trio.socket.from_stdlib_socket(b2))
-
-            async def send() -> None:
-                await src.send_all(payload)
-                await src.send_eof()
-
-            n.start_soon(send)
-            got = bytearray()
-            while chunk := await dst.receive_some(1 << 20):
-                got += chunk
-                seen_thread = seen_thread or busy() == 1
-            assert bytes(got) == payload
-            await src.aclose()
-            await dst.aclose()
+        got, seen_thread = await upload(payload, BufferPool(64 * 1024))
+        assert got == payload
         assert seen_thread and busy() == 0
-        a2.close()
-        b1.close()
 
 
 def test_pool_buffers_start_on_a_page_boundary() -> None:
@@ -541,29 +548,10 @@ async def test_without_a_writer_thread_the_reader_sends_large_chunks_itself(
 
     monkeypatch.setattr(relay_module, "_Writer", Refused)
     with trio.fail_after(30):
-        (a1, a2), (b1, b2) = two_pairs()
         payload = os.urandom(6 * 1024 * 1024)
-        async with trio.open_nursery() as n:
-            n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
-            src = trio.SocketStream(trio.socket.from_stdlib_socket(a1))
-            dst = trio.SocketStream(trio.socket.from_stdlib_socket(b2))
-
-            async def send() -> None:
-                await src.send_all(payload)
-                await src.send_eof()
-
-            n.start_soon(send)
-            got = bytearray()
-            seen_thread = False
-            while chunk := await dst.receive_some(1 << 20):
-                got += chunk
-                seen_thread = seen_thread or busy() == 1
-            assert bytes(got) == payload and seen_thread
-            await dst.aclose()
-            await src.aclose()
+        got, seen_thread = await upload(payload, BufferPool(256 * 1024))
+        assert got == payload and seen_thread
         assert busy() == 0 and relay_threads() == []
-        a2.close()
-        b1.close()
 
 
 async def test_without_a_second_reader_thread_the_connection_stays_in_trio(
