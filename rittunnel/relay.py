@@ -586,11 +586,19 @@ def _relay_blocking(
 
 async def _relay_in_thread(directions: list[_Direction], pool: BufferPool) -> str:
     """Run :func:`_relay_blocking` from a worker thread; cancellation wakes its threads
-    through a pipe and waits until they have let go of the sockets."""
+    through a pipe and waits until they have let go of the sockets. "no thread" when
+    trio cannot start that worker either (a process or system thread limit)."""
     global _thread_limiter
     if _thread_limiter is None:
         _thread_limiter = trio.CapacityLimiter(math.inf)
     wake_r, wake_w = os.pipe()
+    entered = False
+
+    def run() -> str:
+        nonlocal entered
+        entered = True
+        return _relay_blocking(directions, wake_r, pool, THREAD_IDLE)
+
     try:
         async with trio.open_nursery() as nursery:
 
@@ -601,15 +609,14 @@ async def _relay_in_thread(directions: list[_Direction], pool: BufferPool) -> st
                     _poke(wake_w)
 
             nursery.start_soon(wake_when_cancelled)
-            result = await trio.to_thread.run_sync(
-                _relay_blocking,
-                directions,
-                wake_r,
-                pool,
-                THREAD_IDLE,
-                abandon_on_cancel=False,
-                limiter=_thread_limiter,
-            )
+            try:
+                result = await trio.to_thread.run_sync(
+                    run, abandon_on_cancel=False, limiter=_thread_limiter
+                )
+            except RuntimeError:
+                if entered:
+                    raise
+                result = "no thread"  # trio could not start its worker: nothing moved
             nursery.cancel_scope.cancel()
         return result
     finally:

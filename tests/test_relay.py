@@ -575,3 +575,27 @@ async def test_without_a_second_reader_thread_the_connection_stays_in_trio(
             await ping_pong(client, 3, size=300_000)
             assert refused == ["rittunnel-relay"]  # tried once, then left in trio
             assert busy() == 0
+
+
+async def test_without_a_trio_worker_thread_the_connection_stays_in_trio(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    refused: list[object] = []
+    run_sync = trio.to_thread.run_sync
+
+    async def limited(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # trio raises what Thread.start raised before the function runs
+        if fn.__module__ == relay_module.__name__:  # the relay's worker, not getaddrinfo
+            refused.append(fn)
+            raise NoThread
+        return await run_sync(fn, *args, **kwargs)
+
+    monkeypatch.setattr(trio.to_thread, "run_sync", limited)
+    with trio.fail_after(30):
+        client = await echo_client(nursery, "thread")
+        with client:
+            await ping_pong(client, 40)
+            await ping_pong(client, 3, size=300_000)
+            assert len(refused) == 1  # tried once, then left in trio
+            assert busy() == 0
