@@ -33,7 +33,7 @@ from .protocol import PortProxy, ReverseProxy
 from .redirect import serve_redirect
 from .relay import Traffic, abort, open_tcp, relay, tune
 from .report import Reporter
-from .state import StateStore
+from .state import StateStore, TunnelState, process_start_time
 from .units import format_duration
 
 #: how long teardown may spend stopping proxies before giving up
@@ -60,6 +60,32 @@ class ApiClients(Protocol):
         ...
 
     def client(self, api_url: str, section: str) -> ApiClient: ...
+
+
+def new_state(
+    profile: Profile,
+    clients: ApiClients,
+    name: str,
+    *,
+    log: str = "",
+    addresses: list[str] | None = None,
+) -> TunnelState:
+    """The state file of a tunnel this process runs for ``profile``, under ``name``."""
+    pid = os.getpid()
+    api_url, section = clients.locate(profile)
+    return TunnelState(
+        name=name,
+        pid=pid,
+        pid_started=process_start_time(pid) or 0.0,
+        api_url=api_url,
+        credentials=section,
+        service=profile.service,
+        service_name=profile.service_name,
+        mode=profile.mode,
+        source=profile.source,
+        addresses=addresses or [],
+        log=log,
+    )
 
 
 @dataclass

@@ -28,11 +28,19 @@ from dataclasses import dataclass, field
 import trio
 
 from .errors import RittunnelError
-from .lifecycle import ApiClients, Options, Tunnel, TunnelInfo, cleanup_orphans, wall_clock
+from .lifecycle import (
+    ApiClients,
+    Options,
+    Tunnel,
+    TunnelInfo,
+    cleanup_orphans,
+    new_state,
+    wall_clock,
+)
 from .profiles import Profile
 from .progress import spinner
 from .report import Reporter
-from .state import StateStore, TunnelState, process_start_time
+from .state import StateStore, TunnelState
 
 #: seconds between writes of live counters to the state files
 FLUSH_INTERVAL = 1.0
@@ -110,28 +118,14 @@ class Session:
         self.forward_sigint = True
         self._stopping = trio.CancelScope()
         self._all_done = trio.Event()
-        pid = os.getpid()
-        pid_started = process_start_time(pid) or 0.0
         self._clients = clients
         self.slots: list[Slot] = []
         by_name: dict[str, Slot] = {}
         for profile in profiles:
-            url, section = clients.locate(profile)
-            state = TunnelState(
-                name=profile.name,
-                pid=pid,
-                pid_started=pid_started,
-                api_url=url,
-                credentials=section,
-                service=profile.service,
-                service_name=profile.service_name,
-                mode=profile.mode,
-                source=profile.source,
-                log=log,
-            )
+            state = new_state(profile, clients, profile.name, log=log)
             tunnel = Tunnel(
                 profile,
-                clients.client(url, section),
+                clients.client(state.api_url, state.credentials),
                 reporter,
                 options,
                 on_change=lambda t: self._record(by_name[t.profile.name]),

@@ -17,10 +17,10 @@ import socket
 import trio
 
 from .errors import RittunnelError
-from .lifecycle import ApiClients, Options, Tunnel, cleanup_orphans
+from .lifecycle import ApiClients, Options, Tunnel, cleanup_orphans, new_state
 from .profiles import Profile
 from .report import Reporter
-from .state import StateStore, TunnelState, process_start_time
+from .state import StateStore
 
 BUFFER = 256 * 1024
 
@@ -57,27 +57,20 @@ async def serve_stdio(
     reporter: Reporter,
     options: Options,
 ) -> int:
-    pid = os.getpid()
-    api_url, section = clients.locate(profile)
-    state = TunnelState(
-        name=f"{profile.name}.stdio-{pid}",
-        pid=pid,
-        pid_started=process_start_time(pid) or 0.0,
-        api_url=api_url,
-        credentials=section,
-        service=profile.service,
-        service_name=profile.service_name,
-        mode=profile.mode,
-        source=profile.source,
-        addresses=["stdio"],
-    )
+    state = new_state(profile, clients, f"{profile.name}.stdio-{os.getpid()}", addresses=["stdio"])
 
     def record(tunnel: Tunnel) -> None:
         state.proxies = tunnel.keeper.open_ids
         state.upstream = tunnel.info.upstream
         store.write(state)
 
-    tunnel = Tunnel(profile, clients.client(api_url, section), reporter, options, on_change=record)
+    tunnel = Tunnel(
+        profile,
+        clients.client(state.api_url, state.credentials),
+        reporter,
+        options,
+        on_change=record,
+    )
     await cleanup_orphans(store, clients, reporter)
     store.claim(state)
     try:
