@@ -341,6 +341,24 @@ def _send_poller(dst: socket.socket, link: _Link) -> select.poll:
 _Item = tuple[mmap.mmap, memoryview] | Literal["shut", "stop"]
 
 
+def _deliver(
+    d: _Direction,
+    link: _Link,
+    item: tuple[mmap.mmap, memoryview] | Literal["shut"],
+    poller: select.poll,
+) -> bool:
+    """Do what ``item`` asks of ``d``'s destination (send the chunk, or half-close):
+    True once done; False if a send failed (the link fails) or a stop pipe turned
+    readable first."""
+    if item == "shut":
+        d.finish()
+        return True
+    sent = _send_chunk(d.dst, item[1], poller)
+    if sent is False:
+        link.fail()
+    return bool(sent)
+
+
 class _Writer:
     """The sending half of one direction in thread mode: a thread that sends, in order,
     the chunks its reader queues, so that the reader's next ``recv_into`` runs while
@@ -361,25 +379,16 @@ class _Writer:
         self.thread.start()
 
     def _run(self) -> None:
-        dst, back, get = self.d.dst, self.back, self.queue.get
-        poller = _send_poller(dst, self.link)
+        d, link, back, get = self.d, self.link, self.back, self.queue.get
+        poller = _send_poller(d.dst, link)
         try:
             while True:
                 item = get()
-                if item == "stop":
+                if item == "stop" or not _deliver(d, link, item, poller):
                     return
-                if item == "shut":
-                    self.d.finish()
-                    continue
-                buf, view = item
-                sent = _send_chunk(dst, view, poller)
-                if sent is None:  # cancelled, or the other side failed
-                    return
-                if not sent:
-                    self.link.fail()
-                    return
-                self.sent += 1
-                back.put(buf)
+                if item != "shut":
+                    self.sent += 1
+                    back.put(item[0])
         finally:
             back.put(None)
 
@@ -522,16 +531,11 @@ class _Lane:
     def _send_here(self, item: _Item) -> None:
         """What the writer would do with ``item``, done by the reader (no writer)."""
         assert self.alone is not None and item != "stop"
-        if item == "shut":
-            self.d.finish()
-            return
-        buf, view = item
-        sent = _send_chunk(self.d.dst, view, self.alone)
-        self.free.append(buf)
-        if not sent:
+        done = _deliver(self.d, self.link, item, self.alone)
+        if item != "shut":
+            self.free.append(item[0])
+        if not done:
             self.broken = True
-            if sent is False:
-                self.link.fail()
 
     def _finish(self) -> None:
         if self.writer is not None:

@@ -420,24 +420,29 @@ def best(runs: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(runs))
 
 
+def in_turns(paths: list[Path_], rounds: int) -> Iterator[Path_]:
+    """Every path once per round, in reverse order every other round (this machine
+    drifts over seconds; taking turns makes the ratios fair)."""
+    for round_ in range(rounds):
+        yield from paths if round_ % 2 == 0 else paths[::-1]
+
+
 def measure_bulk(
     paths: list[Path_], plan: Plan, use_iperf: bool, log: Callable[[str], None]
 ) -> None:
-    """Bulk throughput both ways on every path, the paths taking turns round by round,
-    in reverse order every other round (this machine drifts over seconds; turns make the
-    ratios fair); medians."""
+    """Bulk throughput both ways on every path, the paths taking turns
+    (:func:`in_turns`); medians."""
     runs: dict[tuple[str, str], list[float]] = {}
-    for round_ in range(plan.bulk_repeats):
-        for path in paths if round_ % 2 == 0 else paths[::-1]:
-            p = path.ports
-            for way in ("up", "down"):
-                if use_iperf:
-                    gbps = iperf3(p["iperf"], plan.bulk_seconds, way == "down")
-                elif way == "up":
-                    gbps = bulk_up(p["sink"], plan.bulk_seconds)
-                else:
-                    gbps = bulk_down(p["source"], plan.bulk_seconds)
-                runs.setdefault((path.name, way), []).append(gbps)
+    for path in in_turns(paths, plan.bulk_repeats):
+        p = path.ports
+        for way in ("up", "down"):
+            if use_iperf:
+                gbps = iperf3(p["iperf"], plan.bulk_seconds, way == "down")
+            elif way == "up":
+                gbps = bulk_up(p["sink"], plan.bulk_seconds)
+            else:
+                gbps = bulk_down(p["source"], plan.bulk_seconds)
+            runs.setdefault((path.name, way), []).append(gbps)
     for path in paths:
         r = path.results
         for way in ("up", "down"):
@@ -446,12 +451,11 @@ def measure_bulk(
 
 
 def measure_rtt(paths: list[Path_], plan: Plan, log: Callable[[str], None]) -> None:
-    """Round-trip latency on every path, taking turns as :func:`measure_bulk` does: the
-    overhead over direct is a small difference of drifting numbers; medians."""
+    """Round-trip latency on every path, the paths taking turns (:func:`in_turns`: the
+    overhead over direct is a small difference of drifting numbers); medians."""
     runs: dict[str, list[tuple[float, float]]] = {}
-    for round_ in range(plan.rtt_rounds):
-        for path in paths if round_ % 2 == 0 else paths[::-1]:
-            runs.setdefault(path.name, []).append(round_trips(path.ports["echo"], plan.round_trips))
+    for path in in_turns(paths, plan.rtt_rounds):
+        runs.setdefault(path.name, []).append(round_trips(path.ports["echo"], plan.round_trips))
     for path in paths:
         r = path.results
         r["rtt_p50_us"] = statistics.median(x[0] for x in runs[path.name])

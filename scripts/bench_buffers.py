@@ -90,7 +90,7 @@ def one_round(
     def relay_one(client: socket.socket) -> None:
         with client, socket.create_connection(("127.0.0.1", target)) as upstream:
             for s in (client, upstream):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                relay.tune(s)
                 s.setblocking(False)
             directions = [
                 relay._Direction(client, upstream, lambda n: None),
