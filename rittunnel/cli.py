@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         quiet=bool(getattr(args, "quiet", False)),
         verbose=bool(getattr(args, "verbose", False)),
     )
-    from .credentials import SECRET_ENV_VARS
+    from .remoteit.credentials import SECRET_ENV_VARS
 
     reporter.add_secrets([env[name] for name in SECRET_ENV_VARS if env.get(name)])
     try:
@@ -203,46 +203,50 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def dispatch(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) -> int:
+    """Run the command's module (imported only now: each pulls in what it needs)."""
     command = args.command
     if command == "up":
-        from .commands import up
+        from .commands.up import up
 
         return up(args, env, reporter)
     if command in ("status", "stop", "wait"):
         return control_command(args, env, reporter)
-    if command in ("run", "stdio"):
-        from . import commands
+    if command == "run":
+        from .commands.run import run
 
-        runner = commands.run if command == "run" else commands.stdio
-        return runner(args, env, reporter)
+        return run(args, env, reporter)
+    if command == "stdio":
+        from .commands.stdio import stdio
+
+        return stdio(args, env, reporter)
     if command == "profiles":
-        from .commands import profiles
+        from .commands.profiles import profiles
 
         return profiles(env, reporter)
     if command in ("services", "init"):
-        from . import discover
+        from .commands import discover
 
         return (discover.services if command == "services" else discover.init)(args, env, reporter)
     if command == "cleanup":
-        from .commands import cleanup
+        from .commands.cleanup import cleanup
 
         return cleanup(env, reporter)
     if command == "demo":
-        from .demo import run_demo
+        from .commands.demo import run_demo
 
         return run_demo(args, env, reporter)
     if command == "fake-api":
-        from .fake.cli import run
+        from .fake.cli import run as run_fake
 
-        return run(args)
+        return run_fake(args)
     raise AssertionError(command)
 
 
 def control_command(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) -> int:
     """status, stop, wait: state files and psutil only (no httpx, no trio: fast)."""
-    from . import control
+    from .commands import control
     from .files import state_dir
-    from .state import StateStore
+    from .tunnel.state import StateStore
 
     store = StateStore(state_dir(env))
     if args.command == "status":

@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         run_target()
         return 0
     plan = QUICK if args.quick else FULL
-    from rittunnel.relay import raise_fd_limit
+    from rittunnel.net import raise_fd_limit
 
     raise_fd_limit()  # 1,000 idle connections: client and target ends in this run
     socat = None if args.no_socat else shutil.which("socat")

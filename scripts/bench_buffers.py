@@ -35,7 +35,7 @@ from typing import cast
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench
 
-from rittunnel import relay
+from rittunnel import net, relay
 
 #: (label, buffer size, offset from a page boundary); 16 is where malloc puts a bytearray
 VARIANTS = [
@@ -90,7 +90,7 @@ def one_round(
     def relay_one(client: socket.socket) -> None:
         with client, socket.create_connection(("127.0.0.1", target)) as upstream:
             for s in (client, upstream):
-                relay.tune(s)
+                net.tune(s)
                 s.setblocking(False)
             directions = [
                 relay._Direction(client, upstream, lambda n: None),

@@ -31,10 +31,10 @@ from rittunnel.fake import (
 )
 from rittunnel.fake.target import roundtrip
 from rittunnel.profiles import Profile
-from rittunnel.protocol import Connection, PortProxy
+from rittunnel.remoteit.protocol import Connection, PortProxy
 
 if TYPE_CHECKING:
-    from rittunnel.api import ApiClient
+    from rittunnel.remoteit.rest import ApiClient
 
 SSH_ID = "80:00:00:00:01:02:03:04"
 WEB_ID = "80:00:00:00:01:02:03:05"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.accounts import Accounts, api_url_for
 from rittunnel.errors import CredentialsError
 from rittunnel.profiles import Profile
+from rittunnel.remoteit.accounts import Accounts, api_url_for
 from rittunnel.report import Reporter
 
 SECRET = base64.b64encode(b"s" * 32).decode()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.control import Entry, status_table, stop, wait
+from rittunnel.commands.control import Entry, status_table, stop, wait
 from rittunnel.errors import RittunnelError
 from rittunnel.report import Reporter
-from rittunnel.state import StateStore, TunnelState, process_start_time
+from rittunnel.tunnel.state import StateStore, TunnelState, process_start_time
 
 ME = os.getpid()
 

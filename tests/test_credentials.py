@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.credentials import credentials_from_env
 from rittunnel.errors import CredentialsError
+from rittunnel.remoteit.credentials import credentials_from_env
 
 
 def test_login_credentials() -> None:

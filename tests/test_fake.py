@@ -195,7 +195,7 @@ async def test_fake_verifies_request_signatures(world: World) -> None:
     import httpx
 
     from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET
-    from rittunnel.signing import SigningAuth
+    from rittunnel.remoteit.signing import SigningAuth
 
     good = SigningAuth(ACCESS_KEY_ID, base64.b64decode(ACCESS_SECRET))
     wrong = SigningAuth(ACCESS_KEY_ID, b"not the secret")
@@ -218,7 +218,7 @@ async def test_fake_verifies_request_signatures(world: World) -> None:
         def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
             signed = next(good.auth_flow(request))
             signed.headers["date"] = "Sun, 22 Nov 2026 08:00:00 GMT"  # hours off, signed anew
-            from rittunnel.signing import authorization
+            from rittunnel.remoteit.signing import authorization
 
             headers = {k.lower(): v for k, v in signed.headers.items()}
             signed.headers["authorization"] = authorization(

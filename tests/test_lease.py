@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import random
 
-from rittunnel.lease import backoff_delays, is_expired, lease_from
-from rittunnel.protocol import Connection, PortProxy
+from rittunnel.remoteit.protocol import Connection, PortProxy
+from rittunnel.tunnel.lease import backoff_delays, is_expired, lease_from
 
 
 def conn(expires_in: float | None) -> Connection:

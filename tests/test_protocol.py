@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rittunnel.errors import ApiRefused, ApiUnavailable, AuthError, ProtocolError
-from rittunnel.protocol import (
+from rittunnel.remoteit.protocol import (
     Connection,
     PortProxy,
     ReverseProxy,

@@ -4,7 +4,7 @@ import socket
 
 import trio
 
-from rittunnel.redirect import redirect_target, serve_redirect
+from rittunnel.tunnel.redirect import redirect_target, serve_redirect
 
 
 def test_redirect_target_keeps_path_and_query() -> None:

@@ -16,7 +16,8 @@ import trio
 
 from rittunnel import relay as relay_module
 from rittunnel.fake.target import roundtrip, serve_echo
-from rittunnel.relay import _SPLICE, BufferPool, Traffic, open_tcp, relay, tune
+from rittunnel.net import open_tcp, tune
+from rittunnel.relay import _SPLICE, BufferPool, Traffic, relay
 
 MODES = ["copy", "thread", "auto", "splice"] if _SPLICE else ["copy", "thread", "auto"]
 
@@ -297,7 +298,7 @@ async def test_upstream_sockets_have_keepalive_and_nodelay(nursery: trio.Nursery
 def test_raise_fd_limit_lifts_the_soft_limit() -> None:
     import resource
 
-    from rittunnel.relay import raise_fd_limit
+    from rittunnel.net import raise_fd_limit
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:

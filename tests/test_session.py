@@ -12,11 +12,11 @@ import pytest
 import trio
 
 from rittunnel.errors import ApiRefused, RittunnelError
-from rittunnel.lifecycle import Options, TunnelInfo
 from rittunnel.profiles import Profile
 from rittunnel.report import Reporter
-from rittunnel.session import Session
-from rittunnel.state import StateStore
+from rittunnel.tunnel.session import Session
+from rittunnel.tunnel.state import StateStore
+from rittunnel.tunnel.upstream import Options, TunnelInfo
 
 from .conftest import MemoryApi, MemoryClients
 

@@ -11,7 +11,7 @@ import re
 
 import httpx
 
-from rittunnel.signing import SigningAuth
+from rittunnel.remoteit.signing import SigningAuth
 
 SECRET_B64 = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 

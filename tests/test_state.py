@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.credentials import Credentials
 from rittunnel.errors import RittunnelError
 from rittunnel.files import cache_dir, state_dir
-from rittunnel.state import StateStore, TunnelState, is_alive, process_start_time
-from rittunnel.tokencache import TokenCache, cache_key
+from rittunnel.remoteit.credentials import Credentials
+from rittunnel.remoteit.tokencache import TokenCache, cache_key
+from rittunnel.tunnel.state import StateStore, TunnelState, is_alive, process_start_time
 
 
 def me(

@@ -20,18 +20,16 @@ from typing import TextIO, TypeVar
 
 import trio
 
-from .accounts import Accounts
-from .errors import ProfileError, RittunnelError, UsageError
-from .profiles import (
+from ..errors import ProfileError, RittunnelError, UsageError
+from ..profiles import (
     find_profile,
     is_service_id,
     list_profiles,
     load_profile_file,
     new_profile_path,
 )
-from .protocol import ServiceInfo
-from .report import Reporter
-from .services import (
+from ..remoteit.accounts import Accounts
+from ..remoteit.names import (
     ServiceCache,
     ServiceNameError,
     describe,
@@ -39,6 +37,8 @@ from .services import (
     list_services,
     match_service,
 )
+from ..remoteit.protocol import ServiceInfo
+from ..report import Reporter
 
 #: the local port first suggested for a service type (the usual port, moved out of the
 #: privileged range or off the port a local server of that kind would use)

@@ -1,13 +1,18 @@
-"""Binding the stable local port, and naming whoever already holds it.
+"""Sockets: binding the stable local port (and naming whoever already holds it),
+connecting upstream, tuning and aborting TCP connections, the fd limit.
 
 Binding happens before any API call, so a taken port costs nothing at remote.it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
+import os
 import socket
+
+import trio
 
 from .errors import LocalBindError, PortInUseError
 
@@ -92,3 +97,70 @@ def port_holder(port: int) -> str:
     except Exception:  # noqa: S110 - AccessDenied on macOS, or psutil missing: say unknown
         pass
     return "an unknown process"
+
+
+def abort(sock: socket.socket) -> None:
+    """Make the peer see a reset rather than a clean EOF (used when the other side broke)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+
+def tune(sock: socket.socket, *, keepalive: bool = False) -> None:
+    """TCP_NODELAY always (interactive ssh); TCP keepalive on upstream sockets so a dead
+    path through NAT and the proxy is noticed in about two minutes."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if keepalive:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4)):
+                opt = getattr(socket, name, None)
+                if opt is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, opt, value)
+    except OSError:
+        pass
+
+
+async def open_tcp(host: str, port: int) -> socket.socket:
+    """Connect a non-blocking TCP socket to ``host:port``, trying each resolved address.
+
+    Raises ``OSError`` when none answers. The caller puts a deadline around it."""
+    infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    last: OSError = OSError(errno.EHOSTUNREACH, f"no address for {host}")
+    for family, type_, proto, _, addr in infos:
+        sock = socket.socket(family, type_, proto)
+        try:
+            sock.setblocking(False)
+            err = sock.connect_ex(addr)
+            if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+                await trio.lowlevel.wait_writable(sock)
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err))
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        tune(sock, keepalive=True)
+        return sock
+    raise last
+
+
+def raise_fd_limit(cap: int = 65536) -> int:
+    """Each relayed connection holds two file descriptors: lift the soft RLIMIT_NOFILE to
+    the hard limit (at most ``cap``), as servers do. Returns the soft limit in force."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not Unix
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            return wanted
+        except (ValueError, OSError):
+            pass
+    return soft

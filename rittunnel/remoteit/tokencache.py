@@ -14,8 +14,8 @@ import json
 import time
 from pathlib import Path
 
+from ..files import write_private
 from .credentials import Credentials
-from .files import write_private
 
 #: a token this close to its announced expiry is not used
 EXPIRY_MARGIN = 60.0

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .protocol import Connection
+from ..remoteit.protocol import Connection
 
 #: a proxy this close to its expiry is treated as expired (a new client would be cut)
 EXPIRY_MARGIN = 5.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import trio
 
-from rittunnel.api import ApiClient
-from rittunnel.credentials import Credentials
 from rittunnel.errors import ApiRefused, ApiUnavailable, AuthError, CredentialsError
 from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME
-from rittunnel.protocol import PortProxy
+from rittunnel.remoteit.credentials import Credentials
+from rittunnel.remoteit.protocol import PortProxy
+from rittunnel.remoteit.rest import ApiClient
 
 from .conftest import SSH_ID, World
 

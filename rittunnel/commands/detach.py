@@ -22,10 +22,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import RittunnelError
-from .files import private_dir, state_dir
-from .profiles import Profile
-from .report import Reporter
+from ..errors import RittunnelError
+from ..files import private_dir, state_dir
+from ..profiles import Profile
+from ..report import Reporter
 
 #: seconds allowed on top of the start-up timeout before the parent gives up on the child
 GRACE = 15.0

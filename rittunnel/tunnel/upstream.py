@@ -10,7 +10,7 @@ proxy whatever way the process ends.
   reverse proxy).
 * :func:`cleanup_orphans` stops the proxies of tunnels that were killed.
 
-Running several tunnels in one process, with signals, is :mod:`rittunnel.session`'s job.
+Running several tunnels in one process, with signals, is :mod:`rittunnel.tunnel.session`'s job.
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ from typing import Protocol
 
 import trio
 
-from .api import ApiClient
-from .errors import ApiError, ApiRefused, ApiUnavailable, AuthError
+from ..errors import ApiError, ApiRefused, ApiUnavailable, AuthError
+from ..net import abort, bind_listeners, format_address, open_tcp, tune
+from ..profiles import DEFAULT_BIND, Profile
+from ..relay import Traffic, relay
+from ..remoteit.protocol import PortProxy, ReverseProxy
+from ..remoteit.rest import ApiClient
+from ..report import Reporter
+from ..units import format_duration
 from .lease import Lease, backoff_delays, is_expired, lease_from
-from .listen import bind_listeners, format_address
-from .profiles import DEFAULT_BIND, Profile
-from .protocol import PortProxy, ReverseProxy
 from .redirect import serve_redirect
-from .relay import Traffic, abort, open_tcp, relay, tune
-from .report import Reporter
 from .state import StateStore, TunnelState, process_start_time
-from .units import format_duration
 
 #: how long teardown may spend stopping proxies before giving up
 STOP_TIMEOUT = 10.0

@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 import trio
 
-from rittunnel.accounts import Accounts
 from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService
 from rittunnel.profiles import Profile
-from rittunnel.protocol import ServiceInfo
-from rittunnel.report import Reporter
-from rittunnel.services import (
+from rittunnel.remoteit.accounts import Accounts
+from rittunnel.remoteit.names import (
     ServiceCache,
     ServiceNameError,
     filter_services,
     match_service,
     resolve_services,
 )
+from rittunnel.remoteit.protocol import ServiceInfo
+from rittunnel.report import Reporter
 
 A = ServiceInfo("80:00:00:00:01:02:03:04", "pi-ssh", "SSH", "active")
 B = ServiceInfo("80:00:00:00:01:02:03:05", "pi-ssh", "SSH", "inactive")

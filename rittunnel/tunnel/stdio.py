@@ -16,11 +16,11 @@ import socket
 
 import trio
 
-from .errors import RittunnelError
-from .lifecycle import ApiClients, Options, Tunnel, cleanup_orphans, new_state
-from .profiles import Profile
-from .report import Reporter
+from ..errors import RittunnelError
+from ..profiles import Profile
+from ..report import Reporter
 from .state import StateStore
+from .upstream import ApiClients, Options, Tunnel, cleanup_orphans, new_state
 
 BUFFER = 256 * 1024
 

@@ -1,6 +1,6 @@
 """Looking at and controlling running tunnels from outside: ``status``, ``stop``, ``wait``.
 
-Everything here works from the state files (see :mod:`rittunnel.state`) and psutil, and
+Everything here works from the state files (see :mod:`rittunnel.tunnel.state`) and psutil, and
 imports neither httpx nor trio, so these commands start fast.
 
 Stopping: a process whose every tunnel is to stop gets SIGTERM (it stops its proxies and
@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import RittunnelError
-from .report import Reporter
-from .state import StateStore, TunnelState, has_exited, is_alive
-from .units import format_bytes, format_duration
+from ..errors import RittunnelError
+from ..report import Reporter
+from ..tunnel.state import StateStore, TunnelState, has_exited, is_alive
+from ..units import format_bytes, format_duration
 
 #: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy)
 STOP_WAIT = 20.0

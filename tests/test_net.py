@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from rittunnel.errors import LocalBindError, PortInUseError
-from rittunnel.listen import bind_listeners, port_holder
+from rittunnel.net import bind_listeners, port_holder
 
 
 def test_binds_both_loopbacks_on_one_port() -> None:

@@ -27,8 +27,12 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .errors import RittunnelError
-from .lifecycle import (
+from ..errors import RittunnelError
+from ..profiles import Profile
+from ..progress import spinner
+from ..report import Reporter
+from .state import StateStore, TunnelState
+from .upstream import (
     ApiClients,
     Options,
     Tunnel,
@@ -37,10 +41,6 @@ from .lifecycle import (
     new_state,
     wall_clock,
 )
-from .profiles import Profile
-from .progress import spinner
-from .report import Reporter
-from .state import StateStore, TunnelState
 
 #: seconds between writes of live counters to the state files
 FLUSH_INTERVAL = 1.0

@@ -10,9 +10,9 @@ import pytest
 import trio
 
 from rittunnel.errors import ApiRefused, ApiUnavailable
-from rittunnel.lifecycle import ProxyKeeper, new_state
 from rittunnel.profiles import Profile
 from rittunnel.report import Reporter
+from rittunnel.tunnel.upstream import ProxyKeeper, new_state
 
 from .conftest import MemoryApi
 

@@ -1,7 +1,7 @@
 """The remote.it API client: httpx on trio, with every failure mapped to our error tree.
 
 This is the only module that talks HTTP to remote.it. What to send and how to read the
-answer lives in :mod:`rittunnel.protocol`; this module adds the I/O: headers, a deadline
+answer lives in :mod:`rittunnel.remoteit.protocol`; this module adds the I/O: headers, a deadline
 on every call, mapping httpx/trio exceptions to :class:`~rittunnel.errors.ApiError`, and
 logging in again once when a call fails for auth.
 
@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
+from ..errors import ApiError, ApiUnavailable, AuthError, CredentialsError
+from ..profiles import Mode
 from . import protocol
 from .credentials import Credentials
-from .errors import ApiError, ApiUnavailable, AuthError, CredentialsError
-from .profiles import Mode
 
-log = logging.getLogger("rittunnel.api")
+log = logging.getLogger("rittunnel.remoteit.rest")
 
 DEFAULT_TIMEOUT = 30.0
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import trio
 
-from .errors import RittunnelError
-from .fake import FakeRemoteIt, FakeService, client_env
-from .fake.target import roundtrip, serve_echo
-from .report import Reporter
+from ..errors import RittunnelError
+from ..fake import FakeRemoteIt, FakeService, client_env
+from ..fake.target import roundtrip, serve_echo
+from ..report import Reporter
 
 SERVICE = "80:00:00:00:01:02:03:04"
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import RittunnelError
-from .files import write_private
+from ..errors import RittunnelError
+from ..files import write_private
 
 
 @dataclass

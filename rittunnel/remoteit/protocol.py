@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ApiRefused, ApiUnavailable, AuthError, ProtocolError
-from .profiles import Mode
+from ..errors import ApiRefused, ApiUnavailable, AuthError, ProtocolError
+from ..profiles import Mode
 
 DEFAULT_API_URL = "https://api.remot3.it/apv/v27"
 LATCHING_HOSTIP = "255.255.255.255"

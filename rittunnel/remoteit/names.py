@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from ..errors import ProfileError
+from ..files import cache_dir, write_private
+from ..profiles import Profile
+from ..report import Reporter
+from ..units import env_seconds
 from .accounts import Accounts
-from .errors import ProfileError
-from .files import cache_dir, write_private
-from .profiles import Profile
 from .protocol import ServiceInfo
-from .report import Reporter
-from .units import env_seconds
 
 #: how long a fetched service list is trusted, seconds
 DEFAULT_TTL = 60.0

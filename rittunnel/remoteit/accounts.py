@@ -3,22 +3,22 @@
 An account is an API base URL plus the credentials it is used with: the environment's, or
 one section of ``~/.remoteit/credentials`` (a profile's ``credentials:`` key). Each is
 read once, its client made on first use; password logins share one token cache. This is
-the real :class:`~rittunnel.lifecycle.ApiClients`.
+the real :class:`~rittunnel.tunnel.upstream.ApiClients`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .api import DEFAULT_TIMEOUT, ApiClient
+from ..errors import CredentialsError
+from ..files import cache_dir
+from ..profiles import Profile
+from ..report import Reporter
+from ..units import env_seconds
 from .credentials import Credentials, credentials_from_env, file_section
-from .errors import CredentialsError
-from .files import cache_dir
-from .profiles import Profile
 from .protocol import DEFAULT_API_URL
-from .report import Reporter
+from .rest import DEFAULT_TIMEOUT, ApiClient
 from .tokencache import TokenCache, cache_key
-from .units import env_seconds
 
 ENV_API_URL = "RITTUNNEL_API_URL"
 ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"

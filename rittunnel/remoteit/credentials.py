@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CredentialsError
+from ..errors import CredentialsError
 
 ENV_DEVELOPER_KEY = "REMOTEIT_DEVELOPER_KEY"
 ENV_USERNAME = "REMOTEIT_USERNAME"

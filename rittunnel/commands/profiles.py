@@ -1,0 +1,29 @@
+"""``rittunnel profiles``: list the profiles found, and whether each one loads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..errors import RittunnelError
+from ..profiles import list_profiles, load_profile_file
+from ..report import Reporter
+
+
+def profiles(env: Mapping[str, str], reporter: Reporter) -> int:
+    paths = list_profiles(env)
+    if not paths:
+        reporter.info("no profiles found; see README: Profiles")
+        return 0
+    rows: list[tuple[str, ...]] = []
+    for path in paths:
+        try:
+            p = load_profile_file(path)
+            rows.append((p.name, str(p.local_port), p.service, p.mode, str(path)))
+        except RittunnelError as exc:
+            rows.append((path.stem, "-", f"invalid: {exc}", "-", str(path)))
+    header = ("NAME", "PORT", "SERVICE", "MODE", "FILE")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        print("  ".join([*cells, row[-1]]))
+    return 0

@@ -1,0 +1,46 @@
+"""``rittunnel up``: serve profiles in the foreground, or with ``-d`` in a background
+process (:mod:`rittunnel.commands.detach`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+from collections.abc import Callable, Mapping
+
+from ..report import Reporter
+from .common import accounts_for, load_profiles, run_session, session_options
+
+
+def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+    """Serve the profiles in the foreground (or, with ``-d``, in a background process)."""
+    profiles = load_profiles(args.names, env)
+    if args.detach:
+        from .detach import detach
+
+        accounts_for(env, reporter, profiles)  # missing credentials: here, not in a log file
+        start_timeout = session_options(args, env).start_timeout
+        return detach(profiles, args, env, reporter, start_timeout)
+    on_ready = None
+    if args.notify_fd is not None:  # we are the background process of `up -d`
+        reporter.timestamps = True
+        on_ready = _notify_parent(args.notify_fd, reporter)
+    outcome = run_session(profiles, args, env, reporter, log=args.log_file or "", on_ready=on_ready)
+    return 1 if outcome.failed else 0
+
+
+def _notify_parent(fd: int, reporter: Reporter) -> Callable[[], None]:
+    """Forward events to the waiting ``up -d`` parent over ``fd`` until every tunnel is
+    ready; then close it (the parent reads EOF and returns)."""
+
+    def sink(record: dict[str, object]) -> None:
+        with contextlib.suppress(OSError):
+            os.write(fd, (json.dumps(record) + "\n").encode())
+
+    def ready() -> None:
+        reporter.sinks.remove(sink)
+        os.close(fd)
+
+    reporter.sinks.append(sink)
+    return ready
