@@ -1,3 +1,18 @@
-"""rittunnel: a stable localhost port for a remote.it service."""
+"""rittunnel: a stable localhost port for a remote.it service.
+
+The package is laid out by concern; imports go one way, down this list:
+
+* :mod:`.cli`: parse the command line, build :class:`~.settings.Settings`, dispatch, and
+  turn errors into exit codes (the only place that does);
+* :mod:`.commands`: one module per command (``up``, ``run``, ``stdio``, ``status``…);
+* :mod:`.tunnel`: a tunnel's life: session, upstream (proxy keeper), port, claims;
+* :mod:`.remoteit`: talking to remote.it as an account: protocol, REST client, signing,
+  credentials, service names;
+* :mod:`.relay`: copying bytes between two sockets, in trio or in threads;
+* :mod:`.fake`: the fake remote.it the tests, the demo and the benchmarks run against;
+* shared by all: :mod:`.settings`, :mod:`.errors` (the one exception tree),
+  :mod:`.report` (everything printed), :mod:`.progress`, :mod:`.profiles`,
+  :mod:`.units`, :mod:`.files`, :mod:`.net` (sockets).
+"""
 
 __version__ = "0.1.0"

@@ -14,15 +14,12 @@ from collections.abc import Mapping, Sequence
 from . import __version__
 from .errors import RittunnelError, UsageError
 from .report import Reporter, redact
+from .settings import Settings
 
 COMMANDS = (
     "up", "status", "stop", "run", "stdio", "wait", "profiles", "services", "init", "cleanup",
     "demo", "fake-api",
 )  # fmt: skip
-
-ENV_API_URL = "RITTUNNEL_API_URL"
-ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"
-ENV_START_TIMEOUT = "RITTUNNEL_START_TIMEOUT"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("names", nargs="*", metavar="NAME")
     stop.add_argument("--all", action="store_true", help="stop every running tunnel")
     stop.add_argument(
-        "--timeout", type=float, default=20.0, metavar="S", help="seconds to wait (default 20)"
+        "--timeout", type=float, default=None, metavar="S", help="seconds to wait (default 20)"
     )
 
     run = sub.add_parser(
@@ -180,7 +177,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
     reporter.add_secrets([env[name] for name in SECRET_ENV_VARS if env.get(name)])
     try:
-        return dispatch(args, env, reporter)
+        return dispatch(args, Settings.from_env(env), reporter)
     except KeyboardInterrupt:
         return 130
     except BaseException as exc:  # the one place errors become exit codes
@@ -202,39 +199,41 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 1
 
 
-def dispatch(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) -> int:
+def dispatch(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """Run the command's module (imported only now: each pulls in what it needs)."""
     command = args.command
     if command == "up":
         from .commands.up import up
 
-        return up(args, env, reporter)
+        return up(args, settings, reporter)
     if command in ("status", "stop", "wait"):
-        return control_command(args, env, reporter)
+        return control_command(args, settings, reporter)
     if command == "run":
         from .commands.run import run
 
-        return run(args, env, reporter)
+        return run(args, settings, reporter)
     if command == "stdio":
         from .commands.stdio import stdio
 
-        return stdio(args, env, reporter)
+        return stdio(args, settings, reporter)
     if command == "profiles":
         from .commands.profiles import profiles
 
-        return profiles(env, reporter)
+        return profiles(settings, reporter)
     if command in ("services", "init"):
         from .commands import discover
 
-        return (discover.services if command == "services" else discover.init)(args, env, reporter)
+        return (discover.services if command == "services" else discover.init)(
+            args, settings, reporter
+        )
     if command == "cleanup":
         from .commands.cleanup import cleanup
 
-        return cleanup(env, reporter)
+        return cleanup(settings, reporter)
     if command == "demo":
         from .commands.demo import run_demo
 
-        return run_demo(args, env, reporter)
+        return run_demo(args, settings, reporter)
     if command == "fake-api":
         from .fake.cli import run as run_fake
 
@@ -242,19 +241,19 @@ def dispatch(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) 
     raise AssertionError(command)
 
 
-def control_command(args: argparse.Namespace, env: dict[str, str], reporter: Reporter) -> int:
+def control_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """status, stop, wait: state files and psutil only (no httpx, no trio: fast)."""
     from .commands import control
-    from .files import state_dir
     from .tunnel.state import StateStore
 
-    store = StateStore(state_dir(env))
+    store = StateStore(settings.state_dir)
     if args.command == "status":
         return control.status(store, reporter, as_json=args.json)
     if args.command == "stop":
         if not args.names and not args.all:
             raise UsageError("stop: name the tunnels to stop, or --all")
-        return control.stop(store, reporter, args.names, every=args.all, timeout=args.timeout)
+        timeout = control.STOP_WAIT if args.timeout is None else args.timeout
+        return control.stop(store, reporter, args.names, every=args.all, timeout=timeout)
     return control.wait(store, reporter, args.name, args.timeout)
 
 

@@ -28,6 +28,10 @@ class ProfileError(RittunnelError):
     """A profile cannot be found, read, parsed or validated."""
 
 
+class ServiceNameError(ProfileError):
+    """A profile's service name matches no service in the account, or several."""
+
+
 class CredentialsError(RittunnelError):
     """Credentials are missing or incomplete."""
 
@@ -73,3 +77,9 @@ class PortInUseError(RittunnelError):
 
 class LocalBindError(RittunnelError):
     """The local address from the profile cannot be bound (not this machine's, no rights)."""
+
+
+class CommandNotRunnable(RittunnelError):
+    """``rittunnel run``: the command could not be started (exit 127, like a shell)."""
+
+    exit_code = 127

@@ -6,15 +6,22 @@ through :func:`redact`, so a secret can never be printed by accident.
 
 On a terminal (and only there) a long wait shows a one-line status on stderr, redrawn in
 place (:meth:`Reporter.status`); any other line written to stderr first clears it.
+
+The words of a tunnel's life (its ready, renewed and stopped lines) are written here too
+(:meth:`Reporter.ready`, :meth:`Reporter.renewed`, :meth:`Reporter.stopped`): the tunnel
+says what happened, the reporter says it to the user.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
+
+from .units import format_duration
 
 #: an event as a JSON-ready mapping (``event``, ``time``, fields…, ``message``)
 Record = dict[str, Any]
@@ -131,3 +138,75 @@ class Reporter:
         """A fatal error: always one line on stderr (and an event in JSON mode)."""
         self._publish("error", text, {})
         self._write(self.err, f"rittunnel: error: {text}")
+
+    # -- a tunnel's life ------------------------------------------------------------------
+
+    def ready(
+        self,
+        name: str,
+        addresses: list[str],
+        local_port: int,
+        mode: str,
+        *,
+        proxy: str | None = None,
+        reverse: bool = False,
+        connection_id: str | None = None,
+        expires_in: float | None = None,
+        expires_at: float | None = None,
+    ) -> None:
+        """The ready line: where the tunnel listens and the proxy behind it (``proxy``
+        None: made when the first client connects; ``reverse``: a reverse proxy's URL,
+        which the local port redirects to)."""
+        where = " and ".join(addresses)
+        fields: dict[str, Any] = {
+            "name": name,
+            "local_port": local_port,
+            "addresses": addresses,
+            "mode": mode,
+            "pid": os.getpid(),
+            "upstream": proxy,
+        }
+        if proxy is None:
+            text = f"{name} ready on {where} (proxy made when the first client connects)"
+            self.event("ready", text, **fields)
+            return
+        fields.update(connection_id=connection_id, expires_in=expires_in, expires_at=expires_at)
+        life = f", proxy expires in {format_duration(expires_in)}" if expires_in is not None else ""
+        if reverse:
+            text = (
+                f"{name} ready on {where} → {proxy} (reverse proxy, public URL{life}); "
+                f"http://localhost:{local_port}/ redirects there"
+            )
+        else:
+            text = f"{name} ready on {where} → {proxy} ({mode}{life})"
+        self.event("ready", text, **fields)
+        if mode == "public" and not reverse:
+            self.warn(
+                f"{name}: mode public: anyone who learns {proxy} can connect to the "
+                "service until the proxy expires"
+            )
+
+    def renewed(
+        self,
+        name: str,
+        mode: str,
+        proxy: str,
+        connection_id: str,
+        expires_in: float | None,
+        expires_at: float | None,
+    ) -> None:
+        """A tunnel got a new proxy (the old one expired or failed)."""
+        life = f", expires in {format_duration(expires_in)}" if expires_in is not None else ""
+        self.event(
+            "renewed",
+            f"{name}: new proxy {proxy} ({mode}{life})",
+            name=name,
+            upstream=proxy,
+            connection_id=connection_id,
+            expires_in=expires_in,
+            expires_at=expires_at,
+        )
+
+    def stopped(self, name: str) -> None:
+        """A tunnel that was ready has stopped."""
+        self.event("stopped", f"{name}: stopped", name=name)

@@ -42,7 +42,7 @@ CHUNK = 1 << 20
 MSG = 64
 IO_TIMEOUT = 20.0
 #: environment variables passed on to rittunnel: the relay's knobs
-RELAY_KNOBS = ("RITTUNNEL_SPLICE", "RITTUNNEL_RELAY_THREADS")
+RELAY_KNOBS = ("RITTUNNEL_RELAY_THREADS",)
 ROOT = Path(__file__).resolve().parent.parent
 RITTUNNEL = [sys.executable, "-m", "rittunnel"]
 TARGETS = ("sink", "source", "echo")

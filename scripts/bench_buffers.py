@@ -2,11 +2,11 @@
 alignment, on loopback.
 
 Run it as ``./scripts/bench-buffers`` (see docs/PERFORMANCE.md). It relays one bulk
-upload at a time through :func:`rittunnel.relay._relay_blocking` (the relay threads:
-a reader per direction, a writer for large chunks) started from a plain thread of this
-process, with buffers placed at a chosen offset from a page boundary, and reads this
-process's user and system CPU time over the round (``RUSAGE_SELF``: the load runs in
-child processes, so that is the relay's). The load is ``iperf3`` when installed (a
+upload at a time through :func:`rittunnel.relay.threads._relay_blocking` (the relay
+threads: a reader per direction, a writer for large chunks) started from a plain thread
+of this process, with buffers placed at a chosen offset from a page boundary, and reads
+this process's user and system CPU time over the round (``RUSAGE_SELF``: the load runs
+in child processes, so that is the relay's). The load is ``iperf3`` when installed (a
 client and ``iperf3 -s`` as child processes), else the Python generator of
 ``scripts/bench.py`` in a child process into its sink. Variants are
 interleaved round by round so that the machine's drift hits all of them alike; the
@@ -35,7 +35,10 @@ from typing import cast
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench
 
-from rittunnel import net, relay
+from rittunnel import net
+from rittunnel.relay.buffers import BufferPool
+from rittunnel.relay.pump import _Direction
+from rittunnel.relay.threads import _relay_blocking
 
 #: (label, buffer size, offset from a page boundary); 16 is where malloc puts a bytearray
 VARIANTS = [
@@ -48,7 +51,7 @@ VARIANTS = [
 
 
 class OffsetPool:
-    """Duck-typed :class:`rittunnel.relay.BufferPool` whose buffers start ``offset``
+    """Duck-typed :class:`rittunnel.relay.buffers.BufferPool` whose buffers start ``offset``
     bytes past a page boundary (views into anonymous mmaps, which are page-aligned)."""
 
     def __init__(self, size: int, offset: int) -> None:
@@ -93,12 +96,12 @@ def one_round(
                 net.tune(s)
                 s.setblocking(False)
             directions = [
-                relay._Direction(client, upstream, lambda n: None),
-                relay._Direction(upstream, client, lambda n: None),
+                _Direction(client, upstream, lambda n: None),
+                _Direction(upstream, client, lambda n: None),
             ]
             wake_r, wake_w = os.pipe()
             try:
-                relay._relay_blocking(directions, wake_r, cast(relay.BufferPool, pool), 30.0)
+                _relay_blocking(directions, wake_r, cast(BufferPool, pool), 30.0)
             finally:
                 os.close(wake_r)
                 os.close(wake_w)

@@ -13,6 +13,7 @@ from rittunnel.errors import CredentialsError
 from rittunnel.profiles import Profile
 from rittunnel.remoteit.accounts import Accounts, api_url_for
 from rittunnel.report import Reporter
+from rittunnel.settings import Settings
 
 SECRET = base64.b64encode(b"s" * 32).decode()
 
@@ -26,7 +27,7 @@ def accounts(tmp_path: Path, **extra: str) -> Accounts:
     )
     keys.chmod(0o600)
     env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), **extra}
-    return Accounts(env, Reporter(quiet=True, err=open(os.devnull, "w")))
+    return Accounts(Settings.from_env(env), Reporter(quiet=True, err=open(os.devnull, "w")))
 
 
 def profile(credentials: str | None = None, api_url: str | None = None) -> Profile:
@@ -72,7 +73,6 @@ def test_a_missing_section_names_the_profile_file(tmp_path: Path) -> None:
 
 
 def test_api_url_env_beats_profile() -> None:
-    assert api_url_for(profile(api_url="http://p"), {}) == "http://p"
-    assert api_url_for(profile(api_url="http://p"), {"RITTUNNEL_API_URL": "http://e/"}) == (
-        "http://e"
-    )
+    assert api_url_for(profile(api_url="http://p"), Settings.from_env({})) == "http://p"
+    env = Settings.from_env({"RITTUNNEL_API_URL": "http://e/"})
+    assert api_url_for(profile(api_url="http://p"), env) == ("http://e")

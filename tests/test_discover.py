@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from rittunnel.commands.discover import choose, parse_port, profile_text, suggest_port, table
-from rittunnel.errors import ProfileError
+from rittunnel.errors import ProfileError, ServiceNameError
 from rittunnel.profiles import load_profile_file
-from rittunnel.remoteit.names import ServiceNameError
 from rittunnel.remoteit.protocol import ServiceInfo
 
 A = ServiceInfo("80:00:00:00:01:02:03:04", "pi-ssh", "SSH", "active")

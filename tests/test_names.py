@@ -9,18 +9,19 @@ from pathlib import Path
 import pytest
 import trio
 
+from rittunnel.errors import ServiceNameError
 from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService
 from rittunnel.profiles import Profile
 from rittunnel.remoteit.accounts import Accounts
 from rittunnel.remoteit.names import (
     ServiceCache,
-    ServiceNameError,
     filter_services,
     match_service,
     resolve_services,
 )
 from rittunnel.remoteit.protocol import ServiceInfo
 from rittunnel.report import Reporter
+from rittunnel.settings import Settings
 
 A = ServiceInfo("80:00:00:00:01:02:03:04", "pi-ssh", "SSH", "active")
 B = ServiceInfo("80:00:00:00:01:02:03:05", "pi-ssh", "SSH", "inactive")
@@ -96,7 +97,7 @@ async def test_resolve_asks_the_api_once_then_uses_the_cache(
         "REMOTEIT_PASSWORD": PASSWORD,
     }
     quiet = Reporter(quiet=True, err=open(os.devnull, "w"))  # noqa: SIM115
-    accounts = Accounts(env, quiet)
+    accounts = Accounts(Settings.from_env(env), quiet)
     cache = ServiceCache(tmp_path / "services.json")
     now = [1000.0]
     try:

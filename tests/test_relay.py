@@ -1,6 +1,6 @@
 """The relay with real sockets on 127.0.0.1: exactness, half-close, concurrency, resets,
-backpressure, in each mode (trio copy, relay thread, splice), and moving a connection
-between trio and a thread."""
+backpressure, per-connection counts, in each mode (trio copy, relay thread, and moving
+a connection between trio and a thread)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import os
 import socket
 import threading
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -17,35 +18,49 @@ import trio
 from rittunnel import relay as relay_module
 from rittunnel.fake.target import roundtrip, serve_echo
 from rittunnel.net import open_tcp, tune
-from rittunnel.relay import _SPLICE, BufferPool, Traffic, relay
+from rittunnel.relay import BufferPool, Counts, Limits, Relayer, relay
+from rittunnel.relay import buffers as buffers_module
+from rittunnel.relay import threads as threads_module
 
-MODES = ["copy", "thread", "auto", "splice"] if _SPLICE else ["copy", "thread", "auto"]
-
-
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Which relay runs: trio only, a thread from the first wakeup on, the default (a
-    thread once busy: the move happens mid-stream, with bytes in flight both ways), or
-    splice."""
-    if request.param == "thread":
-        monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
-    return str(request.param)
+#: the default limits, and promoting a connection to threads at its first wakeup
+DEFAULT, AT_ONCE = Limits(), Limits(promote_after=1)
 
 
-def busy() -> int:
-    """Connections relayed by a thread right now."""
-    return relay_module._threads_busy
+def busy(relayer: Relayer) -> int:
+    """Connections ``relayer`` has in threads now (a call: mypy would take a property
+    read before an ``await`` to hold after it)."""
+    return relayer.busy
 
 
-async def relay_in(mode: str, a: socket.socket, b: socket.socket, **kw: Any) -> None:
-    """``relay`` in ``mode``; ``auto`` is the default: a thread once the connection is busy."""
-    await relay(a, b, splice=mode == "splice", threads=mode in ("thread", "auto"), **kw)
+@dataclass
+class Mode:
+    """How a test's relays run: ``copy`` trio only, ``thread`` a thread from the first
+    wakeup on, ``auto`` the default (a thread once busy: the move happens mid-stream,
+    with bytes in flight both ways)."""
+
+    name: str
+    relayer: Relayer
+
+    @classmethod
+    def make(cls, name: str, limits: Limits = DEFAULT, pool_size: int = 64 * 1024) -> Mode:
+        if name == "thread":
+            limits = replace(limits, promote_after=1)
+        return cls(name, Relayer(limits, BufferPool(pool_size)))
+
+    async def relay(self, a: socket.socket, b: socket.socket, counts: Counts | None = None) -> None:
+        await self.relayer.relay(a, b, counts, threads=self.name != "copy")
+
+
+@pytest.fixture(params=["copy", "thread", "auto"])
+def mode(request: pytest.FixtureRequest) -> Mode:
+    return Mode.make(str(request.param))
 
 
 async def relay_server(
-    target: tuple[str, int], traffic: Traffic, mode: str, nursery: trio.Nursery
+    target: tuple[str, int], mode: Mode, nursery: trio.Nursery, counts: list[Counts] | None = None
 ) -> int:
-    """A minimal relay front: accept on 127.0.0.1:0 and relay each client to target."""
+    """A minimal relay front: accept on 127.0.0.1:0 and relay each client to target,
+    each connection counted into a new :class:`Counts` appended to ``counts``."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
@@ -55,7 +70,10 @@ async def relay_server(
         with client:
             upstream = await open_tcp(*target)
             with upstream:
-                await relay_in(mode, client, upstream, traffic=traffic, pool=BufferPool(64 * 1024))
+                c = Counts()
+                if counts is not None:
+                    counts.append(c)
+                await mode.relay(client, upstream, c)
 
     async def accept() -> None:
         with listener:
@@ -74,20 +92,20 @@ async def relay_server(
     return port
 
 
-async def test_8_mib_byte_exact_both_ways(nursery: trio.Nursery, mode: str) -> None:
+async def test_8_mib_byte_exact_both_ways(nursery: trio.Nursery, mode: Mode) -> None:
     with trio.fail_after(30):
         echo = await nursery.start(serve_echo)
-        traffic = Traffic()
-        port = await relay_server(echo, traffic, mode, nursery)
+        counts: list[Counts] = []
+        port = await relay_server(echo, mode, nursery, counts)
         payload = os.urandom(8 * 1024 * 1024)
         assert await roundtrip(port, payload) == payload
-        assert traffic.up == traffic.down == len(payload)
+        assert sum(c.up for c in counts) == sum(c.down for c in counts) == len(payload)
 
 
-async def test_50_concurrent_connections(nursery: trio.Nursery, mode: str) -> None:
+async def test_50_concurrent_connections(nursery: trio.Nursery, mode: Mode) -> None:
     with trio.fail_after(30):
         echo = await nursery.start(serve_echo)
-        port = await relay_server(echo, Traffic(), mode, nursery)
+        port = await relay_server(echo, mode, nursery)
         ok: list[bool] = []
 
         async def one(i: int) -> None:
@@ -100,7 +118,7 @@ async def test_50_concurrent_connections(nursery: trio.Nursery, mode: str) -> No
         assert ok == [True] * 50
 
 
-async def test_half_close_keeps_the_other_direction_open(nursery: trio.Nursery, mode: str) -> None:
+async def test_half_close_keeps_the_other_direction_open(nursery: trio.Nursery, mode: Mode) -> None:
     """A server that reads until EOF and only then answers (like `nc -N` or a request/EOF
     protocol) must still be able to answer after the client half-closed."""
     with trio.fail_after(30):
@@ -115,7 +133,7 @@ async def test_half_close_keeps_the_other_direction_open(nursery: trio.Nursery, 
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         target = listeners[0].socket.getsockname()
         nursery.start_soon(trio.serve_listeners, answer_after_eof, listeners)
-        port = await relay_server(target, Traffic(), mode, nursery)
+        port = await relay_server(target, mode, nursery)
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await stream.send_all(b"x" * 300_000)
         await stream.send_eof()
@@ -134,13 +152,13 @@ def two_pairs() -> tuple[tuple[socket.socket, socket.socket], tuple[socket.socke
     return pairs
 
 
-async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery, mode: str) -> None:
+async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery, mode: Mode) -> None:
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
         done = trio.Event()
 
         async def run() -> None:
-            await relay_in(mode, a2, b1)
+            await mode.relay(a2, b1)
             done.set()
 
         nursery.start_soon(run)
@@ -156,16 +174,16 @@ async def test_reset_on_one_side_ends_the_relay(nursery: trio.Nursery, mode: str
 
 @pytest.mark.parametrize("threads", [False, True])
 async def test_backpressure_holds_a_bounded_number_of_buffers(
-    nursery: trio.Nursery, threads: bool, monkeypatch: pytest.MonkeyPatch
+    nursery: trio.Nursery, threads: bool
 ) -> None:
     """A reader that never reads: the relay stops reading too instead of buffering. In
     trio a direction holds one buffer; in a thread, one being sent and one filled."""
-    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
         pool = BufferPool(64 * 1024)
+        relayer = Relayer(AT_ONCE, pool)
         async with trio.open_nursery() as n:
-            n.start_soon(partial(relay, a2, b1, pool=pool, splice=False, threads=threads))
+            n.start_soon(partial(relayer.relay, a2, b1, threads=threads))
             sent = 0
             with trio.move_on_after(1):
                 while True:
@@ -177,8 +195,8 @@ async def test_backpressure_holds_a_bounded_number_of_buffers(
         # what was sent sits in kernel buffers, not in the relay: it stopped reading, and
         # held no more buffers than that (the other direction never had data)
         assert sent < 64 * 1024 * 1024
-        assert pool.allocated == (relay_module.LANE_BUFFERS if threads else 1)
-        assert busy() == 0
+        assert pool.allocated == (threads_module.LANE_BUFFERS if threads else 1)
+        assert busy(relayer) == 0
         assert relay_threads() == []
         for s in (a1, a2, b1, b2):
             s.close()
@@ -190,11 +208,11 @@ def relay_threads() -> list[str]:
 
 
 async def echo_client(
-    nursery: trio.Nursery, mode: str, traffic: Traffic | None = None
+    nursery: trio.Nursery, mode: Mode, counts: list[Counts] | None = None
 ) -> socket.socket:
     """A non-blocking client socket connected through a ``mode`` relay to an echo service."""
     echo = await nursery.start(serve_echo)
-    port = await relay_server(echo, traffic or Traffic(), mode, nursery)
+    port = await relay_server(echo, mode, nursery, counts)
     client = socket.create_connection(("127.0.0.1", port))
     client.setblocking(False)
     return client
@@ -215,64 +233,60 @@ async def test_a_busy_connection_moves_to_a_thread_and_gives_it_back(
     nursery: trio.Nursery,
 ) -> None:
     with trio.fail_after(30):
-        traffic = Traffic()
-        client = await echo_client(nursery, "auto", traffic)
-        few, many = relay_module.PROMOTE_AFTER // 2 - 2, relay_module.PROMOTE_AFTER + 10
+        mode = Mode.make("auto")
+        counts: list[Counts] = []
+        client = await echo_client(nursery, mode, counts)
+        few, many = DEFAULT.promote_after // 2 - 2, DEFAULT.promote_after + 10
         await ping_pong(client, few)
-        assert busy() == 0  # a few exchanges: still in trio
+        assert busy(mode.relayer) == 0  # a few exchanges: still in trio
         await ping_pong(client, many)
-        assert busy() == 1
+        assert busy(mode.relayer) == 1
         client.close()
-        while busy():
+        while busy(mode.relayer):
             await trio.sleep(0.01)
-        assert traffic.up == traffic.down == 64 * (few + many)
+        [c] = counts
+        assert c.up == c.down == 64 * (few + many)
 
 
 async def test_an_idle_thread_hands_back_and_the_connection_still_works(
-    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+    nursery: trio.Nursery,
 ) -> None:
-    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
-    monkeypatch.setattr(relay_module, "THREAD_IDLE", 0.1)
     with trio.fail_after(30):
-        client = await echo_client(nursery, "thread")
+        mode = Mode.make("thread", Limits(thread_idle=0.1))
+        client = await echo_client(nursery, mode)
         with client:
             await ping_pong(client, 5)
-            assert busy() == 1
-            while busy():  # idle: back to trio
+            assert busy(mode.relayer) == 1
+            while busy(mode.relayer):  # idle: back to trio
                 await trio.sleep(0.02)
             await ping_pong(client, 5, size=100_000)  # and in a thread again
-            assert busy() == 1
+            assert busy(mode.relayer) == 1
 
 
-async def test_cancelling_a_threaded_relay_returns_and_leaves_the_sockets_open(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+async def test_cancelling_a_threaded_relay_returns_and_leaves_the_sockets_open() -> None:
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
+        relayer = Relayer(AT_ONCE)
         async with trio.open_nursery() as n:
-            n.start_soon(relay, a2, b1)
+            n.start_soon(partial(relay, a2, b1, relayer=relayer))
             a1.send(b"in a thread")
-            while busy() == 0:
+            while busy(relayer) == 0:
                 await trio.sleep(0.01)
             n.cancel_scope.cancel()
-        assert busy() == 0
+        assert busy(relayer) == 0
         assert a2.fileno() != -1 and b1.fileno() != -1  # the caller owns them
         assert b2.recv(100) == b"in a thread"
         for s in (a1, a2, b1, b2):
             s.close()
 
 
-async def test_no_thread_when_the_limit_is_zero(
-    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
-    monkeypatch.setattr(relay_module, "MAX_THREADS", 0)
+async def test_no_thread_when_the_limit_is_zero(nursery: trio.Nursery) -> None:
     with trio.fail_after(30):
-        client = await echo_client(nursery, "thread")
+        mode = Mode.make("thread", Limits(max_threads=0))
+        client = await echo_client(nursery, mode)
         with client:
             await ping_pong(client, 10)
-            assert busy() == 0
+            assert busy(mode.relayer) == 0
 
 
 async def test_open_tcp_refused() -> None:
@@ -310,13 +324,13 @@ def test_raise_fd_limit_lifts_the_soft_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-async def upload(payload: bytes, pool: BufferPool) -> tuple[bytes, bool]:
+async def upload(payload: bytes, relayer: Relayer) -> tuple[bytes, bool]:
     """Send ``payload`` one way through a relay and EOF; what arrived, and whether the
     relay was in threads at some point."""
     (a1, a2), (b1, b2) = two_pairs()
     seen_thread = False
     async with trio.open_nursery() as n:
-        n.start_soon(partial(relay, a2, b1, pool=pool))
+        n.start_soon(relayer.relay, a2, b1)
         src = trio.SocketStream(trio.socket.from_stdlib_socket(a1))
         dst = trio.SocketStream(trio.socket.from_stdlib_socket(b2))
 
@@ -328,7 +342,7 @@ async def upload(payload: bytes, pool: BufferPool) -> tuple[bytes, bool]:
         got = bytearray()
         while chunk := await dst.receive_some(1 << 20):
             got += chunk
-            seen_thread = seen_thread or busy() == 1
+            seen_thread = seen_thread or busy(relayer) == 1
         await src.aclose()
         await dst.aclose()
     a2.close()
@@ -341,9 +355,10 @@ async def test_one_way_bulk_moves_to_a_thread_while_the_other_way_is_idle() -> N
     and every byte arrive in order."""
     with trio.fail_after(30):
         payload = os.urandom(16 * 1024 * 1024)
-        got, seen_thread = await upload(payload, BufferPool(64 * 1024))
+        relayer = Relayer(pool=BufferPool(64 * 1024))
+        got, seen_thread = await upload(payload, relayer)
         assert got == payload
-        assert seen_thread and busy() == 0
+        assert seen_thread and busy(relayer) == 0
 
 
 def test_pool_buffers_start_on_a_page_boundary() -> None:
@@ -355,7 +370,7 @@ def test_pool_buffers_start_on_a_page_boundary() -> None:
     pool = BufferPool()
     bufs = [pool.acquire() for _ in range(3)]
     for buf in bufs:
-        assert len(buf) == relay_module.BUFFER_SIZE
+        assert len(buf) == buffers_module.BUFFER_SIZE
         assert ctypes.addressof(ctypes.c_char.from_buffer(buf)) % mmap.PAGESIZE == 0
     for buf in bufs:
         pool.release(buf)
@@ -363,12 +378,12 @@ def test_pool_buffers_start_on_a_page_boundary() -> None:
     assert pool.allocated == 3
 
 
-async def fill_until_stuck(a1: socket.socket, b2: socket.socket) -> int:
+async def fill_until_stuck(a1: socket.socket, b2: socket.socket, relayer: Relayer) -> int:
     """Get the relay between ``a1`` and ``b2`` into a thread, then send into ``a1`` until
     the relay and every kernel buffer on the way are full (``b2`` never reads); returns
     how much was sent after the move."""
     a1.send(b"move")
-    while busy() == 0:
+    while busy(relayer) == 0:
         await trio.sleep(0.01)
     while True:
         try:
@@ -387,19 +402,48 @@ async def fill_until_stuck(a1: socket.socket, b2: socket.socket) -> int:
     return sent
 
 
+def threaded(limits: Limits = AT_ONCE) -> Relayer:
+    """A relayer moving a connection to threads at its first wakeup, with 256 KiB
+    buffers (a full one is a large chunk: its writer sends it)."""
+    return Relayer(limits, BufferPool(256 * 1024))
+
+
 @pytest.fixture
 def writers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Thread mode from the first wakeup; records each writer thread the relay starts."""
-    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    """Records each writer thread the relay starts."""
     made: list[object] = []
 
-    class Recorded(relay_module._Writer):
+    class Recorded(threads_module._Writer):
         def __init__(self, *args: Any) -> None:
             made.append(self)
             super().__init__(*args)
 
-    monkeypatch.setattr(relay_module, "_Writer", Recorded)
+    monkeypatch.setattr(threads_module, "_Writer", Recorded)
     return made
+
+
+async def both_ways(
+    a1: socket.socket, b2: socket.socket, up: bytes, down: bytes
+) -> tuple[bytes, bytes]:
+    """Send ``up`` into ``a1`` and ``down`` into ``b2`` at once, each followed by EOF, and
+    read both ends to EOF: what arrived at ``b2`` and at ``a1``."""
+    ends = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in (a1, b2)]
+
+    async def send(stream: trio.SocketStream, data: bytes) -> None:
+        await stream.send_all(data)
+        await stream.send_eof()
+
+    async def receive(stream: trio.SocketStream, into: bytearray) -> None:
+        while chunk := await stream.receive_some(1 << 20):
+            into += chunk
+
+    got_up, got_down = bytearray(), bytearray()
+    async with trio.open_nursery() as io:
+        io.start_soon(send, ends[0], up)
+        io.start_soon(send, ends[1], down)
+        io.start_soon(receive, ends[1], got_up)
+        io.start_soon(receive, ends[0], got_down)
+    return bytes(got_up), bytes(got_down)
 
 
 async def test_bulk_in_a_thread_goes_through_a_writer_byte_exact(writers: list[object]) -> None:
@@ -408,42 +452,66 @@ async def test_bulk_in_a_thread_goes_through_a_writer_byte_exact(writers: list[o
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
         up, down = os.urandom(12 * 1024 * 1024), os.urandom(9 * 1024 * 1024)
-        traffic = Traffic()
+        relayer = threaded()
+        counts = Counts()
         async with trio.open_nursery() as n:
-            n.start_soon(partial(relay, a2, b1, traffic, pool=BufferPool(256 * 1024)))
-            ends = [trio.SocketStream(trio.socket.from_stdlib_socket(s)) for s in (a1, b2)]
-
-            async def send(stream: trio.SocketStream, data: bytes) -> None:
-                await stream.send_all(data)
-                await stream.send_eof()
-
-            async def receive(stream: trio.SocketStream, into: bytearray) -> None:
-                while chunk := await stream.receive_some(1 << 20):
-                    into += chunk
-
-            got_up, got_down = bytearray(), bytearray()
-            async with trio.open_nursery() as io:
-                io.start_soon(send, ends[0], up)
-                io.start_soon(send, ends[1], down)
-                io.start_soon(receive, ends[1], got_up)
-                io.start_soon(receive, ends[0], got_down)
-        assert bytes(got_up) == up and bytes(got_down) == down
-        assert traffic.up == len(up) and traffic.down == len(down)
+            n.start_soon(relayer.relay, a2, b1, counts)
+            got_up, got_down = await both_ways(a1, b2, up, down)
+        assert got_up == up and got_down == down
+        assert counts.up == len(up) and counts.down == len(down)
         assert len(writers) >= 2  # one per direction
-        assert busy() == 0 and relay_threads() == []
+        assert busy(relayer) == 0 and relay_threads() == []
         for s in (a1, a2, b1, b2):
             s.close()
+
+
+async def test_each_connection_counts_its_own_bytes(mode: Mode) -> None:
+    """Two connections at once through one relayer, each with its own Counts: each
+    counts exactly its own bytes, both ways (in thread mode, by its reader threads)."""
+    with trio.fail_after(30):
+        sizes = [(3 << 20, (1 << 20) + 7), ((2 << 20) + 3, (5 << 20) + 11)]
+        conns = [two_pairs() for _ in sizes]
+        counts = [Counts() for _ in sizes]
+        peak = 0
+
+        async def exchange(a1: socket.socket, b2: socket.socket, up: int, down: int) -> None:
+            data_up, data_down = os.urandom(up), os.urandom(down)
+            got = await both_ways(a1, b2, data_up, data_down)
+            assert got == (data_up, data_down)
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, busy(mode.relayer))
+                await trio.sleep(0.001)
+
+        async with trio.open_nursery() as n:
+            n.start_soon(watch)
+            async with trio.open_nursery() as conn:
+                for ((a1, a2), (b1, b2)), c, (up, down) in zip(conns, counts, sizes, strict=True):
+                    conn.start_soon(mode.relay, a2, b1, c)
+                    conn.start_soon(exchange, a1, b2, up, down)
+            n.cancel_scope.cancel()
+        assert [(c.up, c.down) for c in counts] == sizes
+        if mode.name == "thread":
+            assert peak == 2  # both connections were in threads at once
+        assert busy(mode.relayer) == 0 and relay_threads() == []
+        for pairs in conns:
+            for pair in pairs:
+                for s in pair:
+                    s.close()
 
 
 async def test_cancelling_while_a_writer_waits_on_a_stuck_reader(writers: list[object]) -> None:
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
+        relayer = threaded()
         async with trio.open_nursery() as n:
-            n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
-            await fill_until_stuck(a1, b2)
-            assert writers and busy() == 1
+            n.start_soon(relayer.relay, a2, b1)
+            await fill_until_stuck(a1, b2, relayer)
+            assert writers and busy(relayer) == 1
             n.cancel_scope.cancel()
-        assert busy() == 0 and relay_threads() == []
+        assert busy(relayer) == 0 and relay_threads() == []
         for s in (a1, a2, b1, b2):
             s.close()
 
@@ -451,31 +519,30 @@ async def test_cancelling_while_a_writer_waits_on_a_stuck_reader(writers: list[o
 async def test_a_reset_while_a_writer_waits_ends_the_relay(writers: list[object]) -> None:
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
+        relayer = threaded()
         async with trio.open_nursery() as n:
-            n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
-            await fill_until_stuck(a1, b2)
+            n.start_soon(relayer.relay, a2, b1)
+            await fill_until_stuck(a1, b2, relayer)
             assert writers
             b2.close()  # the far side goes away with bytes unread
         # the relay returned by itself: the nursery waited for it
-        assert busy() == 0 and relay_threads() == []
+        assert busy(relayer) == 0 and relay_threads() == []
         for s in (a1, a2, b1):
             s.close()
 
 
-async def test_no_idle_handback_while_a_writer_holds_bytes(
-    writers: list[object], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Nothing read for longer than THREAD_IDLE, but bytes still wait to be sent: the
+async def test_no_idle_handback_while_a_writer_holds_bytes(writers: list[object]) -> None:
+    """Nothing read for longer than thread_idle, but bytes still wait to be sent: the
     thread keeps the connection, both ways, until they are delivered, then hands it
     back."""
-    monkeypatch.setattr(relay_module, "THREAD_IDLE", 0.1)
     with trio.fail_after(30):
         (a1, a2), (b1, b2) = two_pairs()
+        relayer = threaded(replace(AT_ONCE, thread_idle=0.1))
         async with trio.open_nursery() as n:
-            n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
-            sent = await fill_until_stuck(a1, b2)
+            n.start_soon(relayer.relay, a2, b1)
+            sent = await fill_until_stuck(a1, b2, relayer)
             await trio.sleep(0.5)  # five idle periods, no reads either way
-            assert busy() == 1
+            assert busy(relayer) == 1
             b2.send(b"the other way")  # still relayed while the first way is stuck
             with trio.fail_after(2):
                 while True:
@@ -485,7 +552,7 @@ async def test_no_idle_handback_while_a_writer_holds_bytes(
                     except BlockingIOError:
                         await trio.sleep(0.01)
             got = 0
-            while busy() or got < sent:
+            while busy(relayer) or got < sent:
                 try:
                     got += len(b2.recv(1 << 20))
                 except BlockingIOError:
@@ -506,8 +573,9 @@ async def test_the_far_side_closing_mid_bulk_ends_the_relay(writers: list[object
     for _ in range(5):
         with trio.fail_after(30):
             (a1, a2), (b1, b2) = two_pairs()
+            relayer = threaded()
             async with trio.open_nursery() as n:
-                n.start_soon(partial(relay, a2, b1, pool=BufferPool(256 * 1024)))
+                n.start_soon(relayer.relay, a2, b1)
                 src = trio.SocketStream(trio.socket.from_stdlib_socket(a1))
 
                 async def pour(src: trio.SocketStream) -> None:
@@ -524,7 +592,7 @@ async def test_the_far_side_closing_mid_bulk_ends_the_relay(writers: list[object
                         await trio.sleep(0)
                 assert writers
                 b2.close()
-                while busy() or relay_threads():
+                while busy(relayer) or relay_threads():
                     await trio.sleep(0.01)
                 a2.close()  # the pour task sees the end
             for s in (a1, b1):
@@ -538,27 +606,41 @@ class NoThread(RuntimeError):
         super().__init__("can't start new thread")
 
 
-async def test_without_a_writer_thread_the_reader_sends_large_chunks_itself(
+async def test_without_a_writer_thread_the_connection_stays_in_trio(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
+    """The first large chunk in a thread needs a writer, which cannot be had: the reader
+    sends that chunk itself, the connection goes back to trio and stays there."""
+    refused: list[object] = []
 
     class Refused:
         def __init__(self, *args: object) -> None:
+            refused.append(self)
             raise NoThread
 
-    monkeypatch.setattr(relay_module, "_Writer", Refused)
+    monkeypatch.setattr(threads_module, "_Writer", Refused)
+    outcomes: list[str] = []
+    in_thread = threads_module._relay_in_thread
+
+    async def recorded(*args: Any) -> Any:
+        outcomes.append(await in_thread(*args))
+        return outcomes[-1]
+
+    monkeypatch.setattr(relay_module, "_relay_in_thread", recorded)
     with trio.fail_after(30):
         payload = os.urandom(6 * 1024 * 1024)
-        got, seen_thread = await upload(payload, BufferPool(256 * 1024))
-        assert got == payload and seen_thread
-        assert busy() == 0 and relay_threads() == []
+        relayer = threaded()
+        got, _ = await upload(payload, relayer)
+        assert got == payload
+        # a relay thread ran (only one asks for a writer), gave up once, and the rest of
+        # the upload (MiBs) went through trio: never promoted again
+        assert len(refused) == 1 and outcomes == ["no thread"]
+        assert busy(relayer) == 0 and relay_threads() == []
 
 
 async def test_without_a_second_reader_thread_the_connection_stays_in_trio(
     nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
     refused: list[str] = []
 
     class Limited(threading.Thread):
@@ -570,33 +652,34 @@ async def test_without_a_second_reader_thread_the_connection_stays_in_trio(
 
     monkeypatch.setattr(threading, "Thread", Limited)
     with trio.fail_after(30):
-        client = await echo_client(nursery, "thread")
+        mode = Mode.make("thread")
+        client = await echo_client(nursery, mode)
         with client:
             await ping_pong(client, 40)
             await ping_pong(client, 3, size=300_000)
             assert refused == ["rittunnel-relay"]  # tried once, then left in trio
-            assert busy() == 0
+            assert busy(mode.relayer) == 0
 
 
 async def test_without_a_trio_worker_thread_the_connection_stays_in_trio(
     nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relay_module, "PROMOTE_AFTER", 1)
     refused: list[object] = []
     run_sync = trio.to_thread.run_sync
 
     async def limited(fn: Any, *args: Any, **kwargs: Any) -> Any:
         # trio raises what Thread.start raised before the function runs
-        if fn.__module__ == relay_module.__name__:  # the relay's worker, not getaddrinfo
+        if fn.__module__ == threads_module.__name__:  # the relay's worker, not getaddrinfo
             refused.append(fn)
             raise NoThread
         return await run_sync(fn, *args, **kwargs)
 
     monkeypatch.setattr(trio.to_thread, "run_sync", limited)
     with trio.fail_after(30):
-        client = await echo_client(nursery, "thread")
+        mode = Mode.make("thread")
+        client = await echo_client(nursery, mode)
         with client:
             await ping_pong(client, 40)
             await ping_pong(client, 3, size=300_000)
             assert len(refused) == 1  # tried once, then left in trio
-            assert busy() == 0
+            assert busy(mode.relayer) == 0

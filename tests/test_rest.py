@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import trio
 
@@ -10,6 +12,7 @@ from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME
 from rittunnel.remoteit.credentials import Credentials
 from rittunnel.remoteit.protocol import PortProxy
 from rittunnel.remoteit.rest import ApiClient
+from rittunnel.report import Reporter
 
 from .conftest import SSH_ID, World
 
@@ -29,13 +32,16 @@ async def test_login_connect_stop(world: World) -> None:
 
 
 async def test_expired_token_logs_in_again_once(world: World) -> None:
+    err = io.StringIO()
     with trio.fail_after(20):
-        async with ApiClient(world.api_url, CREDS) as api:
+        async with ApiClient(world.api_url, CREDS, reporter=Reporter(err=err)) as api:
             await api.connect(SSH_ID, "latching", None)
             world.fake.expire_tokens()
             conn = await api.connect(SSH_ID, "latching", None)
             await api.stop(SSH_ID, conn.connection_id)
         assert len(world.fake.calls_to("login")) == 2
+    # said through the reporter, like everything else rittunnel says
+    assert err.getvalue() == "rittunnel: remote.it refused the session token; logging in again\n"
 
 
 async def test_token_only_cannot_recover(world: World) -> None:

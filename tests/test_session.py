@@ -14,9 +14,9 @@ import trio
 from rittunnel.errors import ApiRefused, RittunnelError
 from rittunnel.profiles import Profile
 from rittunnel.report import Reporter
-from rittunnel.tunnel.session import Session
+from rittunnel.settings import Settings
+from rittunnel.tunnel.session import Session, TunnelInfo
 from rittunnel.tunnel.state import StateStore
-from rittunnel.tunnel.upstream import Options, TunnelInfo
 
 from .conftest import MemoryApi, MemoryClients
 
@@ -42,7 +42,7 @@ def make_session(tmp_path: Path, apis: dict[str, MemoryApi]) -> tuple[Session, S
         MemoryClients(apis),
         store,
         quiet,
-        Options(start_timeout=5),
+        Settings(start_timeout=5, state_dir=store.directory, cache_dir=tmp_path / "cache"),
         flush_interval=0.05,
     )
     return session, store
@@ -136,7 +136,7 @@ async def test_live_counters_reach_the_state_file(tmp_path: Path) -> None:
     with trio.fail_after(DEADLINE):
         async with trio.open_nursery() as n:
             await start(n, session)
-            traffic = session.slots[0].tunnel.traffic
+            traffic = session.slots[0].tunnel.port.traffic
             traffic.up, traffic.down, traffic.active, traffic.opened = 100, 2000, 3, 4
 
             def counted() -> bool:

@@ -3,7 +3,6 @@ in-memory API fake (no sockets: only timing and counting are under test)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import trio
 from rittunnel.errors import ApiRefused, ApiUnavailable
 from rittunnel.profiles import Profile
 from rittunnel.report import Reporter
-from rittunnel.tunnel.upstream import ProxyKeeper, new_state
+from rittunnel.tunnel.upstream import ProxyKeeper
 
 from .conftest import MemoryApi
 
@@ -21,43 +20,6 @@ def keeper(api: MemoryApi) -> ProxyKeeper:
     profile = Profile(name="p", source="p.yaml", service="s", local_port=1)
     quiet = Reporter(quiet=True, err=open("/dev/null", "w"))  # noqa: SIM115
     return ProxyKeeper(api, profile, quiet)  # type: ignore[arg-type]
-
-
-class TwoAccounts:
-    """Profiles named "work-…" use the "work" credentials section at another API."""
-
-    def locate(self, profile: Profile) -> tuple[str, str]:
-        if profile.name.startswith("work-"):
-            return "https://api.work.example/", "work"
-        return "https://api.example/", ""
-
-    def client(self, api_url: str, section: str) -> Any:
-        raise AssertionError("new_state needs no client")
-
-
-def test_new_state_names_the_account_service_and_this_process() -> None:
-    profile = Profile(
-        name="work-db",
-        source="work-db.yaml",
-        service="80:01",
-        local_port=5432,
-        mode="public",
-        service_name="db",
-    )
-    state = new_state(profile, TwoAccounts(), "work-db.stdio-7", addresses=["stdio"])
-    assert (state.name, state.pid, state.api_url, state.credentials) == (
-        "work-db.stdio-7",
-        os.getpid(),
-        "https://api.work.example/",
-        "work",
-    )
-    assert (state.service, state.service_name, state.mode, state.source) == (
-        "80:01",
-        "db",
-        "public",
-        "work-db.yaml",
-    )
-    assert state.pid_started > 0 and state.addresses == ["stdio"] and state.proxies == []
 
 
 async def test_one_creation_for_many_waiting_clients(autojump_clock: Any) -> None:

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import trio
 
 from ..report import Reporter
+from ..settings import Settings
 from .common import accounts_for
 
 
-def cleanup(env: Mapping[str, str], reporter: Reporter) -> int:
-    """Stop proxies left open by tunnels that were killed."""
-    from ..files import state_dir
+def cleanup(settings: Settings, reporter: Reporter) -> int:
+    """Stop proxies left open by tunnels that were killed; 1 if some are left."""
+    from ..tunnel.claims import cleanup_orphans
     from ..tunnel.state import StateStore
-    from ..tunnel.upstream import cleanup_orphans
 
-    store = StateStore(state_dir(env))
-    accounts = accounts_for(env, reporter)
+    store = StateStore(settings.state_dir)
+    accounts = accounts_for(settings, reporter)
 
     async def main() -> int:
         try:
-            stopped = await cleanup_orphans(store, accounts, reporter)
+            stopped = await cleanup_orphans(
+                store, accounts, reporter, stop_timeout=settings.stop_timeout
+            )
         finally:
             await accounts.aclose()
         left = store.orphans()

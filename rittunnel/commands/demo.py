@@ -15,7 +15,6 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import trio
@@ -24,6 +23,7 @@ from ..errors import RittunnelError
 from ..fake import FakeRemoteIt, FakeService, client_env
 from ..fake.target import roundtrip, serve_echo
 from ..report import Reporter
+from ..settings import Settings
 
 SERVICE = "80:00:00:00:01:02:03:04"
 
@@ -35,8 +35,8 @@ def _free_port() -> int:
         return port
 
 
-def run_demo(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
-    return trio.run(_demo, args.mib, dict(env))
+def run_demo(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+    return trio.run(_demo, args.mib, dict(settings.env))
 
 
 def say(text: str) -> None:

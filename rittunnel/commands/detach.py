@@ -19,23 +19,23 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import RittunnelError
-from ..files import private_dir, state_dir
+from ..files import private_dir
 from ..profiles import Profile
 from ..report import Reporter
+from ..settings import Settings
 
 #: seconds allowed on top of the start-up timeout before the parent gives up on the child
 GRACE = 15.0
 
 
-def log_path(env: Mapping[str, str], names: list[str]) -> Path:
+def log_path(state_dir: Path, names: list[str]) -> Path:
     stem = "+".join(names)
     if len(stem) > 100:
         stem = stem[:100] + "+more"
-    return state_dir(env) / f"{stem}.log"
+    return state_dir / f"{stem}.log"
 
 
 def child_argv(profiles: list[Profile], args: argparse.Namespace, fd: int, log: Path) -> list[str]:
@@ -51,12 +51,11 @@ def child_argv(profiles: list[Profile], args: argparse.Namespace, fd: int, log: 
 def detach(
     profiles: list[Profile],
     args: argparse.Namespace,
-    env: Mapping[str, str],
+    settings: Settings,
     reporter: Reporter,
-    start_timeout: float,
 ) -> int:
     names = [p.name for p in profiles]
-    log = log_path(env, names)
+    log = log_path(settings.state_dir, names)
     private_dir(log.parent)
     read_end, write_end = os.pipe()
     log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -69,13 +68,15 @@ def detach(
             pass_fds=(write_end,),
             start_new_session=True,
             cwd="/",
-            env=dict(env),
+            env=dict(settings.env),
         )
     finally:
         os.close(write_end)
         os.close(log_fd)
     try:
-        ready, errors = _follow(read_end, child, reporter, time.monotonic() + start_timeout + GRACE)
+        ready, errors = _follow(
+            read_end, child, reporter, time.monotonic() + settings.start_timeout + GRACE
+        )
     except KeyboardInterrupt:
         child.terminate()  # it stops whatever proxy it made
         _reap(child)

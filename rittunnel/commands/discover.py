@@ -14,13 +14,13 @@ import json
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO, TypeVar
 
 import trio
 
-from ..errors import ProfileError, RittunnelError, UsageError
+from ..errors import ProfileError, RittunnelError, ServiceNameError, UsageError
 from ..profiles import (
     find_profile,
     is_service_id,
@@ -31,7 +31,6 @@ from ..profiles import (
 from ..remoteit.accounts import Accounts
 from ..remoteit.names import (
     ServiceCache,
-    ServiceNameError,
     describe,
     filter_services,
     list_services,
@@ -39,6 +38,7 @@ from ..remoteit.names import (
 )
 from ..remoteit.protocol import ServiceInfo
 from ..report import Reporter
+from ..settings import Settings
 
 #: the local port first suggested for a service type (the usual port, moved out of the
 #: privileged range or off the port a local server of that kind would use)
@@ -64,13 +64,13 @@ ATTEMPTS = 3
 
 
 def _fetch(
-    env: Mapping[str, str], reporter: Reporter, section: str | None
+    settings: Settings, reporter: Reporter, section: str | None
 ) -> tuple[list[ServiceInfo], str]:
     """A fresh service list of the environment's account (or ``section``'s), and the
     credentials section it came from."""
-    accounts = Accounts(env, reporter)
+    accounts = Accounts(settings, reporter)
     account = accounts.default_account(section)
-    cache = ServiceCache.from_env(env)
+    cache = ServiceCache.from_settings(settings)
 
     async def main() -> list[ServiceInfo]:
         try:
@@ -85,9 +85,9 @@ def _fetch(
 # -- rittunnel services ----------------------------------------------------------------
 
 
-def services(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+def services(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """List the account's services (those matching FILTER): name, type, state, address."""
-    found, _ = _fetch(env, reporter, args.credentials)
+    found, _ = _fetch(settings, reporter, args.credentials)
     found.sort(key=lambda s: (s.name.casefold(), s.address))
     if args.filter:
         found = filter_services(found, args.filter)
@@ -197,12 +197,13 @@ class Prompter:
 
 def init(
     args: argparse.Namespace,
-    env: Mapping[str, str],
+    settings: Settings,
     reporter: Reporter,
     stdin: TextIO | None = None,
 ) -> int:
     """Write profile NAME for one of the account's services, asking what is not given."""
     prompt = Prompter(stdin or sys.stdin, reporter.err)
+    env = settings.env
     target = new_profile_path(args.name, env)
     try:
         existing: Path | None = find_profile(args.name, env)
@@ -216,7 +217,7 @@ def init(
             )
         target = existing
 
-    found, section = _fetch(env, reporter, args.credentials)
+    found, section = _fetch(settings, reporter, args.credentials)
     if not found:
         raise RittunnelError("init: this remote.it account has no services to tunnel to")
     found.sort(key=lambda s: (s.name.casefold(), s.address))

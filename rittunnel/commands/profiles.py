@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from ..errors import RittunnelError
 from ..profiles import list_profiles, load_profile_file
 from ..report import Reporter
+from ..settings import Settings
 
 
-def profiles(env: Mapping[str, str], reporter: Reporter) -> int:
-    paths = list_profiles(env)
+def profiles(settings: Settings, reporter: Reporter) -> int:
+    """A table of the profiles found; one that does not load says why in its row."""
+    paths = list_profiles(settings.env)
     if not paths:
         reporter.info("no profiles found; see README: Profiles")
         return 0

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import trio
 
-from ..errors import RittunnelError
+from ..errors import CommandNotRunnable, RittunnelError
 from ..profiles import load_profile
 from ..report import Reporter
-from .common import run_session
+from ..settings import Settings
+from .common import run_session, with_options
 
 if TYPE_CHECKING:
     from ..tunnel.session import Session
-
-
-class CommandNotRunnable(RittunnelError):
-    """``rittunnel run``: the command could not be started (exit 127 like a shell)."""
-
-    exit_code = 127
 
 
 def _forward_sigint(stdin_fd: int = 0) -> bool:
@@ -35,7 +29,7 @@ def _forward_sigint(stdin_fd: int = 0) -> bool:
         return True  # no terminal: the signal came from kill(1), pass it on
 
 
-def run(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+def run(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """Bring one tunnel up, run a command against it, tear down when it exits."""
     import dataclasses
 
@@ -44,7 +38,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) ->
         command = command[1:]
     if not command:
         raise RittunnelError("run: no command given; usage: rittunnel run NAME -- CMD [ARGS…]")
-    profile = load_profile(args.name, env)
+    settings = with_options(settings, args)
+    profile = load_profile(args.name, settings.env)
     if args.port is not None:
         profile = dataclasses.replace(profile, local_port=args.port)
     reporter.out = reporter.err  # stdout belongs to the command
@@ -54,7 +49,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) ->
         info = session.slots[0].tunnel.info
         port, host = str(info.local_port), info.host
         argv = [a.replace("{port}", port).replace("{host}", host) for a in command]
-        child_env = {**env, "RITTUNNEL_PORT": port, "RITTUNNEL_HOST": host}
+        child_env = {**settings.env, "RITTUNNEL_PORT": port, "RITTUNNEL_HOST": host}
         try:
             proc = await trio.lowlevel.open_process(argv, env=child_env)
         except OSError as exc:
@@ -71,7 +66,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) ->
         reporter.debug(f"run: {argv[0]} exited with {code}")
         return 128 - code if code < 0 else code
 
-    outcome = run_session([profile], args, env, reporter, body=body)
+    outcome = run_session([profile], settings, reporter, body=body)
     if outcome.body_result is not None:
         return outcome.body_result
     if outcome.signal is not None:

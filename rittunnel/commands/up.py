@@ -7,26 +7,27 @@ import argparse
 import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from ..report import Reporter
-from .common import accounts_for, load_profiles, run_session, session_options
+from ..settings import Settings
+from .common import accounts_for, load_profiles, run_session, with_options
 
 
-def up(args: argparse.Namespace, env: Mapping[str, str], reporter: Reporter) -> int:
+def up(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """Serve the profiles in the foreground (or, with ``-d``, in a background process)."""
-    profiles = load_profiles(args.names, env)
+    settings = with_options(settings, args)
+    profiles = load_profiles(args.names, settings)
     if args.detach:
         from .detach import detach
 
-        accounts_for(env, reporter, profiles)  # missing credentials: here, not in a log file
-        start_timeout = session_options(args, env).start_timeout
-        return detach(profiles, args, env, reporter, start_timeout)
+        accounts_for(settings, reporter, profiles)  # missing credentials: here, not in a log
+        return detach(profiles, args, settings, reporter)
     on_ready = None
     if args.notify_fd is not None:  # we are the background process of `up -d`
         reporter.timestamps = True
         on_ready = _notify_parent(args.notify_fd, reporter)
-    outcome = run_session(profiles, args, env, reporter, log=args.log_file or "", on_ready=on_ready)
+    outcome = run_session(profiles, settings, reporter, log=args.log_file or "", on_ready=on_ready)
     return 1 if outcome.failed else 0
 
 

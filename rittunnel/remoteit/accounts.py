@@ -8,34 +8,28 @@ the real :class:`~rittunnel.tunnel.upstream.ApiClients`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from ..errors import CredentialsError
-from ..files import cache_dir
 from ..profiles import Profile
 from ..report import Reporter
-from ..units import env_seconds
+from ..settings import Settings
 from .credentials import Credentials, credentials_from_env, file_section
 from .protocol import DEFAULT_API_URL
-from .rest import DEFAULT_TIMEOUT, ApiClient
+from .rest import ApiClient
 from .tokencache import TokenCache, cache_key
 
-ENV_API_URL = "RITTUNNEL_API_URL"
-ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"
 
-
-def api_url_for(profile: Profile | None, env: Mapping[str, str]) -> str:
+def api_url_for(profile: Profile | None, settings: Settings) -> str:
     """``RITTUNNEL_API_URL``, else the profile's ``api_url``, else remote.it's."""
-    url = env.get(ENV_API_URL) or (profile.api_url if profile else None) or DEFAULT_API_URL
+    url = settings.api_url or (profile.api_url if profile else None) or DEFAULT_API_URL
     return url.rstrip("/")
 
 
 class Accounts:
-    def __init__(self, env: Mapping[str, str], reporter: Reporter) -> None:
-        self.env = env
+    def __init__(self, settings: Settings, reporter: Reporter) -> None:
+        self.settings = settings
+        self.env = settings.env
         self.reporter = reporter
-        self.timeout = env_seconds(env, ENV_API_TIMEOUT, DEFAULT_TIMEOUT)
-        self._tokens = TokenCache(cache_dir(env) / "tokens.json")
+        self._tokens = TokenCache(settings.cache_dir / "tokens.json")
         self._credentials: dict[str, Credentials] = {}
         self.clients: dict[tuple[str, str], ApiClient] = {}
 
@@ -60,7 +54,7 @@ class Accounts:
     def locate(self, profile: Profile) -> tuple[str, str]:
         section = self.section(profile)
         self.credentials(section, profile)  # missing credentials: say so now
-        return api_url_for(profile, self.env), section
+        return api_url_for(profile, self.settings), section
 
     def default_account(self, section: str | None = None) -> tuple[str, str]:
         """The account used without a profile: ``RITTUNNEL_API_URL`` (or remote.it's)
@@ -68,7 +62,7 @@ class Accounts:
         the default section)."""
         chosen = file_section(self.env, section) or ""
         self.credentials(chosen)
-        return api_url_for(None, self.env), chosen
+        return api_url_for(None, self.settings), chosen
 
     def client(self, api_url: str, section: str) -> ApiClient:
         if (api_url, section) not in self.clients:
@@ -83,7 +77,12 @@ class Accounts:
                 self._tokens.put(key, token, expires_at)
 
             self.clients[api_url, section] = ApiClient(
-                api_url, creds, timeout=self.timeout, token=cached, on_token=remember
+                api_url,
+                creds,
+                timeout=self.settings.api_timeout,
+                token=cached,
+                on_token=remember,
+                reporter=self.reporter,
             )
         return self.clients[api_url, section]
 

@@ -18,24 +18,16 @@ import difflib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..errors import ProfileError
-from ..files import cache_dir, write_private
+from ..errors import ServiceNameError
+from ..files import write_private
 from ..profiles import Profile
 from ..report import Reporter
-from ..units import env_seconds
+from ..settings import SERVICES_TTL, Settings
 from .accounts import Accounts
 from .protocol import ServiceInfo
-
-#: how long a fetched service list is trusted, seconds
-DEFAULT_TTL = 60.0
-ENV_TTL = "RITTUNNEL_SERVICES_TTL"
-
-
-class ServiceNameError(ProfileError):
-    """A profile's service name matches no service, or several."""
 
 
 def describe(service: ServiceInfo) -> str:
@@ -82,14 +74,14 @@ class ServiceCache:
     """Each account's service list with the time it was fetched; entries older than
     ``ttl`` seconds are not returned. ``account`` keys are hashes, not credentials."""
 
-    def __init__(self, path: Path, ttl: float = DEFAULT_TTL) -> None:
+    def __init__(self, path: Path, ttl: float = SERVICES_TTL) -> None:
         self.path = path
         self.ttl = ttl
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ServiceCache:
+    def from_settings(cls, settings: Settings) -> ServiceCache:
         """``$XDG_CACHE_HOME/rittunnel/services.json``, TTL from ``RITTUNNEL_SERVICES_TTL``."""
-        return cls(cache_dir(env) / "services.json", env_seconds(env, ENV_TTL, DEFAULT_TTL))
+        return cls(settings.cache_dir / "services.json", settings.services_ttl)
 
     @staticmethod
     def account(api_url: str, section: str, identity: str) -> str:

@@ -3,7 +3,8 @@
 This is the only module that talks HTTP to remote.it. What to send and how to read the
 answer lives in :mod:`rittunnel.remoteit.protocol`; this module adds the I/O: headers, a deadline
 on every call, mapping httpx/trio exceptions to :class:`~rittunnel.errors.ApiError`, and
-logging in again once when a call fails for auth.
+logging in again once when a call fails for auth. What it has to say (a re-login)
+goes through the same :class:`~rittunnel.report.Reporter` as everything else.
 
 Contract: every public coroutine either returns the parsed result or raises an
 :class:`~rittunnel.errors.ApiError`; no httpx exception escapes. Messages never include
@@ -12,7 +13,6 @@ headers or request bodies (where the secrets are).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -23,12 +23,11 @@ import trio
 
 from ..errors import ApiError, ApiUnavailable, AuthError, CredentialsError
 from ..profiles import Mode
+from ..report import Reporter
 from . import protocol
 from .credentials import Credentials
 
-log = logging.getLogger("rittunnel.remoteit.rest")
-
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 30.0  # Settings.api_timeout's default, for a client made by hand
 
 
 class ApiClient:
@@ -36,7 +35,8 @@ class ApiClient:
 
     Use as ``async with ApiClient(url, creds) as api: conn = await api.connect(...)``.
     ``on_token`` is called with ``(token, expires_at)`` after every successful login, so
-    a caller can cache it.
+    a caller can cache it. ``reporter`` hears what the client has to say (nothing is
+    said without one).
     """
 
     def __init__(
@@ -47,12 +47,14 @@ class ApiClient:
         timeout: float = DEFAULT_TIMEOUT,
         token: str | None = None,
         on_token: Callable[[str, float | None], None] | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.timeout = timeout
         self._token = token or credentials.token
         self._on_token = on_token
+        self._reporter = reporter
         self._login_lock = trio.Lock()
         auth: httpx.Auth | None = None
         if credentials.access_key is not None:
@@ -109,7 +111,8 @@ class ApiClient:
         self._token = result.token
         if self._on_token is not None:
             self._on_token(result.token, result.expires_at)
-        log.debug("logged in to %s", self.host)
+        if self._reporter is not None:
+            self._reporter.debug(f"logged in to {self.host}")
         return result.token
 
     async def connect(self, service: str, mode: Mode, hostip: str | None) -> protocol.Connection:
@@ -146,7 +149,8 @@ class ApiClient:
         except AuthError:
             if not self.credentials.can_login:
                 raise
-            log.info("token refused by remote.it; logging in again")
+            if self._reporter is not None:
+                self._reporter.info("remote.it refused the session token; logging in again")
             await self._login_once(used)
             return await self._post(path, body, what)
 

@@ -1,7 +1,8 @@
 """The tunnels of one rittunnel process, from claim to teardown.
 
-A :class:`Session` runs one or more profiles in one process (one nursery, one listener
-set each, one API client per API URL):
+A :class:`Tunnel` is one profile: its :class:`~rittunnel.tunnel.port.Port` in front of its
+:class:`~rittunnel.tunnel.upstream.Upstream`. A :class:`Session` runs one or more of them
+in one process (one nursery, one listener set each, one API client per account):
 
 * it first stops proxies orphaned by killed tunnels, then claims a state file per
   profile (a second process for the same profile is refused) and binds every local port
@@ -10,7 +11,7 @@ set each, one API client per API URL):
   raised. After start-up each tunnel is isolated: one that fails is reported, torn down
   (its proxy stopped, its state file removed) and the others keep serving. The session
   ends when its last tunnel does;
-* SIGINT, SIGTERM and SIGHUP stop every tunnel (a second SIGINT/SIGTERM forces an exit);
+* SIGINT, SIGTERM and SIGHUP stop every tunnel (:mod:`rittunnel.tunnel.signals`);
   SIGUSR1 makes it look for stop requests (``rittunnel stop NAME`` for one tunnel of
   several); while a ``body`` runs a child process (``rittunnel run``), signals are
   forwarded to that child instead;
@@ -20,32 +21,119 @@ set each, one API client per API URL):
 
 from __future__ import annotations
 
-import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 
 import trio
 
 from ..errors import RittunnelError
 from ..profiles import Profile
 from ..progress import spinner
+from ..relay import Limits, Relayer
+from ..remoteit.protocol import ReverseProxy
+from ..remoteit.rest import ApiClient
 from ..report import Reporter
-from .state import StateStore, TunnelState
-from .upstream import (
-    ApiClients,
-    Options,
-    Tunnel,
-    TunnelInfo,
-    cleanup_orphans,
-    new_state,
-    wall_clock,
-)
+from ..settings import Settings
+from .claims import Claim, cleanup_orphans, new_state
+from .lease import Lease
+from .port import Port
+from .signals import stop_on_signals
+from .state import StateStore
+from .upstream import ApiClients, Upstream, wall_clock
 
 #: seconds between writes of live counters to the state files
 FLUSH_INTERVAL = 1.0
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+@dataclass
+class TunnelInfo:
+    """What a running tunnel shows of itself (``run`` puts it in the command line)."""
+
+    name: str
+    addresses: list[str]
+    local_port: int
+    upstream: str
+    mode: str
+    #: the first address listened on, as a host for clients (``127.0.0.1``, ``::1``)
+    host: str
+
+
+class Tunnel:
+    """One profile: a stable local port in front of a remote.it proxy."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        api: ApiClient,
+        reporter: Reporter,
+        settings: Settings,
+        relayer: Relayer,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.reporter = reporter
+        self.start_timeout = settings.start_timeout
+        self.upstream = Upstream(
+            profile, api, reporter, stop_timeout=settings.stop_timeout, on_change=on_change
+        )
+        self.port = Port(profile, self.upstream, reporter, relayer)
+        self.ready = False
+
+    @property
+    def info(self) -> TunnelInfo:
+        p = self.port
+        return TunnelInfo(
+            name=self.profile.name,
+            addresses=p.addresses,
+            local_port=p.local_port,
+            upstream=self.upstream.proxy,
+            mode=self.profile.mode,
+            host=p.host,
+        )
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[TunnelInfo] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until cancelled. ``task_status.started(info)`` once the port is live and,
+        unless ``on_demand``, the first proxy exists. Stops every proxy before returning."""
+        if not self.port.listeners:
+            self.port.bind()
+        try:
+            async with trio.open_nursery() as nursery:
+                lease = None
+                if not self.profile.on_demand:
+                    deadline = trio.current_time() + self.start_timeout
+                    lease = await self.upstream.warm(deadline)
+                self._say_ready(lease)
+                await nursery.start(self.port.serve)
+                self.ready = True
+                task_status.started(self.info)
+        finally:
+            self.port.close()
+            await self.upstream.stop_proxies()
+            if self.ready:
+                self.reporter.stopped(self.profile.name)
+
+    def _say_ready(self, lease: Lease | None) -> None:
+        p, port = self.profile, self.port
+        if lease is None:
+            self.reporter.ready(p.name, port.addresses, port.local_port, p.mode)
+            return
+        proxy = lease.connection.proxy
+        self.reporter.ready(
+            p.name,
+            port.addresses,
+            port.local_port,
+            p.mode,
+            proxy=str(proxy),
+            reverse=isinstance(proxy, ReverseProxy),
+            connection_id=lease.connection_id,
+            expires_in=lease.connection.expires_in,
+            expires_at=wall_clock(lease.expires_at),
+        )
 
 
 @dataclass
@@ -53,9 +141,8 @@ class Slot:
     """One profile's tunnel and its state file."""
 
     tunnel: Tunnel
-    state: TunnelState
+    claim: Claim
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    claimed: bool = False
     started: bool = False
     finished: bool = False
 
@@ -102,23 +189,24 @@ class Session:
         clients: ApiClients,
         store: StateStore,
         reporter: Reporter,
-        options: Options,
+        settings: Settings,
         *,
+        relayer: Relayer | None = None,
         log: str = "",
         flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
         self.reporter = reporter
         self.store = store
-        self.options = options
+        self.settings = settings
         self.flush_interval = flush_interval
         self.outcome = Outcome()
         #: the child process signals are forwarded to (set by a ``run`` body)
         self.forward_to: trio.Process | None = None
         #: whether SIGINT is forwarded too (not when the terminal already sent it there)
         self.forward_sigint = True
-        self._stopping = trio.CancelScope()
         self._all_done = trio.Event()
         self._clients = clients
+        relayer = relayer or Relayer(Limits(max_threads=settings.relay_threads))
         self.slots: list[Slot] = []
         by_name: dict[str, Slot] = {}
         for profile in profiles:
@@ -127,10 +215,12 @@ class Session:
                 profile,
                 clients.client(state.api_url, state.credentials),
                 reporter,
-                options,
-                on_change=lambda t: self._record(by_name[t.profile.name]),
+                settings,
+                relayer,
+                on_change=partial(lambda name: self._record(by_name[name]), profile.name),
             )
-            by_name[profile.name] = Slot(tunnel=tunnel, state=state)
+            claim = Claim(store, state, clients, reporter, stop_timeout=settings.stop_timeout)
+            by_name[profile.name] = Slot(tunnel=tunnel, claim=claim)
             self.slots.append(by_name[profile.name])
 
     # -- running -------------------------------------------------------------------------
@@ -143,14 +233,11 @@ class Session:
     ) -> Outcome:
         """Run every tunnel until a signal, or until all of them ended, or until ``body``
         (started once every tunnel is ready) returns. Errors at start-up propagate."""
-        with trio.open_signal_receiver(*STOP_SIGNALS, signal.SIGUSR1) as receiver:
-            async with trio.open_nursery() as outer:
-                outer.start_soon(self._watch_signals, receiver)
-                try:
-                    with self._stopping:
-                        await self._serve(on_ready, body)
-                finally:
-                    outer.cancel_scope.cancel()
+        async with stop_on_signals(
+            self.reporter, forward=self._forward, on_usr1=self._honour_stop_requests
+        ) as stop:
+            await self._serve(on_ready, body)
+        self.outcome.signal = stop.signal
         return self.outcome
 
     async def _serve(
@@ -158,42 +245,34 @@ class Session:
         on_ready: Callable[[], None] | None,
         body: Callable[[Session], Awaitable[int]] | None,
     ) -> None:
-        try:
-            await cleanup_orphans(self.store, self._clients, self.reporter)
+        async with AsyncExitStack() as claims:
+            await cleanup_orphans(
+                self.store, self._clients, self.reporter, stop_timeout=self.settings.stop_timeout
+            )
             for slot in self.slots:
-                await self._claim(slot)
-            for slot in self.slots:
-                slot.tunnel.bind()
-            async with trio.open_nursery() as tunnels:
-                tunnels.start_soon(self._flush_loop)
-                names = ", ".join(s.name for s in self.slots)
-                async with (
-                    spinner(self.reporter, f"connecting {names} through remote.it"),
-                    trio.open_nursery() as starting,
-                ):
-                    for slot in self.slots:
-                        starting.start_soon(self._start, tunnels, slot)
-                if on_ready is not None:
-                    on_ready()
-                if body is not None:
-                    self.outcome.body_result = await body(self)
-                else:
-                    await self._all_done.wait()
-                tunnels.cancel_scope.cancel()
-        finally:
-            for slot in self.slots:
-                slot.tunnel.close_listeners()
-                if slot.claimed and not slot.finished:
-                    self._release(slot)
-
-    async def _claim(self, slot: Slot) -> None:
-        previous = self.store.claim(slot.state)
-        slot.claimed = True
-        if previous is not None and previous.proxies:
-            # a killed holder of this very profile: stop its proxies under its own name
-            self.store.write(previous)
-            await cleanup_orphans(self.store, self._clients, self.reporter)
-        self.store.write(slot.state)
+                await claims.enter_async_context(slot.claim)
+            try:
+                for slot in self.slots:
+                    slot.tunnel.port.bind()
+                async with trio.open_nursery() as tunnels:
+                    tunnels.start_soon(self._flush_loop)
+                    names = ", ".join(s.name for s in self.slots)
+                    async with (
+                        spinner(self.reporter, f"connecting {names} through remote.it"),
+                        trio.open_nursery() as starting,
+                    ):
+                        for slot in self.slots:
+                            starting.start_soon(self._start, tunnels, slot)
+                    if on_ready is not None:
+                        on_ready()
+                    if body is not None:
+                        self.outcome.body_result = await body(self)
+                    else:
+                        await self._all_done.wait()
+                    tunnels.cancel_scope.cancel()
+            finally:
+                for slot in self.slots:
+                    slot.tunnel.port.close()
 
     async def _start(self, tunnels: trio.Nursery, slot: Slot) -> None:
         await tunnels.start(self._supervise, slot)
@@ -219,34 +298,32 @@ class Session:
                 name=slot.name,
             )
         finally:
-            self._release(slot)
+            slot.finished = True
+            self._fill(slot)
+            slot.claim.release()
             if all(s.finished for s in self.slots):
                 self._all_done.set()
 
-    def _release(self, slot: Slot) -> None:
-        """The tunnel is over: remove its state file, unless proxies are left open (then
-        the file stays for ``cleanup``, which will find this process gone)."""
-        slot.finished = True
-        if slot.tunnel.keeper.open_ids:
-            self._record(slot)
-        else:
-            self.store.remove(slot.name)
-
     # -- state files ----------------------------------------------------------------------
 
-    def _record(self, slot: Slot, *, durable: bool = True) -> None:
-        tunnel, state = slot.tunnel, slot.state
-        state.proxies = tunnel.keeper.open_ids
-        state.local_port = tunnel.info.local_port
-        state.addresses = tunnel.info.addresses
-        state.upstream = tunnel.info.upstream
-        current = tunnel.keeper.current
+    def _fill(self, slot: Slot) -> None:
+        """Bring the slot's state up to date with its tunnel."""
+        tunnel, state = slot.tunnel, slot.claim.state
+        upstream, port = tunnel.upstream, tunnel.port
+        state.proxies = upstream.open_ids
+        state.local_port = port.local_port
+        state.addresses = port.addresses
+        state.upstream = upstream.proxy
+        current = upstream.current
         state.expires_at = wall_clock(current.expires_at) if current is not None else None
         state.ready = slot.started and not slot.finished
-        t = tunnel.traffic
+        t = port.traffic
         state.connections, state.opened = t.active, t.opened
-        state.bytes_up, state.bytes_down = t.up, t.down
-        self.store.write(state, durable=durable)
+        state.bytes_up, state.bytes_down = t.totals()
+
+    def _record(self, slot: Slot, *, durable: bool = True) -> None:
+        self._fill(slot)
+        slot.claim.record(durable=durable)
 
     async def _flush_loop(self) -> None:
         last: dict[str, tuple[int, int, int, int]] = {}
@@ -255,33 +332,23 @@ class Session:
             for slot in self.slots:
                 if not slot.started or slot.finished:
                     continue
-                t = slot.tunnel.traffic
-                now = (t.up, t.down, t.active, t.opened)
+                t = slot.tunnel.port.traffic
+                now = (*t.totals(), t.active, t.opened)
                 if last.get(slot.name) != now:
                     last[slot.name] = now
                     self._record(slot, durable=False)
 
     # -- signals --------------------------------------------------------------------------
 
-    async def _watch_signals(self, receiver: AsyncIterator[int]) -> None:
-        async for signum in receiver:
-            if signum == signal.SIGUSR1:
-                self._honour_stop_requests()
-                continue
-            child = self.forward_to
-            if child is not None and child.returncode is None:
-                if signum != signal.SIGINT or self.forward_sigint:
-                    child.send_signal(signum)
-                continue
-            if self.outcome.signal is None:
-                self.outcome.signal = signum
-                self.reporter.info(f"{signal.Signals(signum).name}: stopping (again to force)")
-                self._stopping.cancel()
-            elif signum != signal.SIGHUP:
-                # Teardown runs shielded, so nothing can cancel it from here: a second
-                # Ctrl-C is the user insisting, and we leave at once.
-                self.reporter.warn("forced exit: proxies may be left open; `rittunnel cleanup`")
-                os._exit(130)
+    def _forward(self, signum: int) -> bool:
+        """Pass ``signum`` to the ``run`` child while it runs (not SIGINT when its
+        terminal sent it there already)."""
+        child = self.forward_to
+        if child is None or child.returncode is not None:
+            return False
+        if signum != signal.SIGINT or self.forward_sigint:
+            child.send_signal(signum)
+        return True
 
     def _honour_stop_requests(self) -> None:
         for slot in self.slots:

@@ -3,7 +3,8 @@ stdout, for ssh's ``ProxyCommand``. No local port is bound.
 
 stdout carries nothing but the bytes from the service. stdin's EOF is passed on as a
 half-close; the command ends when the service closes its side (or on SIGINT, SIGTERM or
-SIGHUP), and the proxy is stopped before it exits. A state file
+SIGHUP), and the proxy is stopped before it exits. It uses a tunnel's upstream half
+(:class:`~rittunnel.tunnel.upstream.Upstream`) alone. A state file
 (``NAME.stdio-PID``) records the proxy meanwhile, so a ``kill -9`` leaves nothing that
 the next run or ``rittunnel cleanup`` does not stop.
 """
@@ -11,7 +12,6 @@ the next run or ``rittunnel cleanup`` does not stop.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 
 import trio
@@ -19,8 +19,11 @@ import trio
 from ..errors import RittunnelError
 from ..profiles import Profile
 from ..report import Reporter
+from ..settings import Settings
+from .claims import Claim, cleanup_orphans, new_state
+from .signals import stop_on_signals
 from .state import StateStore
-from .upstream import ApiClients, Options, Tunnel, cleanup_orphans, new_state
+from .upstream import ApiClients, Upstream
 
 BUFFER = 256 * 1024
 
@@ -55,52 +58,45 @@ async def serve_stdio(
     clients: ApiClients,
     store: StateStore,
     reporter: Reporter,
-    options: Options,
+    settings: Settings,
 ) -> int:
+    """Relay stdin/stdout through a proxy of ``profile`` until the service closes its
+    side or a stop signal comes; the proxy is stopped (or left recorded) before return."""
     state = new_state(profile, clients, f"{profile.name}.stdio-{os.getpid()}", addresses=["stdio"])
+    claim = Claim(store, state, clients, reporter, stop_timeout=settings.stop_timeout)
 
-    def record(tunnel: Tunnel) -> None:
-        state.proxies = tunnel.keeper.open_ids
-        state.upstream = tunnel.info.upstream
-        store.write(state)
+    def record() -> None:
+        state.proxies = upstream.open_ids
+        state.upstream = upstream.proxy
+        claim.record()
 
-    tunnel = Tunnel(
+    upstream = Upstream(
         profile,
         clients.client(state.api_url, state.credentials),
         reporter,
-        options,
+        stop_timeout=settings.stop_timeout,
         on_change=record,
     )
-    await cleanup_orphans(store, clients, reporter)
-    store.claim(state)
-    try:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-            async with trio.open_nursery() as nursery:
-
-                async def watch() -> None:
-                    async for signum in signals:
-                        reporter.debug(f"{signal.Signals(signum).name}: stopping")
-                        nursery.cancel_scope.cancel()
-
-                nursery.start_soon(watch)
-                deadline = trio.current_time() + max(options.start_timeout, profile.hold_timeout)
-                lease, upstream = await tunnel.connect(deadline)
+    await cleanup_orphans(store, clients, reporter, stop_timeout=settings.stop_timeout)
+    async with claim:
+        try:
+            async with stop_on_signals(reporter):
+                deadline = trio.current_time() + max(settings.start_timeout, profile.hold_timeout)
+                lease, sock = await upstream.connect(deadline)
                 try:
-                    if upstream is None:
+                    if sock is None:
                         raise RittunnelError(
                             f"{profile.name}: service {profile.service} is an HTTP(S) service "
                             f"(reverse proxy {lease.connection.proxy}); stdio needs a port"
                         )
-                    with upstream:
+                    with sock:
                         reporter.debug(
                             f"{profile.name}: relaying stdio via {lease.connection.proxy}"
                         )
-                        await pump_stdio(upstream)
+                        await pump_stdio(sock)
                 finally:
-                    with trio.CancelScope(shield=True):
-                        await tunnel.keeper.release(lease)
-                nursery.cancel_scope.cancel()
-    finally:
-        if await tunnel.stop_proxies():
-            store.remove(state.name)
+                    await upstream.release(lease)
+        finally:
+            await upstream.stop_proxies()
+            state.proxies = upstream.open_ids
     return 0

@@ -1,0 +1,75 @@
+"""The one :class:`Settings`: every knob rittunnel takes from the environment, read once.
+
+:func:`Settings.from_env` is called once, in :func:`rittunnel.cli.main`; the value is
+passed down to the commands and from them to the objects that need a knob. Nothing
+below the CLI reads ``os.environ``. A bad value is a one-line error naming the variable.
+
+Credentials are not here: they are secrets, read where they are used
+(:mod:`rittunnel.remoteit.credentials`) from :attr:`Settings.env`, which is also what child
+processes (``run``, ``up -d``) inherit and where profiles are looked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .files import cache_dir, state_dir
+from .units import env_count, env_seconds
+
+ENV_API_URL = "RITTUNNEL_API_URL"
+ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"
+ENV_START_TIMEOUT = "RITTUNNEL_START_TIMEOUT"
+ENV_SERVICES_TTL = "RITTUNNEL_SERVICES_TTL"
+ENV_RELAY_THREADS = "RITTUNNEL_RELAY_THREADS"
+
+#: seconds one API call may take
+API_TIMEOUT = 30.0
+#: seconds start-up keeps retrying transient API failures before giving up
+START_TIMEOUT = 15.0
+#: seconds teardown may spend stopping a tunnel's proxies (each stop call, and all of
+#: them together); what is not stopped by then stays recorded for ``rittunnel cleanup``
+STOP_TIMEOUT = 10.0
+#: seconds a fetched service list is trusted (service names → IDs)
+SERVICES_TTL = 60.0
+#: connections relayed by threads at once (more stay in trio)
+RELAY_THREADS = 64
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment says, validated. Build it with :meth:`from_env`."""
+
+    #: the environment as given: credentials, profile directories, child processes
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: ``RITTUNNEL_API_URL``: the API every account uses, over any profile's ``api_url``
+    api_url: str | None = None
+    api_timeout: float = API_TIMEOUT
+    start_timeout: float = START_TIMEOUT
+    stop_timeout: float = STOP_TIMEOUT
+    services_ttl: float = SERVICES_TTL
+    relay_threads: int = RELAY_THREADS
+    #: where state files (and ``up -d`` logs) live: ``$XDG_STATE_HOME/rittunnel``
+    state_dir: Path = field(default_factory=lambda: state_dir({}))
+    #: where the token and service-list caches live: ``$XDG_CACHE_HOME/rittunnel``
+    cache_dir: Path = field(default_factory=lambda: cache_dir({}))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read every knob from ``env``; raises a one-line error for a bad value."""
+        return cls(
+            env=env,
+            api_url=(env.get(ENV_API_URL) or "").rstrip("/") or None,
+            api_timeout=env_seconds(env, ENV_API_TIMEOUT, API_TIMEOUT),
+            start_timeout=env_seconds(env, ENV_START_TIMEOUT, START_TIMEOUT),
+            services_ttl=env_seconds(env, ENV_SERVICES_TTL, SERVICES_TTL),
+            relay_threads=env_count(env, ENV_RELAY_THREADS, RELAY_THREADS),
+            state_dir=state_dir(env),
+            cache_dir=cache_dir(env),
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes`` (command-line options that override the environment)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
