@@ -2,7 +2,7 @@
 alignment, on loopback.
 
 Run it as ``./scripts/bench-buffers`` (see docs/PERFORMANCE.md). It relays one bulk
-upload at a time through :func:`rittunnel.relay.threads._relay_blocking` (the relay
+upload at a time through :func:`rittunnel.relay.threads.relay_blocking` (the relay
 threads: a reader per direction, a writer for large chunks) started from a plain thread
 of this process, with buffers placed at a chosen offset from a page boundary, and reads
 this process's user and system CPU time over the round (``RUSAGE_SELF``: the load runs
@@ -37,8 +37,8 @@ import bench
 
 from rittunnel import net
 from rittunnel.relay.buffers import BufferPool
-from rittunnel.relay.pump import _Direction
-from rittunnel.relay.threads import _relay_blocking
+from rittunnel.relay.pump import Direction
+from rittunnel.relay.threads import relay_blocking
 
 #: (label, buffer size, offset from a page boundary); 16 is where malloc puts a bytearray
 VARIANTS = [
@@ -96,12 +96,12 @@ def one_round(
                 net.tune(s)
                 s.setblocking(False)
             directions = [
-                _Direction(client, upstream, lambda n: None),
-                _Direction(upstream, client, lambda n: None),
+                Direction(client, upstream, lambda n: None),
+                Direction(upstream, client, lambda n: None),
             ]
             wake_r, wake_w = os.pipe()
             try:
-                _relay_blocking(directions, wake_r, cast(BufferPool, pool), 30.0)
+                relay_blocking(directions, wake_r, cast(BufferPool, pool), 30.0)
             finally:
                 os.close(wake_r)
                 os.close(wake_w)

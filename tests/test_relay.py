@@ -620,13 +620,13 @@ async def test_without_a_writer_thread_the_connection_stays_in_trio(
 
     monkeypatch.setattr(threads_module, "_Writer", Refused)
     outcomes: list[str] = []
-    in_thread = threads_module._relay_in_thread
+    in_thread = threads_module.relay_in_thread
 
     async def recorded(*args: Any) -> Any:
         outcomes.append(await in_thread(*args))
         return outcomes[-1]
 
-    monkeypatch.setattr(relay_module, "_relay_in_thread", recorded)
+    monkeypatch.setattr(relay_module, "relay_in_thread", recorded)
     with trio.fail_after(30):
         payload = os.urandom(6 * 1024 * 1024)
         relayer = threaded()

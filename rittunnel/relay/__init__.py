@@ -47,8 +47,8 @@ import trio
 
 from ..net import abort
 from .buffers import BufferPool
-from .pump import _Direction, _Handoff, _relay_in_trio
-from .threads import _relay_in_thread
+from .pump import Direction, Handoff, relay_in_trio
+from .threads import relay_in_thread
 
 __all__ = ["BufferPool", "Counts", "Limits", "Relayer", "relay"]
 
@@ -120,22 +120,22 @@ class Relayer:
         def count_down(n: int) -> None:
             c.down += n
 
-        directions = [_Direction(local, remote, count_up), _Direction(remote, local, count_down)]
+        directions = [Direction(local, remote, count_up), Direction(remote, local, count_down)]
         can_move = threads and self.limits.max_threads > 0
         failed = False
         while not failed and not all(d.eof for d in directions):
             for d in directions:
                 d.parked = d.idle = False
             handoff = (
-                _Handoff(directions, self.limits.promote_after, self._take_thread)
+                Handoff(directions, self.limits.promote_after, self._take_thread)
                 if can_move
                 else None
             )
             try:
-                failed = await _relay_in_trio(directions, self.pool, handoff)
+                failed = await relay_in_trio(directions, self.pool, handoff)
                 if handoff is None or not handoff.requested or failed:
                     break
-                outcome = await _relay_in_thread(
+                outcome = await relay_in_thread(
                     directions, self.pool, self.limits.thread_idle, self._limiter
                 )
             finally:

@@ -1,8 +1,8 @@
 """The relay in trio: a task per direction (:func:`_pump_copy`) that waits for
-readability and copies through a pooled buffer, and :class:`_Handoff`, which stops both
+readability and copies through a pooled buffer, and :class:`Handoff`, which stops both
 directions together when a busy connection is to move to relay threads.
 
-Also :class:`_Direction`, one direction of a relay, which the thread lane uses as well.
+Also :class:`Direction`, one direction of a relay, which the thread lane uses as well.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ async def _send_all(dst: socket.socket, view: memoryview) -> None:
 
 
 @dataclass(slots=True)
-class _Direction:
+class Direction:
     """One direction of a relay: where bytes come from and go, and how far it got."""
 
     src: socket.socket
@@ -62,7 +62,7 @@ class _Direction:
 
 
 @dataclass(slots=True)
-class _Handoff:
+class Handoff:
     """Moving a connection from trio to a thread. After ``promote_after`` wakeups it is
     requested, if ``take_thread`` grants a place in the relayer's thread budget; the
     directions then park, but only together: a direction parks when every other one
@@ -70,7 +70,7 @@ class _Handoff:
     ones. It never parks while another still has bytes to deliver, which could need
     this one to keep draining the far side."""
 
-    directions: list[_Direction]
+    directions: list[Direction]
     promote_after: int
     take_thread: Callable[[], bool]
     wakeups: int = 0
@@ -81,7 +81,7 @@ class _Handoff:
         if self.wakeups >= self.promote_after and not self.requested and self.take_thread():
             self.requested = True
 
-    def park(self, me: _Direction) -> bool:
+    def park(self, me: Direction) -> bool:
         """Whether ``me`` (holding no data) parks now; if so the idle others stop."""
         if not self.requested:
             return False
@@ -95,7 +95,7 @@ class _Handoff:
         return True
 
 
-async def _pump_copy(d: _Direction, pool: BufferPool, handoff: _Handoff | None) -> bool:
+async def _pump_copy(d: Direction, pool: BufferPool, handoff: Handoff | None) -> bool:
     """Copy ``d.src`` → ``d.dst`` until EOF (returns True) or until ``handoff`` asks to
     park (returns False, holding no data). Waits for readability first, then reads until
     a short read (the socket is drained, so the next read would only say EAGAIN) or
@@ -155,14 +155,14 @@ async def _pump_copy(d: _Direction, pool: BufferPool, handoff: _Handoff | None) 
             pool.release(buf)
 
 
-async def _relay_in_trio(
-    directions: list[_Direction], pool: BufferPool, handoff: _Handoff | None
+async def relay_in_trio(
+    directions: list[Direction], pool: BufferPool, handoff: Handoff | None
 ) -> bool:
     """One task per unfinished direction until both reach EOF, either breaks (returns
     True), or ``handoff`` parks them."""
     failed = False
 
-    async def direction(d: _Direction, scope: trio.CancelScope) -> None:
+    async def direction(d: Direction, scope: trio.CancelScope) -> None:
         nonlocal failed
         with trio.CancelScope() as d.scope:
             try:

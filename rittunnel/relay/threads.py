@@ -2,7 +2,7 @@
 (``poll``, then ``recv_into`` and ``send`` with no scheduler in between) and, once it
 reads a large chunk, a writer thread that sends it while the reader reads the next one.
 
-:func:`_relay_in_thread` runs :func:`_relay_blocking` from trio. Threads end on EOF, a
+:func:`relay_in_thread` runs :func:`relay_blocking` from trio. Threads end on EOF, a
 failure, cancellation (the wake pipe), or a hand-back to trio (the quiet pipe): when
 the connection has been idle, or when a writer thread cannot be started.
 """
@@ -23,7 +23,7 @@ from typing import Literal
 import trio
 
 from .buffers import BufferPool
-from .pump import _Direction
+from .pump import Direction
 
 #: in thread mode, a chunk this large is sent by a writer thread of its direction, so
 #: the next read overlaps the send; smaller ones are sent at once (docs/PERFORMANCE.md)
@@ -116,7 +116,7 @@ _Chunk = tuple[mmap.mmap, memoryview] | Literal["shut"]
 _Item = _Chunk | Literal["stop"]
 
 
-def _deliver(d: _Direction, link: _Link, item: _Chunk, poller: select.poll) -> bool:
+def _deliver(d: Direction, link: _Link, item: _Chunk, poller: select.poll) -> bool:
     """Do what ``item`` asks of ``d``'s destination (send the chunk, or half-close):
     True once done; False if a send failed (the link fails) or a stop pipe turned
     readable first."""
@@ -139,7 +139,7 @@ class _Writer:
     wake or halt pipe turns readable while it waits for its socket to take more.
     Making one raises ``RuntimeError`` when its thread cannot be started."""
 
-    def __init__(self, d: _Direction, link: _Link) -> None:
+    def __init__(self, d: Direction, link: _Link) -> None:
         self.d = d
         self.link = link
         self.queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
@@ -168,7 +168,7 @@ class _Lane:
     """One direction in thread mode: its reader (the thread running :meth:`run`), its
     buffers, and its writer once a chunk needs one."""
 
-    def __init__(self, d: _Direction, link: _Link, pool: BufferPool) -> None:
+    def __init__(self, d: Direction, link: _Link, pool: BufferPool) -> None:
         self.d = d
         self.link = link
         self.pool = pool
@@ -313,8 +313,8 @@ class _Lane:
         self.free.clear()
 
 
-def _relay_blocking(
-    directions: list[_Direction], wake_fd: int, pool: BufferPool, idle: float
+def relay_blocking(
+    directions: list[Direction], wake_fd: int, pool: BufferPool, idle: float
 ) -> _Outcome:
     """Relay in threads (no trio here) until both directions are at EOF ("done"), a side
     fails ("failed"), ``wake_fd`` turns readable ("woken", cancelled), nothing was read
@@ -355,10 +355,10 @@ def _relay_blocking(
     return link.handed_back or "woken"
 
 
-async def _relay_in_thread(
-    directions: list[_Direction], pool: BufferPool, idle: float, limiter: trio.CapacityLimiter
+async def relay_in_thread(
+    directions: list[Direction], pool: BufferPool, idle: float, limiter: trio.CapacityLimiter
 ) -> _Outcome:
-    """Run :func:`_relay_blocking` from a trio worker thread (borrowed from ``limiter``);
+    """Run :func:`relay_blocking` from a trio worker thread (borrowed from ``limiter``);
     cancellation wakes its threads through a pipe and waits until they have let go of
     the sockets. "no thread" when trio cannot start that worker either (a process or
     system thread limit)."""
@@ -368,7 +368,7 @@ async def _relay_in_thread(
     def run() -> _Outcome:
         nonlocal entered
         entered = True
-        return _relay_blocking(directions, wake_r, pool, idle)
+        return relay_blocking(directions, wake_r, pool, idle)
 
     try:
         async with trio.open_nursery() as nursery:
