@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from . import __version__
-from .errors import RittunnelError, UsageError
+from .errors import RittunnelError
 from .report import Reporter, redact
 from .settings import Settings
 
@@ -207,7 +207,9 @@ def dispatch(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
 
         return up(args, settings, reporter)
     if command in ("status", "stop", "wait"):
-        return control_command(args, settings, reporter)
+        from .commands.control import control  # state files and psutil: no trio, no httpx
+
+        return control(args, settings, reporter)
     if command == "run":
         from .commands.run import run
 
@@ -239,22 +241,6 @@ def dispatch(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
 
         return run_fake(args)
     raise AssertionError(command)
-
-
-def control_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
-    """status, stop, wait: state files and psutil only (no httpx, no trio: fast)."""
-    from .commands import control
-    from .tunnel.state import StateStore
-
-    store = StateStore(settings.state_dir)
-    if args.command == "status":
-        return control.status(store, reporter, as_json=args.json)
-    if args.command == "stop":
-        if not args.names and not args.all:
-            raise UsageError("stop: name the tunnels to stop, or --all")
-        timeout = control.STOP_WAIT if args.timeout is None else args.timeout
-        return control.stop(store, reporter, args.names, every=args.all, timeout=timeout)
-    return control.wait(store, reporter, args.name, args.timeout)
 
 
 if __name__ == "__main__":  # pragma: no cover

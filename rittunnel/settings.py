@@ -1,12 +1,15 @@
-"""The one :class:`Settings`: every knob rittunnel takes from the environment, read once.
+"""The one :class:`Settings`: the numbers and paths rittunnel takes from the environment,
+read once.
 
 :func:`Settings.from_env` is called once, in :func:`rittunnel.cli.main`; the value is
 passed down to the commands and from them to the objects that need a knob. Nothing
 below the CLI reads ``os.environ``. A bad value is a one-line error naming the variable.
 
-Credentials are not here: they are secrets, read where they are used
-(:mod:`rittunnel.remoteit.credentials`) from :attr:`Settings.env`, which is also what child
-processes (``run``, ``up -d``) inherit and where profiles are looked for.
+Not here: credentials, which are secrets read where they are used
+(:mod:`rittunnel.remoteit.credentials`) from :attr:`Settings.env`; the profile directories
+(``RITTUNNEL_PROFILES``, ``XDG_CONFIG_HOME``: :mod:`rittunnel.profiles`, also from
+``Settings.env``); and ``RITTUNNEL_DEBUG``, which :mod:`rittunnel.cli` reads to show a
+traceback. ``Settings.env`` is also what child processes (``run``, ``up -d``) inherit.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ RELAY_THREADS = 64
 class Settings:
     """What the environment says, validated. Build it with :meth:`from_env`."""
 
+    #: where state files (and ``up -d`` logs) live: ``$XDG_STATE_HOME/rittunnel``
+    state_dir: Path
+    #: where the token and service-list caches live: ``$XDG_CACHE_HOME/rittunnel``
+    cache_dir: Path
     #: the environment as given: credentials, profile directories, child processes
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: ``RITTUNNEL_API_URL``: the API every account uses, over any profile's ``api_url``
@@ -51,10 +58,6 @@ class Settings:
     stop_timeout: float = STOP_TIMEOUT
     services_ttl: float = SERVICES_TTL
     relay_threads: int = RELAY_THREADS
-    #: where state files (and ``up -d`` logs) live: ``$XDG_STATE_HOME/rittunnel``
-    state_dir: Path = field(default_factory=lambda: state_dir({}))
-    #: where the token and service-list caches live: ``$XDG_CACHE_HOME/rittunnel``
-    cache_dir: Path = field(default_factory=lambda: cache_dir({}))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

@@ -11,6 +11,7 @@ gone (it had no proxy left open) or its process has exited.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -19,14 +20,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RittunnelError
+from ..errors import RittunnelError, UsageError
 from ..report import Reporter
+from ..settings import Settings
 from ..tunnel.state import StateStore, TunnelState, has_exited, is_alive
 from ..units import format_bytes, format_duration
 
 #: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy)
 STOP_WAIT = 20.0
 POLL = 0.05
+
+
+def control(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+    """``status``, ``stop`` or ``wait``, as ``args.command`` says."""
+    store = StateStore(settings.state_dir)
+    if args.command == "status":
+        return status(store, reporter, as_json=args.json)
+    if args.command == "stop":
+        if not args.names and not args.all:
+            raise UsageError("stop: name the tunnels to stop, or --all")
+        timeout = STOP_WAIT if args.timeout is None else args.timeout
+        return stop(store, reporter, args.names, every=args.all, timeout=timeout)
+    return wait(store, reporter, args.name, args.timeout)
 
 
 @dataclass

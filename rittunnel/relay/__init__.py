@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import trio
 
 from ..net import abort
+from ..settings import RELAY_THREADS
 from .buffers import BufferPool
 from .pump import Direction, Handoff, relay_in_trio
 from .threads import relay_in_thread
@@ -61,7 +62,7 @@ class Limits:
     #: relay threads
     promote_after: int = 32
     #: connections in relay threads at once; more stay in trio (0: never use threads)
-    max_threads: int = 64
+    max_threads: int = RELAY_THREADS
     #: seconds without a read either way after which relay threads hand their connection
     #: back to trio
     thread_idle: float = 30.0

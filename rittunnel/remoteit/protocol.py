@@ -53,7 +53,7 @@ class ReverseProxy:
         return self.url
 
 
-Upstream = PortProxy | ReverseProxy
+Proxy = PortProxy | ReverseProxy
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Connection:
 
     connection_id: str
     service: str
-    proxy: Upstream
+    proxy: Proxy
     #: seconds of life left when the answer was made (None: the API did not say)
     expires_in: float | None
 
@@ -173,7 +173,7 @@ def parse_login(data: dict[str, Any]) -> Login:
     return Login(token=token, expires_at=expires_at)
 
 
-def parse_proxy(value: object) -> Upstream:
+def parse_proxy(value: object) -> Proxy:
     """Parse the ``proxy`` field. ``json.loads`` has already undone ``\\/`` escapes."""
     if not isinstance(value, str) or not value.strip():
         raise ProtocolError(f"connect: the proxy field {value!r} is not a URL")

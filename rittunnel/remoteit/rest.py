@@ -24,10 +24,9 @@ import trio
 from ..errors import ApiError, ApiUnavailable, AuthError, CredentialsError
 from ..profiles import Mode
 from ..report import Reporter
+from ..settings import API_TIMEOUT
 from . import protocol
 from .credentials import Credentials
-
-DEFAULT_TIMEOUT = 30.0  # Settings.api_timeout's default, for a client made by hand
 
 
 class ApiClient:
@@ -44,7 +43,7 @@ class ApiClient:
         base_url: str,
         credentials: Credentials,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = API_TIMEOUT,
         token: str | None = None,
         on_token: Callable[[str, float | None], None] | None = None,
         reporter: Reporter | None = None,

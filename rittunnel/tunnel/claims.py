@@ -13,6 +13,7 @@ The files themselves (format, atomic writes, liveness) are :mod:`rittunnel.tunne
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 import trio
 
@@ -50,6 +51,7 @@ def new_state(
     )
 
 
+@dataclass
 class Claim:
     """``async with Claim(...)``: this process holds ``state``'s file meanwhile.
 
@@ -58,21 +60,13 @@ class Claim:
     removed if no proxy is left open, else written once more and left for ``cleanup``
     (which will find this process gone)."""
 
-    def __init__(
-        self,
-        store: StateStore,
-        state: TunnelState,
-        clients: ApiClients,
-        reporter: Reporter,
-        *,
-        stop_timeout: float = STOP_TIMEOUT,
-    ) -> None:
-        self.store = store
-        self.state = state
-        self._clients = clients
-        self._reporter = reporter
-        self._stop_timeout = stop_timeout
-        self.held = False
+    store: StateStore
+    state: TunnelState
+    clients: ApiClients
+    reporter: Reporter
+    stop_timeout: float = STOP_TIMEOUT
+    #: the file is ours: claimed and not released yet
+    held: bool = field(default=False, init=False)
 
     async def __aenter__(self) -> Claim:
         """Claim the file (raises if a live process holds the name). A dead holder's
@@ -83,7 +77,7 @@ class Claim:
             if previous is not None and previous.proxies:
                 self.store.write(previous)
                 await cleanup_orphans(
-                    self.store, self._clients, self._reporter, stop_timeout=self._stop_timeout
+                    self.store, self.clients, self.reporter, stop_timeout=self.stop_timeout
                 )
             self.store.write(self.state)
         except BaseException:

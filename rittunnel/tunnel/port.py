@@ -135,8 +135,9 @@ class Port:
                 await trio.lowlevel.wait_readable(listener)
                 continue
             except OSError as exc:
-                if exc.errno in CONNECTION_ERRNOS:
-                    continue  # that client is gone already; the next one may be fine
+                if exc.errno in CONNECTION_ERRNOS:  # that client is gone already
+                    self.reporter.debug(f"{self.profile.name}: accept: {exc.strerror}")
+                    continue
                 if exc.errno not in RESOURCE_ERRNOS:
                     raise
                 self.reporter.warn(f"{self.profile.name}: accept failed: {exc.strerror}")
@@ -204,7 +205,7 @@ class Port:
             wake_at = since + idle_timeout
             if trio.current_time() >= wake_at:
                 if self.traffic.active == 0:
-                    await self.upstream.keeper.drop(
+                    await self.upstream.drop(
                         f"no local connection for {format_duration(idle_timeout)}"
                     )
                 self._idle_since = None

@@ -78,24 +78,23 @@ async def serve_stdio(
         on_change=record,
     )
     await cleanup_orphans(store, clients, reporter, stop_timeout=settings.stop_timeout)
-    async with claim:
+    # teardown inside the watcher: a second Ctrl-C during it is a forced exit that leaves
+    # the state file as it is, never an interruption that loses a proxy's record
+    async with claim, stop_on_signals(reporter):
         try:
-            async with stop_on_signals(reporter):
-                deadline = trio.current_time() + max(settings.start_timeout, profile.hold_timeout)
-                lease, sock = await upstream.connect(deadline)
-                try:
-                    if sock is None:
-                        raise RittunnelError(
-                            f"{profile.name}: service {profile.service} is an HTTP(S) service "
-                            f"(reverse proxy {lease.connection.proxy}); stdio needs a port"
-                        )
-                    with sock:
-                        reporter.debug(
-                            f"{profile.name}: relaying stdio via {lease.connection.proxy}"
-                        )
-                        await pump_stdio(sock)
-                finally:
-                    await upstream.release(lease)
+            deadline = trio.current_time() + max(settings.start_timeout, profile.hold_timeout)
+            lease, sock = await upstream.connect(deadline)
+            try:
+                if sock is None:
+                    raise RittunnelError(
+                        f"{profile.name}: service {profile.service} is an HTTP(S) service "
+                        f"(reverse proxy {lease.connection.proxy}); stdio needs a port"
+                    )
+                with sock:
+                    reporter.debug(f"{profile.name}: relaying stdio via {lease.connection.proxy}")
+                    await pump_stdio(sock)
+            finally:
+                await upstream.release(lease)
         finally:
             await upstream.stop_proxies()
             state.proxies = upstream.open_ids

@@ -219,7 +219,6 @@ class Upstream:
     ) -> None:
         self.profile = profile
         self.reporter = reporter
-        self.stop_timeout = stop_timeout
         self._on_change = on_change
         self.keeper = ProxyKeeper(api, profile, reporter, self._changed, stop_timeout=stop_timeout)
         #: the last proxy handed out, as ``host:port`` or URL ("" before the first)
@@ -241,6 +240,10 @@ class Upstream:
             self.proxy = str(lease.connection.proxy)
         if self._on_change is not None:
             self._on_change()
+
+    async def drop(self, why: str) -> None:
+        """Stop the current proxy (idle policy); the next client gets a fresh one."""
+        await self.keeper.drop(why)
 
     async def warm(self, deadline: float) -> Lease:
         """Make sure a proxy exists (start-up, unless ``on_demand``) and return it."""
@@ -289,7 +292,7 @@ class Upstream:
         """Teardown: stop every proxy, shielded, within ``stop_timeout``. Returns whether
         all are stopped; if not, says so (the state file keeps them for ``cleanup``)."""
         with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + self.stop_timeout
+            scope.deadline = trio.current_time() + self.keeper.stop_timeout
             await self.keeper.stop_all()
         if self.keeper.open_ids:
             self.reporter.warn(
