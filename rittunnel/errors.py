@@ -36,6 +36,10 @@ class CredentialsError(RittunnelError):
     """Credentials are missing or incomplete."""
 
 
+class TwoFactorError(CredentialsError):
+    """The account signs in with two factors: a password login cannot work for it."""
+
+
 class ApiError(RittunnelError):
     """The remote.it API did not do what was asked.
 
@@ -48,18 +52,28 @@ class ApiError(RittunnelError):
 
 class ApiUnavailable(ApiError):
     """The API could not be reached or answered with something that is not the API:
-    a timeout, a connection reset, an HTML error page, an HTTP 5xx."""
+    a timeout, a connection reset, an HTML error page, an HTTP 5xx, or throttling (HTTP
+    429: ``retry_after`` then says how many seconds it asked us to wait, if it did)."""
 
     transient = True
 
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class ApiRefused(ApiError):
-    """The API answered ``status: "false"``; ``reason`` holds its own words."""
+    """The API said no (REST ``status: "false"``, GraphQL ``errors``); ``reason`` holds its
+    own words. ``offline``: the reason says the device is offline, inactive or not
+    responding (it may be rebooting), which is worth retrying."""
 
-    def __init__(self, message: str, reason: str = "", *, transient: bool = False) -> None:
+    def __init__(
+        self, message: str, reason: str = "", *, transient: bool = False, offline: bool = False
+    ) -> None:
         super().__init__(message)
         self.reason = reason
-        self.transient = transient
+        self.transient = transient or offline
+        self.offline = offline
 
 
 class AuthError(ApiRefused):

@@ -20,9 +20,13 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ProfileError
+from .settings import APIS, Api
 
 Mode = Literal["latching", "restricted", "public"]
 MODES: tuple[Mode, ...] = ("latching", "restricted", "public")
+#: what kind of proxy to ask for: remote.it's pick, a TCP port, or the HTTPS reverse proxy
+ProxyKind = Literal["auto", "port", "reverse"]
+PROXY_KINDS: tuple[ProxyKind, ...] = ("auto", "port", "reverse")
 
 #: What ``bind`` means when the profile does not say: loopback, both families.
 DEFAULT_BIND: tuple[str, ...] = ("127.0.0.1", "::1")
@@ -78,6 +82,9 @@ class Profile:
     mode: Mode = "latching"
     hostip: str | None = None
     api_url: str | None = None
+    #: the API to use (None: chosen from the credentials, see remoteit.accounts)
+    api: Api | None = None
+    proxy: ProxyKind = "auto"
     #: seconds a local client is held while a fresh proxy is made for it
     hold_timeout: float = 30.0
     #: stop the proxy after this many seconds without a local connection (None: never)
@@ -110,7 +117,9 @@ _KEYS = {
     "bind": "a local IP address or a list of them (default: 127.0.0.1 and ::1)",
     "mode": "latching (default), restricted or public",
     "hostip": "with mode: restricted, the public IP allowed to use the proxy",
-    "api_url": "the remote.it API base URL",
+    "api_url": "the remote.it REST API base URL",
+    "api": "rest or graphql (default: chosen from the credentials)",
+    "proxy": "auto (default), port or reverse",
     "hold_timeout": "seconds a local client waits for a fresh proxy (default 30)",
     "idle_timeout": "seconds without a local connection before the proxy is stopped",
     "on_demand": "true: create the proxy only when the first client connects",
@@ -266,6 +275,14 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
             raise fail("api_url", f"{api_url!r} is not an http(s) URL")
         api_url = api_url.rstrip("/")
 
+    api = data.get("api")
+    if api is not None and api not in APIS:
+        raise fail("api", f"{api!r} is not an API; use rest or graphql")
+
+    proxy = data.get("proxy", "auto")
+    if proxy not in PROXY_KINDS:
+        raise fail("proxy", f"{proxy!r} is not a proxy kind; use auto, port or reverse")
+
     hold_timeout = _seconds(data.get("hold_timeout", 30.0), "hold_timeout", fail)
     assert hold_timeout is not None
     idle_timeout = _seconds(data.get("idle_timeout"), "idle_timeout", fail)
@@ -290,6 +307,8 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
         mode=mode,
         hostip=hostip,
         api_url=api_url,
+        api=api,
+        proxy=proxy,
         hold_timeout=hold_timeout,
         idle_timeout=idle_timeout,
         on_demand=on_demand,

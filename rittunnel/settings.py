@@ -18,16 +18,27 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
+from .errors import RittunnelError
 from .files import cache_dir, state_dir
 from .units import env_count, env_seconds
 
+#: which remote.it API a tunnel talks to
+Api = Literal["rest", "graphql"]
+APIS: tuple[Api, ...] = ("rest", "graphql")
+
+ENV_API = "RITTUNNEL_API"
 ENV_API_URL = "RITTUNNEL_API_URL"
+ENV_GRAPHQL_URL = "RITTUNNEL_GRAPHQL_URL"
 ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"
 ENV_START_TIMEOUT = "RITTUNNEL_START_TIMEOUT"
 ENV_SERVICES_TTL = "RITTUNNEL_SERVICES_TTL"
 ENV_RELAY_THREADS = "RITTUNNEL_RELAY_THREADS"
 
+#: remote.it's GraphQL endpoint
+GRAPHQL_URL = "https://api.remote.it/graphql/v1"
 #: seconds one API call may take
 API_TIMEOUT = 30.0
 #: seconds start-up keeps retrying transient API failures before giving up
@@ -51,8 +62,12 @@ class Settings:
     cache_dir: Path
     #: the environment as given: credentials, profile directories, child processes
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
-    #: ``RITTUNNEL_API_URL``: the API every account uses, over any profile's ``api_url``
+    #: ``RITTUNNEL_API``: the API every tunnel uses, over any profile's ``api``
+    api: Api | None = None
+    #: ``RITTUNNEL_API_URL``: the REST API every account uses, over any profile's ``api_url``
     api_url: str | None = None
+    #: ``RITTUNNEL_GRAPHQL_URL``: the GraphQL endpoint
+    graphql_url: str = GRAPHQL_URL
     api_timeout: float = API_TIMEOUT
     start_timeout: float = START_TIMEOUT
     stop_timeout: float = STOP_TIMEOUT
@@ -64,7 +79,9 @@ class Settings:
         """Read every knob from ``env``; raises a one-line error for a bad value."""
         return cls(
             env=env,
-            api_url=(env.get(ENV_API_URL) or "").rstrip("/") or None,
+            api=_api(env.get(ENV_API, "")),
+            api_url=_url(env, ENV_API_URL),
+            graphql_url=_url(env, ENV_GRAPHQL_URL) or GRAPHQL_URL,
             api_timeout=env_seconds(env, ENV_API_TIMEOUT, API_TIMEOUT),
             start_timeout=env_seconds(env, ENV_START_TIMEOUT, START_TIMEOUT),
             services_ttl=env_seconds(env, ENV_SERVICES_TTL, SERVICES_TTL),
@@ -76,3 +93,27 @@ class Settings:
     def replace(self, **changes: object) -> Settings:
         """A copy with ``changes`` (command-line options that override the environment)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _api(raw: str) -> Api | None:
+    value = raw.strip().lower()
+    if not value:
+        return None
+    for api in APIS:
+        if value == api:
+            return api
+    raise RittunnelError(f"{ENV_API}={raw!r} is not an API; use rest or graphql")
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise RittunnelError(f"{name}={raw!r} is not an http(s) URL")
+    return raw.rstrip("/")

@@ -31,10 +31,11 @@ from rittunnel.fake import (
 )
 from rittunnel.fake.target import roundtrip
 from rittunnel.profiles import Profile
+from rittunnel.remoteit.accounts import Account
 from rittunnel.remoteit.protocol import Connection, PortProxy
 
 if TYPE_CHECKING:
-    from rittunnel.remoteit.rest import ApiClient
+    from rittunnel.remoteit.client import ApiClient
 
 SSH_ID = "80:00:00:00:01:02:03:04"
 WEB_ID = "80:00:00:00:01:02:03:05"
@@ -274,11 +275,11 @@ class MemoryClients:
     def __init__(self, apis: dict[str, MemoryApi]) -> None:
         self.apis = apis
 
-    def locate(self, profile: Profile) -> tuple[str, str]:
-        return profile.api_url or "", ""
+    def locate(self, profile: Profile) -> Account:
+        return Account(profile.api_url or "", "")
 
-    def client(self, api_url: str, section: str) -> ApiClient:
-        return self.apis[api_url.removeprefix("http://")]  # type: ignore[return-value]
+    def client(self, account: Account) -> ApiClient:
+        return self.apis[account.url.removeprefix("http://")]  # type: ignore[return-value]
 
 
 class MemoryApi:
@@ -292,14 +293,22 @@ class MemoryApi:
         self.failures: list[Exception] = []
         self.connects = 0
         self.stopped: list[str] = []
+        #: what the next connects say they replaced (REST ``previousConnection``)
+        self.replaced: str | None = None
 
-    async def connect(self, service: str, mode: str, hostip: str | None) -> Connection:
+    async def connect(
+        self, service: str, mode: str, hostip: str | None, proxy: str = "auto"
+    ) -> Connection:
         await trio.sleep(self.latency)
         if self.failures:
             raise self.failures.pop(0)
         self.connects += 1
         return Connection(
-            f"C{self.connects}", service, PortProxy("h", self.connects), self.expires_in
+            f"C{self.connects}",
+            service,
+            PortProxy("h", self.connects),
+            self.expires_in,
+            replaced=self.replaced,
         )
 
     async def stop(self, service: str, cid: str) -> None:

@@ -4,6 +4,7 @@ uses; credential problems named after the profile that asked for the section."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 from pathlib import Path
 
@@ -11,11 +12,14 @@ import pytest
 
 from rittunnel.errors import CredentialsError
 from rittunnel.profiles import Profile
-from rittunnel.remoteit.accounts import Accounts, api_url_for
+from rittunnel.remoteit.accounts import Account, Accounts, api_url_for, choose_api
+from rittunnel.remoteit.credentials import credentials_from_env
+from rittunnel.remoteit.rest import RestClient
 from rittunnel.report import Reporter
 from rittunnel.settings import Settings
 
 SECRET = base64.b64encode(b"s" * 32).decode()
+GRAPHQL = "https://api.remote.it/graphql/v1"
 
 
 def accounts(tmp_path: Path, **extra: str) -> Accounts:
@@ -44,10 +48,12 @@ def profile(credentials: str | None = None, api_url: str | None = None) -> Profi
 async def test_one_client_per_url_and_section(tmp_path: Path) -> None:
     a = accounts(tmp_path)
     try:
-        assert a.locate(profile()) == ("https://api.remot3.it/apv/v27", "")
-        assert a.locate(profile("work", "http://x/")) == ("http://x", "work")
-        default, work = a.client("http://x", ""), a.client("http://x", "work")
-        assert default is a.client("http://x", "") and default is not work
+        # access keys without a developer key: GraphQL (REST would refuse them)
+        assert a.locate(profile()) == (GRAPHQL, "", "graphql")
+        assert a.locate(profile("work", "http://x/")) == (GRAPHQL, "work", "graphql")
+        default, work = a.client(Account("http://x", "")), a.client(Account("http://x", "work"))
+        assert default is a.client(Account("http://x", "")) and default is not work
+        assert isinstance(default, RestClient) and isinstance(work, RestClient)
         assert default.credentials.access_key is not None
         assert default.credentials.access_key.key_id == "AK1"
         assert work.credentials.access_key is not None
@@ -58,8 +64,8 @@ async def test_one_client_per_url_and_section(tmp_path: Path) -> None:
 
 def test_r3_profile_is_the_section_when_the_profile_names_none(tmp_path: Path) -> None:
     a = accounts(tmp_path, R3_PROFILE="work")
-    assert a.locate(profile()) == ("https://api.remot3.it/apv/v27", "work")
-    assert a.default_account() == ("https://api.remot3.it/apv/v27", "work")
+    assert a.locate(profile()) == (GRAPHQL, "work", "graphql")
+    assert a.default_account() == (GRAPHQL, "work", "graphql")
 
 
 def test_a_missing_section_names_the_profile_file(tmp_path: Path) -> None:
@@ -76,3 +82,43 @@ def test_api_url_env_beats_profile() -> None:
     assert api_url_for(profile(api_url="http://p"), Settings.from_env({})) == "http://p"
     env = Settings.from_env({"RITTUNNEL_API_URL": "http://e/"})
     assert api_url_for(profile(api_url="http://p"), env) == ("http://e")
+
+
+KEY = {"R3_ACCESS_KEY_ID": "AK", "R3_SECRET_ACCESS_KEY": SECRET}
+LOGIN = {"REMOTEIT_DEVELOPER_KEY": "dev", "REMOTEIT_USERNAME": "u", "REMOTEIT_PASSWORD": "p"}
+
+
+@pytest.mark.parametrize(
+    ("env", "api", "want"),
+    [
+        (LOGIN, None, "rest"),  # a password login has only REST
+        ({"REMOTEIT_DEVELOPER_KEY": "dev", "REMOTEIT_TOKEN": "t"}, None, "rest"),
+        (KEY, None, "graphql"),  # an access key alone: REST would refuse it
+        ({**KEY, "R3_DEVELOPER_API_KEY": "dev"}, None, "rest"),  # the seeds' API
+        ({**KEY, "R3_DEVELOPER_API_KEY": "dev"}, "graphql", "graphql"),
+        ({**KEY, "R3_DEVELOPER_API_KEY": "dev", "RITTUNNEL_API": "graphql"}, "rest", "graphql"),
+    ],
+)
+def test_which_api(tmp_path: Path, env: dict[str, str], api: str | None, want: str) -> None:
+    settings = Settings.from_env({"HOME": str(tmp_path), **env})
+    creds = credentials_from_env(settings.env)
+    p = dataclasses.replace(profile(), api=api)  # type: ignore[arg-type]
+    assert choose_api(p, settings, creds) == want
+
+
+@pytest.mark.parametrize(
+    ("env", "api", "message"),
+    [
+        (LOGIN, "graphql", "p.yaml: api: graphql needs an access key"),
+        ({**LOGIN, "RITTUNNEL_API": "graphql"}, None, "RITTUNNEL_API: graphql needs an access"),
+        (KEY, "rest", "p.yaml: api: rest with an access key needs a developer key too"),
+    ],
+)
+def test_an_api_the_credentials_cannot_use_is_an_error(
+    tmp_path: Path, env: dict[str, str], api: str | None, message: str
+) -> None:
+    settings = Settings.from_env({"HOME": str(tmp_path), **env})
+    creds = credentials_from_env(settings.env)
+    p = dataclasses.replace(profile(), api=api)  # type: ignore[arg-type]
+    with pytest.raises(CredentialsError, match=f"^{message}"):
+        choose_api(p, settings, creds)

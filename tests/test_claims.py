@@ -11,6 +11,7 @@ import pytest
 
 from rittunnel.errors import RittunnelError
 from rittunnel.profiles import Profile
+from rittunnel.remoteit.accounts import Account
 from rittunnel.report import Reporter
 from rittunnel.tunnel.claims import Claim, new_state
 from rittunnel.tunnel.state import StateStore, TunnelState, process_start_time
@@ -21,12 +22,12 @@ from .conftest import MemoryApi, MemoryClients
 class TwoAccounts:
     """Profiles named "work-…" use the "work" credentials section at another API."""
 
-    def locate(self, profile: Profile) -> tuple[str, str]:
+    def locate(self, profile: Profile) -> Account:
         if profile.name.startswith("work-"):
-            return "https://api.work.example/", "work"
-        return "https://api.example/", ""
+            return Account("https://api.work.example/", "work", "graphql")
+        return Account("https://api.example/", "")
 
-    def client(self, api_url: str, section: str) -> Any:
+    def client(self, account: Account) -> Any:
         raise AssertionError("new_state needs no client")
 
 
@@ -46,6 +47,7 @@ def test_new_state_names_the_account_service_and_this_process() -> None:
         "https://api.work.example/",
         "work",
     )
+    assert state.api == "graphql"  # cleanup stops its proxies the way they were made
     assert (state.service, state.service_name, state.mode, state.source) == (
         "80:01",
         "db",

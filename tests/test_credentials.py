@@ -120,3 +120,16 @@ def test_identity_names_the_account_without_a_secret() -> None:
     assert login.identity == "user:u"
     token = credentials_from_env({"REMOTEIT_DEVELOPER_KEY": "k", "REMOTEIT_TOKEN": "tok-123"})
     assert token.identity.startswith("token:") and "tok-123" not in token.identity
+
+
+def test_with_access_keys_the_key_files_developer_key_comes_first(tmp_path: Path) -> None:
+    key_file(
+        tmp_path,
+        f"[DEFAULT]\nR3_ACCESS_KEY_ID = AK\nR3_SECRET_ACCESS_KEY = {SECRET}\n"
+        "R3_DEVELOPER_API_KEY = from-file\n",
+    )
+    env = {"HOME": str(tmp_path), "REMOTEIT_DEVELOPER_KEY": "from-env"}
+    assert credentials_from_env(env).developer_key == "from-file"
+    assert credentials_from_env({**env, "R3_DEVELOPER_API_KEY": "r3"}).developer_key == "r3"
+    key_file(tmp_path, f"[DEFAULT]\nR3_ACCESS_KEY_ID = AK\nR3_SECRET_ACCESS_KEY = {SECRET}\n")
+    assert credentials_from_env(env).developer_key == "from-env"

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import trio
 
-from rittunnel.fake import DEVELOPER_KEY, PASSWORD, USERNAME
+from rittunnel.fake import (
+    ACCESS_KEY_ID,
+    ACCESS_SECRET,
+    DEVELOPER_KEY,
+    PASSWORD,
+    USERNAME,
+    FakeRemoteIt,
+    FakeService,
+    client_env,
+)
+from rittunnel.remoteit.signing import SigningAuth
 
-from .conftest import SSH_ID, WEB_ID, World
+from .conftest import OFFLINE_ID, SSH_ID, WEB_ID, World
 
 DEADLINE = 30
 
@@ -190,13 +204,6 @@ async def test_knobs_over_http(world: World) -> None:
 
 
 async def test_fake_verifies_request_signatures(world: World) -> None:
-    import base64
-
-    import httpx
-
-    from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET
-    from rittunnel.remoteit.signing import SigningAuth
-
     good = SigningAuth(ACCESS_KEY_ID, base64.b64decode(ACCESS_SECRET))
     wrong = SigningAuth(ACCESS_KEY_ID, b"not the secret")
     url = world.api_url + "/device/connect"
@@ -227,15 +234,237 @@ async def test_fake_verifies_request_signatures(world: World) -> None:
             )  # fmt: skip
             yield signed
 
+    key = {"DeveloperKey": DEVELOPER_KEY}  # signed REST still needs the developer key
     async with httpx.AsyncClient() as client:
-        ok = await client.post(url, json=body, auth=good)
+        ok = await client.post(url, json=body, auth=good, headers=key)
         assert ok.status_code == 200 and ok.json()["status"] == "true"
         for auth, why in (
             (wrong, "signature does not match"),
             (Tamper(), "signature does not match"),
             (Stale(), "Date header too far"),
         ):
-            bad = await client.post(url, json=body, auth=auth)
+            bad = await client.post(url, json=body, auth=auth, headers=key)
             assert bad.status_code == 401, (why, bad.text, auth)
             assert why in bad.json()["reason"]
     world.fake.kill_proxy()
+
+
+# -- a second connect replaces the first (API-NOTES, "Lifetime") ------------------------
+
+
+async def rest_connect(world: World, **fields: object) -> dict[str, Any]:
+    """A password-login connect of ``fields`` (``deviceaddress`` defaults to SSH_ID)."""
+    async with httpx.AsyncClient() as c:
+        token = await login(c, world.api_url)
+        r = await c.post(
+            f"{world.api_url}/device/connect",
+            headers={"developerkey": DEVELOPER_KEY, "token": token},
+            json={"deviceaddress": SSH_ID, "wait": "true", "hostip": "0.0.0.0", **fields},
+        )
+    data: dict[str, Any] = r.json()
+    assert r.status_code == 200 and data["status"] == "true", data
+    conn: dict[str, Any] = data["connection"]
+    return conn
+
+
+async def refused(port: int, within: float = 5) -> None:
+    """Wait until nothing listens on ``port`` any more (fails after ``within`` s)."""
+    with trio.fail_after(within):
+        while True:
+            try:
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+            except OSError:
+                return
+            await stream.aclose()
+            await trio.sleep(0.05)
+
+
+async def cut(stream: trio.SocketStream) -> bool:
+    """Whether the peer ended ``stream`` (EOF or reset) instead of echoing."""
+    try:
+        await stream.send_all(b"more")
+        return await stream.receive_some(100) == b""
+    except trio.BrokenResourceError:
+        return True
+
+
+async def test_second_connect_replaces_the_open_proxy(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        first = await rest_connect(world)
+        assert "connectionOverridden" not in first and "previousConnection" not in first
+        old_port = int(first["proxyport"])
+        live = await trio.open_tcp_stream("127.0.0.1", old_port)
+        async with live:
+            await live.send_all(b"ping")
+            assert await live.receive_some(100) == b"ping"
+            second = await rest_connect(world)
+            assert second["connectionOverridden"] == "true"
+            assert second["previousConnection"] == f"http://127.0.0.1:{old_port}"
+            assert second["connectionid"] != first["connectionid"]
+            with trio.fail_after(5):
+                assert await cut(live)  # the old proxy's live connection is cut
+        await refused(old_port)  # and it accepts no more
+        assert world.fake.proxies[first["connectionid"]].ended == "replaced"
+        assert await talk(int(second["proxyport"])) == b"hi"
+        assert [p.connection_id for p in world.fake.open_proxies] == [second["connectionid"]]
+
+
+async def test_a_replaced_reverse_proxy_is_named_by_its_url(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        first = await rest_connect(world, deviceaddress=WEB_ID)
+        second = await rest_connect(world, deviceaddress=WEB_ID)
+        assert second["previousConnection"] == first["proxy"]
+        assert first["proxy"].startswith("https://")
+
+
+async def test_concurrent_connects_keep_both_proxies(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        first = await rest_connect(world)
+        second = await rest_connect(world, concurrent=True)
+        third = await rest_connect(world, concurrent="true")
+        for conn in (second, third):
+            assert "connectionOverridden" not in conn and "previousConnection" not in conn
+        for conn in (first, second, third):
+            assert await talk(int(conn["proxyport"])) == b"hi"
+        assert len(world.fake.open_proxies) == 3
+        fourth = await rest_connect(world)  # not concurrent: every other one goes
+        assert fourth["previousConnection"] == third["proxy"]
+        assert [p.connection_id for p in world.fake.open_proxies] == [fourth["connectionid"]]
+
+
+async def test_proxy_type_port_gives_a_web_service_a_port_proxy(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.add_service(FakeService(WEB_ID, "pi-web", "HTTP", target=world.echo))
+        reverse = await rest_connect(world, deviceaddress=WEB_ID)
+        assert reverse["proxy"].endswith(".p18.rt3.io") and "proxyport" not in reverse
+        port = await rest_connect(world, deviceaddress=WEB_ID, proxyType="port")
+        assert port["proxy"] == f"http://127.0.0.1:{port['proxyport']}"
+        assert await talk(int(port["proxyport"])) == b"hi"
+
+
+# -- signed REST needs the developer key --------------------------------------------------
+
+
+async def test_signed_rest_needs_the_developer_key(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        auth = SigningAuth(ACCESS_KEY_ID, base64.b64decode(ACCESS_SECRET))
+        body = {"deviceaddress": SSH_ID, "wait": "true", "hostip": "0.0.0.0"}
+        missing = "[0401] Missing or invalid developer key"
+        async with httpx.AsyncClient() as c:
+            r = await c.post(f"{world.api_url}/device/connect", json=body, auth=auth)
+            assert r.status_code == 200 and r.json() == {"status": "false", "reason": missing}
+            r = await c.get(f"{world.api_url}/device/list/all", auth=auth)
+            assert r.status_code == 200 and r.json()["reason"] == missing
+            stop = {"deviceaddress": SSH_ID, "connectionid": "X"}
+            r = await c.post(f"{world.api_url}/device/connect/stop", json=stop, auth=auth)
+            assert r.status_code == 401 and r.json()["reason"] == missing
+            assert world.fake.open_proxies == []
+            key = {"DeveloperKey": DEVELOPER_KEY}  # header names are case-insensitive
+            r = await c.post(f"{world.api_url}/device/connect", json=body, auth=auth, headers=key)
+            assert r.status_code == 200 and r.json()["status"] == "true"
+            cid = r.json()["connection"]["connectionid"]
+            r = await c.get(f"{world.api_url}/device/list/all", auth=auth, headers=key)
+            assert r.json()["status"] == "true"
+            stop["connectionid"] = cid
+            wrong = {"DEVELOPERKEY": "not-the-key"}
+            r = await c.post(
+                f"{world.api_url}/device/connect/stop", json=stop, auth=auth, headers=wrong
+            )
+            assert r.status_code == 401 and r.json()["reason"] == missing
+            r = await c.post(
+                f"{world.api_url}/device/connect/stop", json=stop, auth=auth, headers=key
+            )
+            assert r.status_code == 200 and r.json() == {"status": "true", "connectionid": cid}
+
+
+# -- two-factor accounts --------------------------------------------------------------------
+
+
+async def password_login(url: str, password: str = PASSWORD) -> httpx.Response:
+    async with httpx.AsyncClient() as c:
+        return await c.post(
+            f"{url}/user/login",
+            headers={"developerkey": DEVELOPER_KEY},
+            json={"username": USERNAME, "password": password},
+        )
+
+
+@pytest.mark.parametrize("code", ["SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"])
+async def test_two_factor_login_answers_a_code_and_no_token(
+    nursery: trio.Nursery, code: str
+) -> None:
+    with trio.fail_after(DEADLINE):
+        fake = FakeRemoteIt([], mfa=code)
+        url = await nursery.start(fake.serve)
+        r = await password_login(url)
+        data = r.json()
+        assert r.status_code == 200 and data["status"] == "false" and data["code"] == code
+        assert data["reason"] and "token" not in data and not fake.tokens
+        bad = (await password_login(url, "wrong")).json()
+        assert bad == {"status": "false", "reason": "[0102] The username or password is invalid"}
+
+
+async def test_two_factor_answer_without_reason_and_over_control(nursery: trio.Nursery) -> None:
+    with trio.fail_after(DEADLINE):
+        fake = FakeRemoteIt([], mfa="SMS_MFA", mfa_reason=False)
+        url = await nursery.start(fake.serve)
+        assert (await password_login(url)).json() == {"status": "false", "code": "SMS_MFA"}
+        base = url.rsplit("/apv/", 1)[0]
+        async with httpx.AsyncClient() as c:
+            r = await c.post(f"{base}/_fake/control", json={"mfa": None})
+            assert r.json()["ok"]
+            assert (await password_login(url)).json()["status"] == "true"
+            r = await c.post(f"{base}/_fake/control", json={"mfa": "MFA_SETUP", "mfa_reason": True})
+            data = (await password_login(url)).json()
+            assert data["code"] == "MFA_SETUP" and data["reason"]
+            r = await c.post(f"{base}/_fake/control", json={"mfa": "EMAIL_MFA"})
+            assert r.status_code == 400 and not r.json()["ok"]
+        with pytest.raises(ValueError, match="mfa"):
+            FakeRemoteIt([], mfa="EMAIL_MFA")
+
+
+# -- offline devices ----------------------------------------------------------------------
+
+
+async def test_offline_and_not_responding_devices(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        async with httpx.AsyncClient() as c:
+            token = await login(c, world.api_url)
+            h = {"developerkey": DEVELOPER_KEY, "token": token}
+            r = await c.post(
+                f"{world.api_url}/device/connect", headers=h, json={"deviceaddress": OFFLINE_ID}
+            )
+            assert r.status_code == 200 and r.json() == {
+                "status": "false",
+                "reason": f"[0211] Device {OFFLINE_ID} is not active",
+            }
+            world.fake.fail_next("connect", "status_false:[0212] Device is not responding")
+            r = await c.post(
+                f"{world.api_url}/device/connect", headers=h, json={"deviceaddress": SSH_ID}
+            )
+            assert r.json() == {"status": "false", "reason": "[0212] Device is not responding"}
+            assert [c.status for c in world.fake.calls_to("connect")] == ["false", "false"]
+        assert world.fake.open_proxies == []
+
+
+def test_fail_next_refuses_unknown_failures() -> None:
+    fake = FakeRemoteIt([])
+    for endpoint, failure in (
+        ("connect", "http429"),  # GraphQL only
+        ("gql_connect", "status_false:x"),  # REST only
+        ("login", "explode"),
+        ("connect", "hang:soon"),
+    ):
+        with pytest.raises(ValueError):
+            fake.fail_next(endpoint, failure)
+    fake.fail_next("gql_devices", "http429:3", "errors:boom", "reset", "delay:0.1")
+    assert fake.knobs.failures == {
+        "gql_devices": ["http429:3", "errors:boom", "reset", "delay:0.1"]
+    }
+
+
+def test_client_env_names_both_apis() -> None:
+    env = client_env("http://127.0.0.1:4567/apv/v27", Path("/tmp/x"))
+    assert env["RITTUNNEL_API_URL"] == "http://127.0.0.1:4567/apv/v27"
+    assert env["RITTUNNEL_GRAPHQL_URL"] == "http://127.0.0.1:4567/graphql/v1"
+    assert {"REMOTEIT_DEVELOPER_KEY", "REMOTEIT_USERNAME", "REMOTEIT_PASSWORD"} <= set(env)

@@ -65,6 +65,8 @@ def test_unquoted_service_id_stays_text() -> None:
             "idle_timeout: -1 is not a positive",
         ),
         ({"service": "s", "local_port": 22, "on_demand": "yes!"}, "on_demand: 'yes!' is not true"),
+        ({"service": "s", "local_port": 22, "api": "soap"}, "api: 'soap' is not an API; use rest"),
+        ({"service": "s", "local_port": 22, "proxy": "tcp"}, "proxy: 'tcp' is not a proxy kind"),
     ],
 )
 def test_bad_profiles_name_file_key_and_value(data: object, message: str) -> None:
@@ -148,3 +150,14 @@ def test_credentials_section_and_service_names() -> None:
     for bad in ("", 5, "a]b"):
         with pytest.raises(ProfileError, match="credentials: .* is not a section name"):
             parse({"service": "s", "local_port": 1, "credentials": bad})
+
+
+def test_api_and_proxy_kind() -> None:
+    p = parse_profile({"service": "s", "local_port": 8080}, source="p.yaml", name="p")
+    assert (p.api, p.proxy) == (None, "auto")  # the API is chosen from the credentials
+    p = parse_profile(
+        {"service": "s", "local_port": 8080, "api": "graphql", "proxy": "port"},
+        source="p.yaml",
+        name="p",
+    )
+    assert (p.api, p.proxy) == ("graphql", "port")

@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from rittunnel.errors import ApiRefused, ApiUnavailable, AuthError, ProtocolError
+from rittunnel.errors import (
+    ApiRefused,
+    ApiUnavailable,
+    AuthError,
+    ProtocolError,
+    TwoFactorError,
+)
 from rittunnel.remoteit.protocol import (
     Connection,
     PortProxy,
@@ -137,7 +143,11 @@ def test_connect_body_modes() -> None:
         "deviceaddress": "s",
         "wait": "true",
         "hostip": "255.255.255.255",
+        "concurrent": True,  # never replace another proxy of the service
     }
+    assert "proxyType" not in connect_body("s", "latching", None, "auto")
+    assert "proxyType" not in connect_body("s", "latching", None, "reverse")
+    assert connect_body("s", "latching", None, "port")["proxyType"] == "port"
     assert connect_body("s", "public", None)["hostip"] == "0.0.0.0"
     assert "hostip" not in connect_body("s", "restricted", None)
     assert connect_body("s", "restricted", "203.0.113.9")["hostip"] == "203.0.113.9"
@@ -165,3 +175,51 @@ def test_services() -> None:
     }
     (svc,) = parse_services(data)
     assert (svc.address, svc.name, svc.type, svc.state) == ("a", "n", "SSH", "active")
+
+
+def test_a_connect_that_replaced_another_says_which() -> None:
+    data = {
+        "connection": {
+            "connectionid": "C2",
+            "proxy": "http:\\/\\/proxy18.rt3.io:38575",
+            "connectionOverridden": "true",
+            "previousConnection": "http:\\/\\/proxy17.rt3.io:32192",
+        }
+    }
+    assert parse_connect(data, "s").replaced == "http://proxy17.rt3.io:32192"
+    data["connection"]["connectionOverridden"] = "false"
+    assert parse_connect(data, "s").replaced is None
+
+
+@pytest.mark.parametrize("code", ["SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"])
+@pytest.mark.parametrize("reason", [None, "MFA required"])
+def test_a_two_factor_login_answer_says_use_an_access_key(code: str, reason: str | None) -> None:
+    body = {"status": "false", "code": code, **({"reason": reason} if reason else {})}
+    with pytest.raises(TwoFactorError, match="two-factor.*use an access key"):
+        decode_response(200, "application/json", json.dumps(body).encode(), "login")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "[0211] Device 80:00:00:00:01:02:03:04 is not active",
+        "[0212] Device is not responding",
+        "The device is offline",
+        "Service is inactive",
+    ],
+)
+def test_an_offline_device_is_retried(reason: str) -> None:
+    body = json.dumps({"status": "false", "reason": reason}).encode()
+    with pytest.raises(ApiRefused) as info:
+        decode_response(200, "application/json", body, "connect")
+    assert info.value.offline and info.value.transient
+
+
+@pytest.mark.parametrize(
+    "reason", ["[0209] Device address 80:00:00:00:01:02:03:04 not found", "[0300] bad hostip"]
+)
+def test_an_unknown_service_is_not_retried(reason: str) -> None:
+    body = json.dumps({"status": "false", "reason": reason}).encode()
+    with pytest.raises(ApiRefused) as info:
+        decode_response(200, "application/json", body, "connect")
+    assert not info.value.offline and not info.value.transient

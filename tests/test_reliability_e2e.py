@@ -147,7 +147,7 @@ async def test_startup_gives_up_after_start_timeout(world: World) -> None:
 
 
 async def test_access_key_file_only_signs_every_call(world: World, nursery: trio.Nursery) -> None:
-    from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET
+    from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, DEVELOPER_KEY
 
     with trio.fail_after(DEADLINE):
         env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
@@ -156,6 +156,7 @@ async def test_access_key_file_only_signs_every_call(world: World, nursery: trio
         keys.write_text(
             f"[DEFAULT]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\n"
             f"R3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
+            f"R3_DEVELOPER_API_KEY = {DEVELOPER_KEY}\n"  # with it, the REST API
         )
         keys.chmod(0o600)
         world.env = env
@@ -167,6 +168,7 @@ async def test_access_key_file_only_signs_every_call(world: World, nursery: trio
         for call in calls:
             assert call.headers["authorization"].startswith(f'Signature keyId="{ACCESS_KEY_ID}"')
             assert "token" not in call.headers and call.http_status == 200
+            assert call.headers["developerkey"] == DEVELOPER_KEY  # signed REST needs it
         assert world.fake.open_proxies == []
         assert ACCESS_SECRET not in cli.all_output
 
@@ -174,10 +176,13 @@ async def test_access_key_file_only_signs_every_call(world: World, nursery: trio
 async def test_a_wrong_access_key_is_a_clear_error(world: World) -> None:
     import base64
 
+    from rittunnel.fake import DEVELOPER_KEY
+
     with trio.fail_after(DEADLINE):
         env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
         env["R3_ACCESS_KEY_ID"] = "FAKEACCESSKEYID0001"
         env["R3_SECRET_ACCESS_KEY"] = base64.b64encode(b"wrong secret value").decode()
+        env["R3_DEVELOPER_API_KEY"] = DEVELOPER_KEY  # REST, which says why
         ssh_profile(world, free_port())
         result = await run_cli(env, "ssh-pi")
         assert result.code == 1

@@ -10,7 +10,7 @@ import signal
 
 import trio
 
-from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, FakeService
+from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, DEVELOPER_KEY, FakeService
 
 from .conftest import OFFLINE_ID, SSH_ID, WEB_ID, World, free_port, roundtrip, run_cli, start_cli
 
@@ -22,13 +22,15 @@ OTHER_SSH_ID = "80:00:00:00:01:02:03:07"
 
 def keys_only(world: World, sections: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
     """The world's environment with the password login removed and a 0600 access-key
-    file holding ``sections`` (default: the fake's key as DEFAULT)."""
+    file holding ``sections`` (default: the fake's key as DEFAULT), each with the
+    developer key, so the REST API is used (GraphQL: test_remoteit_today_e2e)."""
     sections = sections or {"DEFAULT": (ACCESS_KEY_ID, ACCESS_SECRET)}
     path = world.tmp / "home" / ".remoteit" / "credentials"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "".join(
             f"[{name}]\nR3_ACCESS_KEY_ID = {kid}\nR3_SECRET_ACCESS_KEY = {secret}\n"
+            f"R3_DEVELOPER_API_KEY = {DEVELOPER_KEY}\n"
             for name, (kid, secret) in sections.items()
         )
     )

@@ -3,6 +3,7 @@ in-memory API fake (no sockets: only timing and counting are under test)."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -16,10 +17,10 @@ from rittunnel.tunnel.upstream import ProxyKeeper
 from .conftest import MemoryApi
 
 
-def keeper(api: MemoryApi) -> ProxyKeeper:
+def keeper(api: MemoryApi, err: io.StringIO | None = None) -> ProxyKeeper:
     profile = Profile(name="p", source="p.yaml", service="s", local_port=1)
-    quiet = Reporter(quiet=True, err=open("/dev/null", "w"))  # noqa: SIM115
-    return ProxyKeeper(api, profile, quiet)  # type: ignore[arg-type]
+    reporter = Reporter(quiet=True, err=err or io.StringIO())
+    return ProxyKeeper(api, profile, reporter)  # type: ignore[arg-type]
 
 
 async def test_one_creation_for_many_waiting_clients(autojump_clock: Any) -> None:
@@ -91,3 +92,43 @@ async def test_permanent_failure_is_not_retried(autojump_clock: Any) -> None:
     with pytest.raises(ApiRefused):
         await k.acquire(trio.current_time() + 30)
     assert api.connects == 0 and api.failures == []
+
+
+def offline() -> ApiRefused:
+    reason = "[0212] Device is not responding"
+    return ApiRefused(f"connect: remote.it said no: {reason}", reason, offline=True)
+
+
+async def test_a_device_not_responding_twice_then_up_gets_its_proxy(autojump_clock: Any) -> None:
+    api = MemoryApi()
+    api.failures = [offline(), offline()]
+    lease = await keeper(api).acquire(trio.current_time() + 15)
+    assert lease.connection_id == "C1" and api.failures == []
+
+
+async def test_a_device_that_stays_offline_is_said_to_be(autojump_clock: Any) -> None:
+    api = MemoryApi()
+    api.failures = [offline()] * 1000
+    start = trio.current_time()
+    with pytest.raises(ApiRefused, match=r"^p: the device seems offline or not responding"):
+        await keeper(api).acquire(start + 15)
+    assert trio.current_time() - start <= 15.5 and len(api.failures) > 1000 - 15
+
+
+async def test_a_retry_after_is_waited_for(autojump_clock: Any) -> None:
+    api = MemoryApi(latency=0)
+    api.failures = [ApiUnavailable("connect: throttled (HTTP 429)", retry_after=7)]
+    start = trio.current_time()
+    await keeper(api).acquire(start + 30)
+    assert trio.current_time() - start >= 7  # not the first backoff step (0.5 s)
+
+
+async def test_a_connect_that_replaced_a_proxy_warns_which() -> None:
+    api = MemoryApi(latency=0)
+    api.replaced = "http://proxy17.rt3.io:32192"
+    err = io.StringIO()
+    await keeper(api, err).acquire(trio.current_time() + 30)
+    assert err.getvalue() == (
+        "rittunnel: warning: p: remote.it replaced an earlier proxy of this service "
+        "(http://proxy17.rt3.io:32192); connections through it were cut\n"
+    )

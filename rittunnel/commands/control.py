@@ -64,6 +64,7 @@ class Entry:
             "upstream": s.upstream,
             "mode": s.mode,
             "service": s.service,
+            "api": s.api,
             "service_name": s.service_name or None,
             "uptime": round(now - s.started, 1),
             "connections": s.connections if self.alive else 0,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         FakeService,
         Knobs,
         client_env,
+        graphql_url_for,
     )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "FakeService",
     "Knobs",
     "client_env",
+    "graphql_url_for",
 ]
 
 

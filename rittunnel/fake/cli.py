@@ -16,9 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--service",
         action="append",
         default=[],
-        metavar="ADDRESS=NAME:TYPE:HOST:PORT",
+        metavar="ADDRESS=NAME:TYPE[:HOST:PORT]",
         help="a service relaying to HOST:PORT, e.g. "
-        "80:00:00:00:01:02:03:04=pi-ssh:SSH:127.0.0.1:22; TYPE http/https takes no HOST:PORT",
+        "80:00:00:00:01:02:03:04=pi-ssh:SSH:127.0.0.1:22; TYPE http/https needs HOST:PORT "
+        "only for port proxies (it gets a reverse proxy by default)",
     )
     parser.add_argument(
         "--echo",
@@ -27,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--expirationsec", type=int, default=28797, help="proxy lifetime")
     parser.add_argument("--direct", action="store_true", help="hand out targets as proxies")
+    parser.add_argument(
+        "--page-max", type=int, default=1000, help="most devices per GraphQL devices page"
+    )
+    parser.add_argument(
+        "--mfa",
+        choices=("SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"),
+        help="a two-factor account: password logins get this code and no token",
+    )
 
 
 def parse_service(spec: str) -> FakeService:
@@ -43,11 +52,22 @@ def parse_service(spec: str) -> FakeService:
 def run(args: argparse.Namespace) -> int:
     import trio
 
-    from .server import DEVELOPER_KEY, PASSWORD, USERNAME, FakeRemoteIt, FakeService, Knobs
+    from .server import (
+        ACCESS_KEY_ID,
+        ACCESS_SECRET,
+        DEVELOPER_KEY,
+        PASSWORD,
+        USERNAME,
+        FakeRemoteIt,
+        FakeService,
+        Knobs,
+    )
     from .target import serve_echo
 
     services = [parse_service(s) for s in args.service]
-    knobs = Knobs(expirationsec=args.expirationsec, direct=args.direct)
+    knobs = Knobs(
+        expirationsec=args.expirationsec, direct=args.direct, page_max=args.page_max, mfa=args.mfa
+    )
 
     async def main() -> None:
         fake = FakeRemoteIt(services, knobs=knobs)
@@ -59,9 +79,16 @@ def run(args: argparse.Namespace) -> int:
                 )
             url = await nursery.start(fake.serve, "127.0.0.1", args.port)
             print(f"fake remote.it API at {url}", flush=True)
+            print(f"fake remote.it GraphQL API at {fake.graphql_url}", flush=True)
             print(
-                f"  export RITTUNNEL_API_URL={url} REMOTEIT_DEVELOPER_KEY={DEVELOPER_KEY} "
+                f"  export RITTUNNEL_API_URL={url} RITTUNNEL_GRAPHQL_URL={fake.graphql_url} "
+                f"REMOTEIT_DEVELOPER_KEY={DEVELOPER_KEY} "
                 f"REMOTEIT_USERNAME={USERNAME} REMOTEIT_PASSWORD={PASSWORD}",
+                flush=True,
+            )
+            print(
+                f"  access key: R3_ACCESS_KEY_ID={ACCESS_KEY_ID} "
+                f"R3_SECRET_ACCESS_KEY={ACCESS_SECRET}",
                 flush=True,
             )
             for s in fake.services.values():

@@ -1,39 +1,86 @@
 """A fake remote.it: a real HTTP server on loopback that speaks the documented REST API
-(v27) with its quirks, and opens a real TCP proxy listener for every connect.
+(v27) and the GraphQL API (v1) with their quirks, and opens a real TCP proxy listener for
+every port proxy. It follows ``shared/reference`` (page numbers as in its README) and
+``API-NOTES.md``.
 
-Fidelity to ``shared/reference`` (page numbers as in its README):
+REST, base ``http://127.0.0.1:PORT/apv/v27`` (what :meth:`FakeRemoteIt.serve` returns):
 
 * ``POST /user/login`` (003): header ``developerkey``; body ``username``/``password``;
   answers ``{"status":"true","token","email","service_authhash"}`` plus the newer
   ``auth_token``/``auth_expiration``; a bad password gives HTTP 200 with
-  ``status:"false"`` and ``[0102] The username or password is invalid``.
-* ``POST /device/connect`` (000, 001, 002): headers ``developerkey`` + ``token``; body
-  ``deviceaddress``, ``wait``, ``hostip``. Bad or unauthorised requests answer **HTTP 200**
-  with ``status:"false"`` and a ``reason``. ``proxy`` is ``http:\\/\\/127.0.0.1:PORT``
-  (slashes escaped, as the pages show) for port proxies and ``https://xxxx.p18.rt3.io``
-  for http/https services; ``expirationsec`` is a *string*; extra undocumented fields
-  (``proxyserver``, ``proxyport``, ``requested``, ``sessionID``, ``latchedIP``,
-  ``proxyExpirationSec``, ``lifeLeft``, ``idleLeft``) are sent as the live API does.
+  ``status:"false"`` and ``[0102] The username or password is invalid``. A two-factor
+  account (``mfa``) answers a right password with HTTP 200 ``{"status":"false",
+  "code":"SMS_MFA"|"SOFTWARE_TOKEN_MFA"|"MFA_SETUP"}`` and no token, with a ``reason``
+  or (``mfa_reason=False``) without one.
+* ``POST /device/connect`` (000, 001, 002): headers ``developerkey`` + ``token`` (or a
+  signature and ``DeveloperKey``); body ``deviceaddress``, ``wait``, ``hostip``,
+  ``concurrent``, ``proxyType``. Bad or unauthorised requests answer **HTTP 200** with
+  ``status:"false"`` and a ``reason``; an inactive service gets ``[0211] Device … is not
+  active``. ``proxy`` is ``http:\\/\\/127.0.0.1:PORT`` (slashes escaped, as the pages
+  show) for port proxies and ``https://xxxx.p18.rt3.io`` for http/https services (a port
+  proxy for those too when the body says ``proxyType: "port"``); ``expirationsec`` is a
+  *string*; extra undocumented fields (``proxyserver``, ``proxyport``, ``requested``,
+  ``sessionID``, ``latchedIP``, ``proxyExpirationSec``, ``lifeLeft``, ``idleLeft``) are
+  sent as the live API does.
+* A second connect for a service with an open proxy **replaces** it (API-NOTES,
+  "Lifetime"): the old listener closes and its live connections are cut, and the answer's
+  ``connection`` carries ``"connectionOverridden": "true"`` and ``"previousConnection"``
+  (the old ``proxy`` value). ``"concurrent": true`` (or ``"true"``) keeps both.
 * ``hostip`` (000, 002): ``255.255.255.255`` latches to the first client IP and refuses
   others; ``0.0.0.0`` is public; another IP, or none (the API caller's IP), restricts.
 * ``POST /device/connect/stop`` (004): success ``{"status":"true","connectionid"}``;
   failure **HTTP 401** with ``{"status":"false","reason"}``.
 * ``GET /device/list/all``: ``devices`` with ``deviceaddress``, ``devicealias``,
   ``servicetitle``, ``devicestate``.
+* Signed requests (draft-cavage ``hmac-sha256`` over ``(request-target) host date
+  content-type content-length``, the Date within ``max_clock_skew``) replace the token;
+  a signed REST request still needs the ``DeveloperKey`` header (else ``[0401]``).
 * Requests are read as JSON whatever their ``Content-Type`` (the docs' curl examples send
   none).
 
-Inferences (not in the pages; documented here, the knobs can change them): a proxy is
-dropped ``idle_sec`` (900) after its last TCP connection closes, and at expiry its live
-connections are cut; an expired token is answered with status false, reason
-``[0090] Token has expired`` on connect (HTTP 200) and on stop (HTTP 401).
+GraphQL, ``POST http://127.0.0.1:PORT/graphql/v1`` (:attr:`FakeRemoteIt.graphql_url`;
+:mod:`.graphql` parses, validates and runs the documents):
+
+* signed requests only (no developer key needed, one sent is ignored); unsigned or badly
+  signed: HTTP 401 ``text/plain`` ``Unauthorized``;
+* ``mutation { connect(serviceId, hostIP = "255.255.255.255", type = AUTO_PROXY) {…} }``
+  → ``Connection { id host port reverseProxy url created timeout session { id } }``;
+  ``AUTO_PROXY`` is a reverse proxy for http/https services and a port proxy otherwise,
+  ``PORT_PROXY``/``REVERSE_PROXY`` ask; ``hostIP`` as REST's ``hostip``; ``timeout`` is
+  ``expirationsec``; the ``id`` is the REST ``connectionid`` (either API stops either);
+* ``mutation { disconnect(connectionId, serviceId) }`` → ``true``;
+* ``query { login { id email devices(size = 100, from = 0) { total hasMore items { id
+  name state services { id name state title } } } } }``, ``size`` at most 1000, a page
+  at most ``page_max`` devices whatever ``size`` asks (``hasMore`` then true);
+* only the fields asked for are answered; a field, argument or variable type the schema
+  does not have is HTTP 400 ``{"errors": [{"message": "Cannot query field …"}]}``;
+* refusals (unknown service, inactive device, unknown connection, ``size`` > 1000) are
+  HTTP 200 with the field null and ``errors: [{"message", "path"}]``.
+
+Inferences (not in the pages or the notes; the knobs can change some): a proxy is dropped
+``idle_sec`` (900) after its last TCP connection closes, and at expiry its live
+connections are cut; an expired token is answered with status false, reason ``[0090]
+Token has expired`` on connect (HTTP 200) and on stop (HTTP 401); a replacing connect
+replaces every open proxy of that service (``previousConnection`` names the newest); the
+two-factor ``reason`` texts; a GraphQL connect does not replace an open proxy
+(``gql_connect_replaces``); GraphQL's ``Service.title`` is the service type ("SSH", as
+REST's ``servicetitle``); a port proxy's GraphQL ``url`` is ``http://127.0.0.1:PORT`` (as
+REST's ``proxy``); a device's ``state`` is "active" when one of its services is; a
+device's ID; ``REVERSE_PROXY`` for a non-web service and ``disconnect`` of a connection
+of another service are refusals; the refusal texts; validation errors carry an
+``extensions.code`` as Apollo Server does; fragments and directives are refused (HTTP 400).
 
 Knobs (:class:`Knobs`, also settable over HTTP at ``POST /_fake/control``): scripted
-failures per endpoint (``status_false[:REASON]``, ``html502``, ``http500``, ``reset``,
-``hang``, ``delay:SECONDS``), a delay on every answer, ``expirationsec``, ``idle_sec``,
-token lifetime, ``direct`` (hand out the service's target itself as the proxy, so a
-benchmark times only the client's hop), killing proxies. ``GET /_fake/state`` shows open
-proxies and the recorded calls.
+failures per endpoint (:meth:`FakeRemoteIt.fail_next`; REST ``login``, ``connect``,
+``stop``, ``list``: ``status_false[:REASON]``, ``html502``, ``http500``, ``reset``,
+``hang[:S]``, ``delay:S``; GraphQL ``gql_connect``, ``gql_disconnect``, ``gql_devices``:
+``http429[:RETRY_AFTER]``, ``http401``, ``http403``, ``errors:MESSAGE``, ``html502``,
+``http500``, ``reset``, ``hang[:S]``, ``delay:S`` (waits, then answers normally)), a delay
+on every answer, ``expirationsec``, ``idle_sec``, token lifetime, ``direct`` (hand out
+the service's target itself as the proxy, so a benchmark times only the client's hop),
+``page_max``, ``gql_connect_replaces``, ``mfa``, ``mfa_reason``, ``warning`` (an
+``X-R3-Warning`` header), killing proxies. ``GET /_fake/state`` shows open proxies and
+the recorded calls.
 """
 
 from __future__ import annotations
@@ -48,12 +95,46 @@ import secrets
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import h11
 import trio
+
+from . import graphql
+from .model import (
+    HTML_502,
+    LATCH,
+    MFA_CODES,
+    PUBLIC,
+    Answer,
+    Call,
+    FakeProxy,
+    FakeService,
+    Knobs,
+    check_failure,
+    rest_json,
+)
+
+__all__ = [
+    "ACCESS_KEY_ID",
+    "ACCESS_SECRET",
+    "DEVELOPER_KEY",
+    "LATCH",
+    "PASSWORD",
+    "PUBLIC",
+    "USERNAME",
+    "Call",
+    "FakeProxy",
+    "FakeRemoteIt",
+    "FakeService",
+    "Knobs",
+    "client_env",
+    "graphql_url_for",
+]
 
 DEVELOPER_KEY = "fake-developer-key"
 USERNAME = "demo@example.com"
@@ -62,12 +143,41 @@ PASSWORD = "demo-password"  # noqa: S105 - the fake's own published demo passwor
 ACCESS_KEY_ID = "FAKEACCESSKEYID0001"
 ACCESS_SECRET = base64.b64encode(b"fake-access-secret-0123456789abcdef").decode()
 
+#: the ``reason`` of a two-factor login answer (the texts are an inference)
+MFA_REASONS = {
+    "SMS_MFA": "Two-factor authentication: enter the code sent to your phone",
+    "SOFTWARE_TOKEN_MFA": "Two-factor authentication: enter the code from your authenticator app",
+    "MFA_SETUP": "Two-factor authentication must be set up before you can sign in",
+}
+#: what ``POST /_fake/control`` may set on :class:`Knobs`
+CONTROL_KNOBS = (
+    "delay",
+    "expirationsec",
+    "idle_sec",
+    "token_ttl",
+    "direct",
+    "page_max",
+    "gql_connect_replaces",
+    "mfa",
+    "mfa_reason",
+    "warning",
+)
+
+Handler = Callable[[dict[str, str], dict[str, Any], str], Awaitable[Answer]]
+
+
+def graphql_url_for(api_url: str) -> str:
+    """The GraphQL URL beside the REST base ``api_url`` (same scheme, host and port)."""
+    parts = urlsplit(api_url)
+    return f"{parts.scheme}://{parts.netloc}{graphql.PATH}"
+
 
 def client_env(api_url: str, root: Path) -> dict[str, str]:
-    """What a ``rittunnel`` process needs to use the fake at ``api_url``: its URL, the
-    fake's demo login, and state and cache directories under ``root``."""
+    """What a ``rittunnel`` process needs to use the fake at ``api_url``: its REST and
+    GraphQL URLs, the fake's demo login, and state and cache directories under ``root``."""
     return {
         "RITTUNNEL_API_URL": api_url,
+        "RITTUNNEL_GRAPHQL_URL": graphql_url_for(api_url),
         "REMOTEIT_DEVELOPER_KEY": DEVELOPER_KEY,
         "REMOTEIT_USERNAME": USERNAME,
         "REMOTEIT_PASSWORD": PASSWORD,
@@ -76,92 +186,25 @@ def client_env(api_url: str, root: Path) -> dict[str, str]:
     }
 
 
-LATCH = "255.255.255.255"
-PUBLIC = "0.0.0.0"
-
-
-@dataclass
-class FakeService:
-    address: str
-    name: str
-    type: str = "SSH"
-    state: str = "active"
-    #: host, port of the real service the proxy relays to (None for http/https types)
-    target: tuple[str, int] | None = None
-
-    @property
-    def is_web(self) -> bool:
-        return self.type.lower() in ("http", "https")
-
-
-@dataclass
-class Knobs:
-    #: endpoint ("login", "connect", "stop", "list") -> failures to apply to its next calls
-    failures: dict[str, list[str]] = field(default_factory=dict)
-    delay: float = 0.0
-    expirationsec: int = 28797
-    idle_sec: float = 900.0
-    token_ttl: float | None = None
-    direct: bool = False
-    replace_on_reconnect: bool = False
-
-
-@dataclass
-class Call:
-    endpoint: str
-    headers: dict[str, str]
-    body: Any
-    http_status: int
-    status: str | None
-    peer: str
-
-
-@dataclass
-class FakeProxy:
-    connection_id: str
-    service: FakeService
-    hostip: str | None
-    caller_ip: str
-    port: int = 0
-    created: float = 0.0
-    expires_at: float = 0.0
-    latched_ip: str | None = None
-    active: int = 0
-    idle_since: float = 0.0
-    stopped: bool = False
-    ended: str = ""
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    accepted: int = 0
-    refused: int = 0
-
-    def allows(self, ip: str) -> bool:
-        if self.hostip == PUBLIC:
-            return True
-        if self.hostip == LATCH:
-            if self.latched_ip is None:
-                self.latched_ip = ip
-            return ip == self.latched_ip
-        allowed = self.hostip or self.caller_ip
-        return ip == allowed
-
-
 class _Reset(Exception):
     """Answer by resetting the connection."""
 
 
-def _json(data: dict[str, Any]) -> bytes:
-    # The live API (PHP) escapes forward slashes: "http:\/\/proxy18.rt3.io:38575".
-    return json.dumps(data).replace("/", "\\/").encode()
+def _false(reason: str) -> dict[str, Any]:
+    return {"status": "false", "reason": reason}
 
 
-HTML_502 = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
-)
+def _status_of(body: bytes) -> str | None:
+    try:
+        status = json.loads(body).get("status")
+    except (ValueError, AttributeError):
+        return None
+    return status if isinstance(status, str) else None
 
 
 class FakeRemoteIt:
-    """The fake API. ``await nursery.start(fake.serve)`` returns its base URL."""
+    """The fake API. ``await nursery.start(fake.serve)`` returns its REST base URL;
+    :attr:`graphql_url` is its GraphQL endpoint."""
 
     def __init__(
         self,
@@ -171,12 +214,20 @@ class FakeRemoteIt:
         username: str = USERNAME,
         password: str = PASSWORD,
         knobs: Knobs | None = None,
+        mfa: str | None = None,
+        mfa_reason: bool = True,
     ) -> None:
         self.services = {s.address: s for s in services or []}
         self.developer_key = developer_key
         self.username = username
         self.password = password
         self.knobs = knobs or Knobs()
+        if mfa is not None:
+            self.knobs.mfa = mfa
+        if not mfa_reason:
+            self.knobs.mfa_reason = False
+        if self.knobs.mfa is not None and self.knobs.mfa not in MFA_CODES:
+            raise ValueError(f"mfa must be one of {MFA_CODES} or None, not {self.knobs.mfa!r}")
         self.tokens: dict[str, float] = {}
         #: access key ID -> decoded secret, accepted for signed requests
         self.access_keys: dict[str, bytes] = {ACCESS_KEY_ID: base64.b64decode(ACCESS_SECRET)}
@@ -185,7 +236,19 @@ class FakeRemoteIt:
         self.proxies: dict[str, FakeProxy] = {}
         self.calls: list[Call] = []
         self.base_url = ""
+        self.graphql = graphql.GraphQLApi(self)
         self._nursery: trio.Nursery | None = None
+        self._routes: dict[tuple[str, str], tuple[str, Handler]] = {
+            ("POST", "/apv/v27/user/login"): ("login", self._login),
+            ("POST", "/apv/v27/device/connect"): ("connect", self._connect),
+            ("POST", "/apv/v27/device/connect/stop"): ("stop", self._stop),
+            ("GET", "/apv/v27/device/list/all"): ("list", self._list),
+        }
+
+    @property
+    def graphql_url(self) -> str:
+        """``http://127.0.0.1:PORT/graphql/v1`` once serving (empty before)."""
+        return graphql_url_for(self.base_url) if self.base_url else ""
 
     # -- inspection helpers for tests ---------------------------------------------------
 
@@ -197,6 +260,14 @@ class FakeRemoteIt:
         return [c for c in self.calls if c.endpoint == endpoint]
 
     def fail_next(self, endpoint: str, *failures: str) -> None:
+        """Script the answers of ``endpoint``'s next calls (one failure per call). REST
+        endpoints ``login``, ``connect``, ``stop``, ``list`` take ``status_false[:REASON]``,
+        GraphQL ones ``gql_connect``, ``gql_disconnect``, ``gql_devices`` take
+        ``http429[:RETRY_AFTER]``, ``http401``, ``http403``, ``errors:MESSAGE``; both take
+        ``html502``, ``http500``, ``reset``, ``hang[:S]``, ``delay:S``. Raises ValueError
+        for a failure the endpoint does not know."""
+        for failure in failures:
+            check_failure(endpoint, failure)
         self.knobs.failures.setdefault(endpoint, []).extend(failures)
 
     def expire_tokens(self) -> None:
@@ -247,26 +318,32 @@ class FakeRemoteIt:
                     if request is None:
                         return
                     try:
-                        status, ctype, payload = await self._dispatch(request, body, peer)
+                        answer = await self._dispatch(request, body, peer)
                     except _Reset:
                         stream.socket.setsockopt(
                             socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                         )
                         return
-                    headers = [
-                        ("content-type", ctype),
-                        ("content-length", str(len(payload))),
-                        ("server", "fake-remote.it"),
-                    ]
-                    data = conn.send(h11.Response(status_code=status, headers=headers)) or b""
-                    data += conn.send(h11.Data(data=payload)) or b""
-                    data += conn.send(h11.EndOfMessage()) or b""
-                    await stream.send_all(data)
+                    await stream.send_all(self._response(conn, answer))
                     if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                         return
                     conn.start_next_cycle()
         except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
             return
+
+    def _response(self, conn: h11.Connection, answer: Answer) -> bytes:
+        headers = [
+            ("content-type", answer.ctype),
+            ("content-length", str(len(answer.body))),
+            ("server", "fake-remote.it"),
+            *answer.headers,
+        ]
+        if self.knobs.warning:
+            headers.append(("x-r3-warning", self.knobs.warning))
+        data = conn.send(h11.Response(status_code=answer.status, headers=headers)) or b""
+        data += conn.send(h11.Data(data=answer.body)) or b""
+        data += conn.send(h11.EndOfMessage()) or b""
+        return data
 
     async def _read_request(
         self, stream: trio.SocketStream, conn: h11.Connection
@@ -288,9 +365,7 @@ class FakeRemoteIt:
 
     # -- the API -----------------------------------------------------------------------
 
-    async def _dispatch(
-        self, request: h11.Request, raw: bytes, peer: str
-    ) -> tuple[int, str, bytes]:
+    async def _dispatch(self, request: h11.Request, raw: bytes, peer: str) -> Answer:
         path = request.target.decode("latin-1").split("?", 1)[0]
         method = request.method.decode()
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
@@ -303,42 +378,46 @@ class FakeRemoteIt:
             body = None
         if path.startswith("/_fake/"):
             return self._control(method, path, body)
-        routes = {
-            ("POST", "/apv/v27/user/login"): ("login", self._login),
-            ("POST", "/apv/v27/device/connect"): ("connect", self._connect),
-            ("POST", "/apv/v27/device/connect/stop"): ("stop", self._stop),
-            ("GET", "/apv/v27/device/list/all"): ("list", self._list),
-        }
-        route = routes.get((method, path))
+        fields = body if isinstance(body, dict) else {}
+        route = self._route(method, path, fields)
         if route is None:
-            return 404, "text/html", b"<html><body><h1>404 Not Found</h1></body></html>"
+            return Answer(404, "text/html", b"<html><body><h1>404 Not Found</h1></body></html>")
         endpoint, handler = route
         if self.knobs.delay:
             await trio.sleep(self.knobs.delay)
         record = Call(endpoint, headers, body, 0, None, peer)
         self.calls.append(record)
         failure = self._next_failure(endpoint)
-        if failure is not None:
-            answer = await self._failure(failure, endpoint)
-        else:
-            answer = await handler(headers, body if isinstance(body, dict) else {}, peer)
-        record.http_status = answer[0]
-        try:
-            record.status = json.loads(answer[2]).get("status")
-        except (ValueError, AttributeError):
-            record.status = None
+        answer = await self._failure(failure, endpoint) if failure is not None else None
+        if answer is None:
+            answer = await handler(headers, fields, peer)
+        record.http_status = answer.status
+        record.status = _status_of(answer.body)
         return answer
+
+    def _route(self, method: str, path: str, body: dict[str, Any]) -> tuple[str, Handler] | None:
+        if (method, path) == ("POST", graphql.PATH):
+            return graphql.endpoint_of(body), self.graphql.handle
+        return self._routes.get((method, path))
 
     def _next_failure(self, endpoint: str) -> str | None:
         queue = self.knobs.failures.get(endpoint)
         return queue.pop(0) if queue else None
 
-    async def _failure(self, failure: str, endpoint: str) -> tuple[int, str, bytes]:
+    async def _failure(self, failure: str, endpoint: str) -> Answer | None:
+        """The scripted answer, or None to answer normally (a GraphQL ``delay``)."""
         kind, _, arg = failure.partition(":")
+        if endpoint.startswith("gql_"):
+            answer = graphql.scripted(kind, arg, endpoint)
+            if answer is not None:
+                return answer
+            if kind == "delay":
+                await trio.sleep(float(arg or 1))
+                return None
         if kind == "html502":
-            return 502, "text/html", HTML_502
+            return Answer(502, "text/html", HTML_502)
         if kind == "http500":
-            return 500, "application/json", _json({"status": "false", "reason": "Internal error"})
+            return Answer(500, "application/json", rest_json(_false("Internal error")))
         if kind == "reset":
             raise _Reset
         if kind == "hang":
@@ -346,23 +425,22 @@ class FakeRemoteIt:
             raise _Reset
         if kind == "delay":
             await trio.sleep(float(arg or 1))
-            return 200, "application/json", _json({"status": "false", "reason": "delayed"})
+            return self._refuse("delayed")
         reason = arg or "[0500] Service temporarily unavailable, try again"
-        http = 401 if endpoint == "stop" else 200
-        return http, "application/json", _json({"status": "false", "reason": reason})
+        return self._refuse(reason, 401 if endpoint == "stop" else 200)
 
-    def _refuse(self, reason: str, http: int = 200) -> tuple[int, str, bytes]:
-        return http, "application/json", _json({"status": "false", "reason": reason})
+    def _refuse(self, reason: str, http: int = 200) -> Answer:
+        return Answer(http, "application/json", rest_json(_false(reason)))
 
-    def _ok(self, data: dict[str, Any]) -> tuple[int, str, bytes]:
-        return 200, "application/json", _json({**data, "status": "true"})
+    def _ok(self, data: dict[str, Any]) -> Answer:
+        return Answer(200, "application/json", rest_json({**data, "status": "true"}))
 
-    def _auth(self, headers: dict[str, str], http: int) -> tuple[int, str, bytes] | None:
+    def _auth(self, headers: dict[str, str], http: int) -> Answer | None:
         if headers.get("authorization", "").startswith("Signature "):
             why = self._verify_signature(headers)
             if why is not None:
                 return self._refuse(f"Unauthorized: {why}", 401)
-            if "developerkey" in headers and headers["developerkey"] != self.developer_key:
+            if headers.get("developerkey") != self.developer_key:
                 return self._refuse("[0401] Missing or invalid developer key", http)
             return None
         if headers.get("developerkey") != self.developer_key:
@@ -373,6 +451,13 @@ class FakeRemoteIt:
         if self.tokens[token] <= time.time():
             return self._refuse("[0090] Token has expired", http)
         return None
+
+    def signature_problem(self, headers: dict[str, str]) -> str | None:
+        """Why the request (its lower-case ``headers`` as ``_dispatch`` makes them) is not
+        validly signed, or None when it is."""
+        if not headers.get("authorization", "").startswith("Signature "):
+            return "the request is not signed"
+        return self._verify_signature(headers)
 
     def _verify_signature(self, headers: dict[str, str]) -> str | None:
         """Check an HTTP Signatures (draft-cavage, hmac-sha256) ``Authorization`` header as
@@ -411,13 +496,13 @@ class FakeRemoteIt:
             return "signature does not match"
         return None
 
-    async def _login(
-        self, headers: dict[str, str], body: dict[str, Any], peer: str
-    ) -> tuple[int, str, bytes]:
+    async def _login(self, headers: dict[str, str], body: dict[str, Any], peer: str) -> Answer:
         if headers.get("developerkey") != self.developer_key:
             return self._refuse("[0401] Missing or invalid developer key")
         if body.get("username") != self.username or body.get("password") != self.password:
             return self._refuse("[0102] The username or password is invalid")
+        if self.knobs.mfa:
+            return self._mfa_answer(self.knobs.mfa)
         token = secrets.token_hex(16)
         ttl = self.knobs.token_ttl if self.knobs.token_ttl is not None else 7 * 86400
         expires = time.time() + ttl
@@ -434,9 +519,14 @@ class FakeRemoteIt:
             }
         )
 
-    async def _list(
-        self, headers: dict[str, str], body: dict[str, Any], peer: str
-    ) -> tuple[int, str, bytes]:
+    def _mfa_answer(self, code: str) -> Answer:
+        """A two-factor account's answer to a right password: no token."""
+        data = {"status": "false", "code": code}
+        if self.knobs.mfa_reason:
+            data["reason"] = MFA_REASONS.get(code, "Two-factor authentication required")
+        return Answer(200, "application/json", rest_json(data))
+
+    async def _list(self, headers: dict[str, str], body: dict[str, Any], peer: str) -> Answer:
         refused = self._auth(headers, 200)
         if refused:
             return refused
@@ -455,9 +545,7 @@ class FakeRemoteIt:
         ]
         return self._ok({"cached": "false", "devices": devices})
 
-    async def _connect(
-        self, headers: dict[str, str], body: dict[str, Any], peer: str
-    ) -> tuple[int, str, bytes]:
+    async def _connect(self, headers: dict[str, str], body: dict[str, Any], peer: str) -> Answer:
         refused = self._auth(headers, 200)
         if refused:
             return refused
@@ -470,51 +558,34 @@ class FakeRemoteIt:
         hostip = body.get("hostip")
         if hostip is not None and not isinstance(hostip, str):
             return self._refuse("[0300] hostip must be a string")
-        if self.knobs.replace_on_reconnect:
-            for old in self.open_proxies:
-                if old.service is service:
-                    self._end(old, "replaced")
-        now = trio.current_time()
-        proxy = FakeProxy(
-            connection_id=str(uuid.uuid4()).upper(),
-            service=service,
-            hostip=hostip,
-            caller_ip=peer,
-            created=now,
-            expires_at=now + self.knobs.expirationsec,
-            idle_since=now,
-        )
+        reverse = service.is_web and body.get("proxyType") != "port"
+        proxy = await self.open_proxy(service, hostip, peer, reverse=reverse)
+        concurrent = body.get("concurrent") in (True, "true")
+        previous = None if concurrent else self.replace_open(service, keep=proxy)
+        return self._ok({"connection": self._rest_connection(proxy, previous)})
+
+    def _rest_connection(self, proxy: FakeProxy, previous: FakeProxy | None) -> dict[str, Any]:
+        life = round(proxy.expires_at - proxy.created)
         conn: dict[str, Any] = {
-            "deviceaddress": service.address,
+            "deviceaddress": proxy.service.address,
             "connectionid": proxy.connection_id,
-            "expirationsec": str(self.knobs.expirationsec),
-            "proxyExpirationSec": self.knobs.expirationsec,
-            "lifeLeft": self.knobs.expirationsec,
+            "expirationsec": str(life),
+            "proxyExpirationSec": life,
+            "lifeLeft": life,
             "idleLeft": int(self.knobs.idle_sec),
             "requested": time.strftime("%m/%d/%Y %H:%M:%S"),
-            "sessionID": secrets.token_hex(8),
+            "sessionID": proxy.session_id,
             "status": "running",
-            "latchedIP": hostip or peer,
+            "latchedIP": proxy.hostip or proxy.caller_ip,
+            "proxy": proxy.url,
         }
-        if service.is_web:
-            conn["proxy"] = f"https://{secrets.token_hex(4)}.p18.rt3.io"
-            self.proxies[proxy.connection_id] = proxy
-            proxy.ended = ""
-        elif self.knobs.direct and service.target is not None:
-            host, port = service.target
-            conn.update(proxy=f"http://{host}:{port}", proxyserver=host, proxyport=str(port))
-            self.proxies[proxy.connection_id] = proxy
-        else:
-            assert self._nursery is not None
-            port = await self._nursery.start(self._run_proxy, proxy)
-            conn.update(
-                proxy=f"http://127.0.0.1:{port}", proxyserver="127.0.0.1", proxyport=str(port)
-            )
-        return self._ok({"connection": conn})
+        if not proxy.reverse:
+            conn.update(proxyserver=proxy.host, proxyport=str(proxy.port))
+        if previous is not None:
+            conn.update(connectionOverridden="true", previousConnection=previous.url)
+        return conn
 
-    async def _stop(
-        self, headers: dict[str, str], body: dict[str, Any], peer: str
-    ) -> tuple[int, str, bytes]:
+    async def _stop(self, headers: dict[str, str], body: dict[str, Any], peer: str) -> Answer:
         refused = self._auth(headers, 401)
         if refused:
             return refused
@@ -525,11 +596,58 @@ class FakeRemoteIt:
             return self._refuse("[0212] connectionid incorrect or missing", 401)
         if proxy.service.address != address:
             return self._refuse("[0213] deviceaddress incorrect or missing", 401)
-        proxy.stopped = True
-        self._end(proxy, "stopped")
-        return 200, "application/json", _json({"status": "true", "connectionid": cid})
+        self.stop_proxy(proxy)
+        return Answer(200, "application/json", rest_json({"status": "true", "connectionid": cid}))
 
     # -- proxies -----------------------------------------------------------------------
+
+    async def open_proxy(
+        self, service: FakeService, hostip: str | None, peer: str, *, reverse: bool
+    ) -> FakeProxy:
+        """A new proxy of ``service`` (both APIs' connect): a reverse proxy's name, the
+        target itself in ``direct`` mode, or a real listener on 127.0.0.1."""
+        now = trio.current_time()
+        proxy = FakeProxy(
+            connection_id=str(uuid.uuid4()).upper(),
+            service=service,
+            hostip=hostip,
+            caller_ip=peer,
+            created=now,
+            expires_at=now + self.knobs.expirationsec,
+            idle_since=now,
+            reverse=reverse,
+            created_at=time.time(),
+            session_id=secrets.token_hex(8),
+        )
+        if reverse:
+            proxy.host = f"{secrets.token_hex(4)}.p18.rt3.io"
+            proxy.url = f"https://{proxy.host}"
+            self.proxies[proxy.connection_id] = proxy
+        elif self.knobs.direct and service.target is not None:
+            proxy.host, proxy.port = service.target
+            proxy.url = f"http://{proxy.host}:{proxy.port}"
+            self.proxies[proxy.connection_id] = proxy
+        else:
+            assert self._nursery is not None
+            proxy.host = "127.0.0.1"
+            proxy.port = await self._nursery.start(self._run_proxy, proxy)
+            proxy.url = f"http://127.0.0.1:{proxy.port}"
+        return proxy
+
+    def replace_open(self, service: FakeService, keep: FakeProxy | None = None) -> FakeProxy | None:
+        """End every open proxy of ``service`` but ``keep`` (the new one) as a
+        non-concurrent connect does (listener and live connections); returns the newest of
+        them, or None."""
+        old = [
+            p for p in self.open_proxies if p.service.address == service.address and p is not keep
+        ]
+        for proxy in old:
+            self._end(proxy, "replaced")
+        return old[-1] if old else None
+
+    def stop_proxy(self, proxy: FakeProxy) -> None:
+        proxy.stopped = True
+        self._end(proxy, "stopped")
 
     def _end(self, proxy: FakeProxy, why: str) -> None:
         if not proxy.ended:
@@ -594,6 +712,7 @@ class FakeRemoteIt:
     def state(self) -> dict[str, Any]:
         return {
             "base_url": self.base_url,
+            "graphql_url": self.graphql_url,
             "proxies": [
                 {
                     "connectionid": p.connection_id,
@@ -601,6 +720,8 @@ class FakeRemoteIt:
                     "port": p.port,
                     "hostip": p.hostip,
                     "ended": p.ended,
+                    "reverse": p.reverse,
+                    "proxy": p.url,
                     "active": p.active,
                     "accepted": p.accepted,
                 }
@@ -611,24 +732,33 @@ class FakeRemoteIt:
             "knobs": asdict(self.knobs),
         }
 
-    def _control(self, method: str, path: str, body: Any) -> tuple[int, str, bytes]:
+    def _control(self, method: str, path: str, body: Any) -> Answer:
         if method == "GET" and path == "/_fake/state":
-            return 200, "application/json", json.dumps(self.state()).encode()
+            return Answer(200, "application/json", json.dumps(self.state()).encode())
         if method == "POST" and path == "/_fake/control" and isinstance(body, dict):
-            for endpoint, failures in (body.get("fail") or {}).items():
-                self.fail_next(endpoint, *failures)
-            for key in ("delay", "expirationsec", "idle_sec", "token_ttl", "direct"):
-                if key in body:
-                    setattr(self.knobs, key, body[key])
-            if body.get("expire_tokens"):
-                self.expire_tokens()
-            killed = (
-                self.kill_proxy(None if body["kill"] == "all" else body["kill"])
-                if body.get("kill")
-                else 0
-            )
-            return 200, "application/json", json.dumps({"ok": True, "killed": killed}).encode()
-        return 404, "application/json", b'{"ok": false}'
+            try:
+                killed = self._apply_control(body)
+            except (ValueError, TypeError) as exc:
+                error = {"ok": False, "error": str(exc)}
+                return Answer(400, "application/json", json.dumps(error).encode())
+            ok = {"ok": True, "killed": killed}
+            return Answer(200, "application/json", json.dumps(ok).encode())
+        return Answer(404, "application/json", b'{"ok": false}')
+
+    def _apply_control(self, body: dict[str, Any]) -> int:
+        """Apply a ``/_fake/control`` body; returns how many proxies it killed."""
+        if body.get("mfa") not in (None, *MFA_CODES):
+            raise ValueError(f"mfa must be one of {MFA_CODES} or null")
+        for endpoint, failures in (body.get("fail") or {}).items():
+            self.fail_next(endpoint, *failures)
+        for key in CONTROL_KNOBS:
+            if key in body:
+                setattr(self.knobs, key, body[key])
+        if body.get("expire_tokens"):
+            self.expire_tokens()
+        if body.get("kill"):
+            return self.kill_proxy(None if body["kill"] == "all" else body["kill"])
+        return 0
 
 
 async def _pipe(src: trio.SocketStream, dst: trio.SocketStream, scope: trio.CancelScope) -> None:

@@ -1,27 +1,65 @@
-"""API clients per account.
+"""API clients per account, and which API each one speaks.
 
-An account is an API base URL plus the credentials it is used with: the environment's, or
-one section of ``~/.remoteit/credentials`` (a profile's ``credentials:`` key). Each is
-read once, its client made on first use; password logins share one token cache. This is
-the real :class:`~rittunnel.tunnel.upstream.ApiClients`.
+An account is an API (REST or GraphQL) at a URL, plus the credentials it is used with:
+the environment's, or one section of ``~/.remoteit/credentials`` (a profile's
+``credentials:`` key). Each is read once, its client made on first use; password logins
+share one token cache. This is the real :class:`~rittunnel.tunnel.upstream.ApiClients`.
+
+Which API (:func:`choose_api`): ``RITTUNNEL_API``, else the profile's ``api:``, else
+GraphQL for an access key without a developer key (REST refuses signed calls without
+one), else REST (password and token logins have only REST).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..errors import CredentialsError
 from ..profiles import Profile
 from ..report import Reporter
-from ..settings import Settings
+from ..settings import Api, Settings
+from .client import ApiClient
 from .credentials import Credentials, credentials_from_env, file_section
 from .protocol import DEFAULT_API_URL
-from .rest import ApiClient
 from .tokencache import TokenCache, cache_key
 
 
+class Account(NamedTuple):
+    """Where a tunnel's proxies live: what a state file records so that ``cleanup`` can
+    stop them the same way."""
+
+    url: str
+    #: the credentials-file section ("": the environment's, or the default section)
+    section: str
+    api: Api = "rest"
+
+
 def api_url_for(profile: Profile | None, settings: Settings) -> str:
-    """``RITTUNNEL_API_URL``, else the profile's ``api_url``, else remote.it's."""
+    """The REST URL: ``RITTUNNEL_API_URL``, else the profile's ``api_url``, else remote.it's."""
     url = settings.api_url or (profile.api_url if profile else None) or DEFAULT_API_URL
     return url.rstrip("/")
+
+
+def choose_api(profile: Profile | None, settings: Settings, creds: Credentials) -> Api:
+    """The API for these credentials (see the module docstring); a choice that cannot
+    work with them is an error saying what to change."""
+    chosen = settings.api or (profile.api if profile else None)
+    where = "RITTUNNEL_API" if settings.api else f"{profile.source}: api" if profile else ""
+    if chosen == "graphql" and creds.access_key is None:
+        raise CredentialsError(
+            f"{where}: graphql needs an access key (R3_ACCESS_KEY_ID and R3_SECRET_ACCESS_KEY, "
+            "or ~/.remoteit/credentials); see README: Credentials"
+        )
+    if chosen == "rest" and creds.access_key is not None and not creds.developer_key:
+        raise CredentialsError(
+            f"{where}: rest with an access key needs a developer key too (R3_DEVELOPER_API_KEY "
+            "in the key file, or REMOTEIT_DEVELOPER_KEY); or use api: graphql"
+        )
+    if chosen is not None:
+        return chosen
+    if creds.access_key is not None and not creds.developer_key:
+        return "graphql"
+    return "rest"
 
 
 class Accounts:
@@ -31,7 +69,7 @@ class Accounts:
         self.reporter = reporter
         self._tokens = TokenCache(settings.cache_dir / "tokens.json")
         self._credentials: dict[str, Credentials] = {}
-        self.clients: dict[tuple[str, str], ApiClient] = {}
+        self.clients: dict[Account, ApiClient] = {}
 
     def section(self, profile: Profile | None) -> str:
         """The credentials-file section this profile's account uses ("": the default)."""
@@ -51,40 +89,55 @@ class Accounts:
             self._credentials[section] = creds
         return self._credentials[section]
 
-    def locate(self, profile: Profile) -> tuple[str, str]:
+    def locate(self, profile: Profile) -> Account:
+        """The profile's account; missing credentials, or an API they cannot use, are
+        said now, before any I/O."""
         section = self.section(profile)
-        self.credentials(section, profile)  # missing credentials: say so now
-        return api_url_for(profile, self.settings), section
+        return self._account(profile, section, self.credentials(section, profile))
 
-    def default_account(self, section: str | None = None) -> tuple[str, str]:
-        """The account used without a profile: ``RITTUNNEL_API_URL`` (or remote.it's)
-        with the credentials of ``section``, else the environment's (``R3_PROFILE`` or
-        the default section)."""
+    def default_account(self, section: str | None = None) -> Account:
+        """The account used without a profile: the credentials of ``section``, else the
+        environment's (``R3_PROFILE`` or the default section)."""
         chosen = file_section(self.env, section) or ""
-        self.credentials(chosen)
-        return api_url_for(None, self.settings), chosen
+        return self._account(None, chosen, self.credentials(chosen))
 
-    def client(self, api_url: str, section: str) -> ApiClient:
-        if (api_url, section) not in self.clients:
-            creds = self.credentials(section)
-            key = cache_key(api_url, creds)
-            cached = self._tokens.get(key) if creds.can_login and not creds.token else None
-            if cached:
-                self.reporter.add_secrets([cached])
+    def _account(self, profile: Profile | None, section: str, creds: Credentials) -> Account:
+        api = choose_api(profile, self.settings, creds)
+        if api == "graphql":
+            return Account(self.settings.graphql_url, section, "graphql")
+        return Account(api_url_for(profile, self.settings), section, "rest")
 
-            def remember(token: str, expires_at: float | None) -> None:
-                self.reporter.add_secrets([token])
-                self._tokens.put(key, token, expires_at)
+    def client(self, account: Account) -> ApiClient:
+        if account not in self.clients:
+            self.clients[account] = self._new_client(account)
+        return self.clients[account]
 
-            self.clients[api_url, section] = ApiClient(
-                api_url,
-                creds,
-                timeout=self.settings.api_timeout,
-                token=cached,
-                on_token=remember,
-                reporter=self.reporter,
-            )
-        return self.clients[api_url, section]
+    def _new_client(self, account: Account) -> ApiClient:
+        creds = self.credentials(account.section)
+        timeout = self.settings.api_timeout
+        if account.api == "graphql":
+            from .graphql import GraphQLClient
+
+            return GraphQLClient(account.url, creds, timeout=timeout, reporter=self.reporter)
+        from .rest import RestClient
+
+        key = cache_key(account.url, creds)
+        cached = self._tokens.get(key) if creds.can_login and not creds.token else None
+        if cached:
+            self.reporter.add_secrets([cached])
+
+        def remember(token: str, expires_at: float | None) -> None:
+            self.reporter.add_secrets([token])
+            self._tokens.put(key, token, expires_at)
+
+        return RestClient(
+            account.url,
+            creds,
+            timeout=timeout,
+            token=cached,
+            on_token=remember,
+            reporter=self.reporter,
+        )
 
     async def aclose(self) -> None:
         for client in self.clients.values():

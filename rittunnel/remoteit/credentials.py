@@ -8,8 +8,10 @@ Precedence (first that applies wins):
    ``credentials:`` key, else ``R3_PROFILE``, else ``DEFAULT``; a section asked for by
    name must exist (and so must the file).
 
-The developer key is ``REMOTEIT_DEVELOPER_KEY``, else ``R3_DEVELOPER_API_KEY`` (env, then
-the file); required for password login, optional with access keys. Secrets are kept out
+The developer key is required for password login (``REMOTEIT_DEVELOPER_KEY``). With
+access keys it is ``R3_DEVELOPER_API_KEY`` (the environment, then the key file's section),
+else ``REMOTEIT_DEVELOPER_KEY``; signed REST calls need it, signed GraphQL calls do not
+(see :mod:`rittunnel.remoteit.accounts` for which API is used). Secrets are kept out
 of ``repr`` so a stray log line or traceback cannot show them.
 """
 
@@ -145,7 +147,8 @@ def credentials_from_env(
         access = _access_from(env, warn, file_section(env, section))
         if access is not None:
             ak, file_dev_key = access
-            dev = key or env.get(ENV_R3_DEVELOPER_KEY, "").strip() or file_dev_key
+            # signed REST calls need a developer key: the key file's own first
+            dev = env.get(ENV_R3_DEVELOPER_KEY, "").strip() or file_dev_key or key
             return Credentials(developer_key=dev, access_key=ak)
     username = env.get(ENV_USERNAME, "").strip() or None
     password = env.get(ENV_PASSWORD, "") or None

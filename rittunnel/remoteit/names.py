@@ -26,7 +26,7 @@ from ..files import write_private
 from ..profiles import Profile
 from ..report import Reporter
 from ..settings import SERVICES_TTL, Settings
-from .accounts import Accounts
+from .accounts import Account, Accounts
 from .protocol import ServiceInfo
 
 
@@ -123,21 +123,22 @@ class ServiceCache:
 
 async def list_services(
     accounts: Accounts,
-    account: tuple[str, str],
+    account: Account,
     cache: ServiceCache,
     *,
     fresh: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> tuple[list[ServiceInfo], bool]:
-    """The service list of ``account`` (API URL, credentials section), from the cache
-    unless ``fresh``; also whether it was fetched just now."""
-    url, section = account
-    key = cache.account(url, section, accounts.credentials(section).identity)
+    """The service list of ``account``, from the cache unless ``fresh``; also whether it
+    was fetched just now."""
+    key = cache.account(
+        account.url, account.section, accounts.credentials(account.section).identity
+    )
     if not fresh:
         cached = cache.get(key, clock())
         if cached is not None:
             return cached, False
-    services = await accounts.client(url, section).list_services()
+    services = await accounts.client(account).list_services()
     cache.put(key, services, clock())
     return services, True
 

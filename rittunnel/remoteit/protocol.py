@@ -1,5 +1,9 @@
 """The remote.it REST API (v27) as data: request bodies in, parsed results out. No I/O.
 
+Also the results both APIs share (:class:`Connection`, :class:`ServiceInfo`, the proxy
+kinds) and the words that classify a refusal (:func:`refusal`); the GraphQL API's own
+shapes are :mod:`rittunnel.remoteit.queries`.
+
 Everything here is pure so that each documented quirk is tested without a socket:
 
 * ``status`` is the *string* ``"true"``/``"false"`` (``"pending"`` and others are seen);
@@ -8,7 +12,12 @@ Everything here is pure so that each documented quirk is tested without a socket
 * ``proxy`` is ``http:\\/\\/host:port`` for a port proxy (the scheme is decoration) or
   ``https://name.p18.rt3.io`` for a reverse proxy (http/https services);
 * ``expirationsec`` is a string of seconds; newer answers add ``proxyExpirationSec``;
-* unknown fields are ignored; an HTML page or a 5xx is an outage, not a crash.
+* unknown fields are ignored; an HTML page or a 5xx is an outage, not a crash;
+* a second connect for a service replaces its earlier proxy unless the body says
+  ``"concurrent": true`` (we always do); an answer that replaced one says
+  ``connectionOverridden`` and ``previousConnection``;
+* a password login for a two-factor account answers with a ``code`` (``SMS_MFA``,
+  ``SOFTWARE_TOKEN_MFA``, ``MFA_SETUP``) instead of a token.
 """
 
 from __future__ import annotations
@@ -19,8 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ApiRefused, ApiUnavailable, AuthError, ProtocolError
-from ..profiles import Mode
+from ..errors import (
+    ApiError,
+    ApiRefused,
+    ApiUnavailable,
+    AuthError,
+    ProtocolError,
+    TwoFactorError,
+)
+from ..profiles import Mode, ProxyKind
 
 DEFAULT_API_URL = "https://api.remot3.it/apv/v27"
 LATCHING_HOSTIP = "255.255.255.255"
@@ -65,6 +81,8 @@ class Connection:
     proxy: Proxy
     #: seconds of life left when the answer was made (None: the API did not say)
     expires_in: float | None
+    #: the earlier proxy of this service that this connect replaced, if remote.it says so
+    replaced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,15 +109,22 @@ def hostip_for(mode: Mode, hostip: str | None) -> str | None:
     return hostip
 
 
-def connect_body(service: str, mode: Mode, hostip: str | None) -> dict[str, str]:
-    body = {"deviceaddress": service, "wait": "true"}
+def connect_body(
+    service: str, mode: Mode, hostip: str | None, proxy: ProxyKind = "auto"
+) -> dict[str, object]:
+    """``concurrent``: never replace another proxy of this service (a live session
+    through it would die); ``proxyType: "port"`` asks for a port proxy even for a web
+    service."""
+    body: dict[str, object] = {"deviceaddress": service, "wait": "true", "concurrent": True}
     ip = hostip_for(mode, hostip)
     if ip is not None:
         body["hostip"] = ip
+    if proxy == "port":
+        body["proxyType"] = "port"
     return body
 
 
-def stop_body(service: str, connection_id: str) -> dict[str, str]:
+def stop_body(service: str, connection_id: str) -> dict[str, object]:
     return {"deviceaddress": service, "connectionid": connection_id}
 
 
@@ -113,6 +138,31 @@ _TRANSIENT_WORDS = re.compile(
     r"try again|timed? ?out|temporar|unavailable|busy|too many|rate limit|overload|pending",
     re.IGNORECASE,
 )
+# Words that mean the device is not there right now (offline, rebooting): retried too.
+_OFFLINE_WORDS = re.compile(
+    r"offline|inactive|not active|not responding|unresponsive|unreachable|not online|"
+    r"ensure that the device is online",
+    re.IGNORECASE,
+)
+#: login answers for accounts that sign in with a second factor
+MFA_CODES = frozenset({"SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"})
+TWO_FACTOR = (
+    "this remote.it account signs in with two-factor authentication, so a password "
+    "login cannot work for it; use an access key instead (README: Two-factor accounts)"
+)
+
+
+def refusal(what: str, reason: str, *, http_status: int = 200) -> ApiError:
+    """The error for the API's refusal ``reason`` (its own words): an auth failure, an
+    offline device (retried), a passing trouble (retried), or a plain no."""
+    shown = reason or "no reason given"
+    if (http_status in (401, 403) and not reason) or _AUTH_WORDS.search(reason):
+        return AuthError(f"{what}: remote.it refused the credentials: {shown}", reason)
+    offline = bool(_OFFLINE_WORDS.search(reason))
+    transient = http_status >= 500 or bool(_TRANSIENT_WORDS.search(reason))
+    return ApiRefused(
+        f"{what}: remote.it said no: {shown}", reason, transient=transient, offline=offline
+    )
 
 
 def _describe_body(body: bytes, content_type: str) -> str:
@@ -142,6 +192,9 @@ def decode_response(status_code: int, content_type: str, body: bytes, what: str)
             f"{what}: the remote.it API answered HTTP {status_code} with {shape}; "
             "it may be having an outage, try again later"
         )
+    code = data.get("code")
+    if isinstance(code, str) and code.strip().upper() in MFA_CODES:
+        raise TwoFactorError(f"{what}: {TWO_FACTOR}")
     status = data.get("status")
     if isinstance(status, bool):  # be lenient: a JSON boolean means what it says
         status = "true" if status else "false"
@@ -158,11 +211,7 @@ def decode_response(status_code: int, content_type: str, body: bytes, what: str)
                 + "; try again later"
             )
         raise ProtocolError(f"{what}: the remote.it API answered without a status field")
-    shown = reason or "no reason given"
-    if (status_code in (401, 403) and not reason) or _AUTH_WORDS.search(reason):
-        raise AuthError(f"{what}: remote.it refused the credentials: {shown}", reason)
-    transient = status_code >= 500 or bool(_TRANSIENT_WORDS.search(reason))
-    raise ApiRefused(f"{what}: remote.it said no: {shown}", reason, transient=transient)
+    raise refusal(what, reason, http_status=status_code)
 
 
 def parse_login(data: dict[str, Any]) -> Login:
@@ -206,11 +255,17 @@ def parse_connect(data: dict[str, Any], service: str) -> Connection:
     expires_in = _number(conn.get("proxyExpirationSec"))
     if expires_in is None:
         expires_in = _number(conn.get("expirationsec"))
+    overridden = str(conn.get("connectionOverridden", data.get("connectionOverridden", "")))
+    previous = conn.get("previousConnection", data.get("previousConnection"))
+    replaced = None
+    if overridden.strip().lower() == "true":
+        replaced = str(previous).replace("\\/", "/") if previous else "an earlier proxy"
     return Connection(
         connection_id=connection_id,
         service=str(conn.get("deviceaddress") or service),
         proxy=proxy,
         expires_in=expires_in,
+        replaced=replaced,
     )
 
 

@@ -1,9 +1,10 @@
-"""The remote.it API client: httpx on trio, with every failure mapped to our error tree.
+"""The remote.it REST API (v27) client, one of the two behind
+:class:`~rittunnel.remoteit.client.ApiClient`.
 
-This is the only module that talks HTTP to remote.it. What to send and how to read the
-answer lives in :mod:`rittunnel.remoteit.protocol`; this module adds the I/O: headers, a deadline
-on every call, mapping httpx/trio exceptions to :class:`~rittunnel.errors.ApiError`, and
-logging in again once when a call fails for auth. What it has to say (a re-login)
+What to send and how to read the answer lives in :mod:`rittunnel.remoteit.protocol`; the
+HTTP and its failures in :mod:`rittunnel.remoteit.transport`. This module adds the
+headers (``developerkey``, ``token``; requests are signed when there is an access key),
+and logging in again once when a call fails for auth. What it has to say (a re-login)
 goes through the same :class:`~rittunnel.report.Reporter` as everything else.
 
 Contract: every public coroutine either returns the parsed result or raises an
@@ -14,25 +15,23 @@ headers or request bodies (where the secrets are).
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import trio
 
-from ..errors import ApiError, ApiUnavailable, AuthError, CredentialsError
-from ..profiles import Mode
+from ..errors import AuthError, CredentialsError
+from ..profiles import Mode, ProxyKind
 from ..report import Reporter
 from ..settings import API_TIMEOUT
 from . import protocol
 from .credentials import Credentials
+from .transport import Session, Transport
 
 
-class ApiClient:
+class RestClient(Session):
     """A session with the remote.it API.
 
-    Use as ``async with ApiClient(url, creds) as api: conn = await api.connect(...)``.
+    Use as ``async with RestClient(url, creds) as api: conn = await api.connect(...)``.
     ``on_token`` is called with ``(token, expires_at)`` after every successful login, so
     a caller can cache it. ``reporter`` hears what the client has to say (nothing is
     said without one).
@@ -55,37 +54,7 @@ class ApiClient:
         self._on_token = on_token
         self._reporter = reporter
         self._login_lock = trio.Lock()
-        auth: httpx.Auth | None = None
-        if credentials.access_key is not None:
-            from .signing import SigningAuth
-
-            auth = SigningAuth(credentials.access_key.key_id, credentials.access_key.secret)
-        self._client = httpx.AsyncClient(
-            auth=auth,
-            timeout=httpx.Timeout(timeout),
-            headers={"user-agent": "rittunnel", "accept": "application/json"},
-            follow_redirects=False,
-            trust_env=False,
-        )
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.base_url).netloc or self.base_url
-
-    async def __aenter__(self) -> ApiClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        with trio.CancelScope(shield=True):
-            await self._client.aclose()
+        self._http = Transport(base_url, credentials, timeout=timeout, env_var="RITTUNNEL_API_URL")
 
     # -- the calls ---------------------------------------------------------------------
 
@@ -97,7 +66,10 @@ class ApiClient:
                 "the token was refused and there is no REMOTEIT_USERNAME/REMOTEIT_PASSWORD "
                 "to log in again; set them or a fresh REMOTEIT_TOKEN"
             )
-        body = {"username": creds.username or "", "password": creds.password or ""}
+        body: dict[str, object] = {
+            "username": creds.username or "",
+            "password": creds.password or "",
+        }
         try:
             data = await self._post(protocol.LOGIN_PATH, body, "login", with_token=False)
         except AuthError as exc:
@@ -114,8 +86,10 @@ class ApiClient:
             self._reporter.debug(f"logged in to {self.host}")
         return result.token
 
-    async def connect(self, service: str, mode: Mode, hostip: str | None) -> protocol.Connection:
-        body = protocol.connect_body(service, mode, hostip)
+    async def connect(
+        self, service: str, mode: Mode, hostip: str | None, proxy: ProxyKind = "auto"
+    ) -> protocol.Connection:
+        body = protocol.connect_body(service, mode, hostip, proxy)
         data = await self._authed(protocol.CONNECT_PATH, body, "connect")
         return protocol.parse_connect(data, service)
 
@@ -129,7 +103,7 @@ class ApiClient:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    async def _authed(self, path: str, body: dict[str, str] | None, what: str) -> dict[str, Any]:
+    async def _authed(self, path: str, body: dict[str, object] | None, what: str) -> dict[str, Any]:
         """A call that needs a token: log in first if we have none, and once more if the
         token we used is refused. With an access key every call is signed instead."""
         if self.credentials.access_key is not None:
@@ -162,43 +136,14 @@ class ApiClient:
             await self.login()
 
     async def _post(
-        self, path: str, body: dict[str, str] | None, what: str, *, with_token: bool = True
+        self, path: str, body: dict[str, object] | None, what: str, *, with_token: bool = True
     ) -> dict[str, Any]:
         headers = {}
         if self.credentials.developer_key:
-            headers["developerkey"] = self.credentials.developer_key
-        if with_token and self._token:
+            # signed calls need it too (as DeveloperKey; header names are case-insensitive)
+            headers["DeveloperKey"] = self.credentials.developer_key
+        if with_token and self._token and self.credentials.access_key is None:
             headers["token"] = self._token
-        url = self.base_url + path
-        try:
-            with trio.fail_after(self.timeout):
-                if body is None:
-                    response = await self._client.get(url, headers=headers)
-                else:
-                    # json= sets Content-Type: application/json, which the docs' own
-                    # examples forget; the API accepts it either way.
-                    response = await self._client.post(url, json=body, headers=headers)
-        except (trio.TooSlowError, httpx.TimeoutException):
-            raise ApiUnavailable(
-                f"{what}: no answer from {self.host} within {self.timeout:g}s; "
-                "check your network or try again later"
-            ) from None
-        except httpx.ConnectError as exc:
-            raise ApiUnavailable(
-                f"{what}: cannot reach the remote.it API at {self.host} ({_short(exc)}); "
-                "check your network or RITTUNNEL_API_URL"
-            ) from None
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise ApiUnavailable(
-                f"{what}: the connection to {self.host} failed ({_short(exc)}); try again later"
-            ) from None
+        response = await self._http.send(path, body, what, headers)
         content_type = response.headers.get("content-type", "")
         return protocol.decode_response(response.status_code, content_type, response.content, what)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text and text[0] else exc.__class__.__name__
-
-
-__all__ = ["ApiClient", "ApiError"]

@@ -19,8 +19,9 @@ import trio
 
 from ..errors import ApiError, ApiRefused, AuthError
 from ..profiles import Profile
+from ..remoteit.accounts import Account
 from ..report import Reporter
-from ..settings import STOP_TIMEOUT
+from ..settings import STOP_TIMEOUT, Api
 from .state import StateStore, TunnelState, process_start_time
 from .upstream import ApiClients
 
@@ -35,13 +36,14 @@ def new_state(
 ) -> TunnelState:
     """The state file of a tunnel this process runs for ``profile``, under ``name``."""
     pid = os.getpid()
-    api_url, section = clients.locate(profile)
+    account = clients.locate(profile)
     return TunnelState(
         name=name,
         pid=pid,
         pid_started=process_start_time(pid) or 0.0,
-        api_url=api_url,
-        credentials=section,
+        api_url=account.url,
+        credentials=account.section,
+        api=account.api,
         service=profile.service,
         service_name=profile.service_name,
         mode=profile.mode,
@@ -49,6 +51,12 @@ def new_state(
         addresses=addresses or [],
         log=log,
     )
+
+
+def account_of(state: TunnelState) -> Account:
+    """The account whose proxies ``state`` records (an older file without ``api``: REST)."""
+    api: Api = "graphql" if state.api == "graphql" else "rest"
+    return Account(state.api_url, state.credentials, api)
 
 
 @dataclass
@@ -118,7 +126,7 @@ async def cleanup_orphans(
     stopped = 0
     for path, state in store.orphans():
         left = []
-        api = clients.client(state.api_url, state.credentials)
+        api = clients.client(account_of(state))
         for cid in state.proxies:
             try:
                 with trio.fail_after(stop_timeout):

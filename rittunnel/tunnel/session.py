@@ -33,11 +33,11 @@ from ..errors import RittunnelError
 from ..profiles import Profile
 from ..progress import spinner
 from ..relay import Limits, Relayer
+from ..remoteit.client import ApiClient
 from ..remoteit.protocol import ReverseProxy
-from ..remoteit.rest import ApiClient
 from ..report import Reporter
 from ..settings import Settings
-from .claims import Claim, cleanup_orphans, new_state
+from .claims import Claim, account_of, cleanup_orphans, new_state
 from .lease import Lease
 from .port import Port
 from .signals import stop_on_signals
@@ -213,7 +213,7 @@ class Session:
             state = new_state(profile, clients, profile.name, log=log)
             tunnel = Tunnel(
                 profile,
-                clients.client(state.api_url, state.credentials),
+                clients.client(account_of(state)),
                 reporter,
                 settings,
                 relayer,

@@ -35,6 +35,9 @@ class TunnelState:
     service_name: str = ""
     #: the credentials-file section of the account that owns the proxies ("": default)
     credentials: str = ""
+    #: the API that made the proxies (``rest`` or ``graphql``), so they are stopped the
+    #: same way; ``api_url`` is that API's URL
+    api: str = "rest"
     local_port: int = 0
     addresses: list[str] = field(default_factory=list)
     #: IDs of the proxies this tunnel holds open at remote.it

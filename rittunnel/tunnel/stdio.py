@@ -20,7 +20,7 @@ from ..errors import RittunnelError
 from ..profiles import Profile
 from ..report import Reporter
 from ..settings import Settings
-from .claims import Claim, cleanup_orphans, new_state
+from .claims import Claim, account_of, cleanup_orphans, new_state
 from .signals import stop_on_signals
 from .state import StateStore
 from .upstream import ApiClients, Upstream
@@ -72,7 +72,7 @@ async def serve_stdio(
 
     upstream = Upstream(
         profile,
-        clients.client(state.api_url, state.credentials),
+        clients.client(account_of(state)),
         reporter,
         stop_timeout=settings.stop_timeout,
         on_change=record,
@@ -88,7 +88,8 @@ async def serve_stdio(
                 if sock is None:
                     raise RittunnelError(
                         f"{profile.name}: service {profile.service} is an HTTP(S) service "
-                        f"(reverse proxy {lease.connection.proxy}); stdio needs a port"
+                        f"(reverse proxy {lease.connection.proxy}); stdio needs a port: "
+                        "set proxy: port in the profile"
                     )
                 with sock:
                     reporter.debug(f"{profile.name}: relaying stdio via {lease.connection.proxy}")

@@ -20,11 +20,12 @@ from typing import Protocol
 
 import trio
 
-from ..errors import ApiError, ApiUnavailable
+from ..errors import ApiError, ApiRefused, ApiUnavailable
 from ..net import open_tcp
 from ..profiles import Profile
+from ..remoteit.accounts import Account
+from ..remoteit.client import ApiClient
 from ..remoteit.protocol import PortProxy, ReverseProxy
-from ..remoteit.rest import ApiClient
 from ..report import Reporter
 from ..settings import STOP_TIMEOUT
 from .lease import Lease, backoff_delays, is_expired, lease_from
@@ -41,14 +42,14 @@ def wall_clock(at: float | None) -> float | None:
 
 
 class ApiClients(Protocol):
-    """Where a tunnel's API client comes from: one per account (API URL + credentials
+    """Where a tunnel's API client comes from: one per account (API, URL, credentials
     section), so a state file can name the account that must stop its proxies."""
 
-    def locate(self, profile: Profile) -> tuple[str, str]:
-        """The profile's account: (API URL, credentials section or "")."""
+    def locate(self, profile: Profile) -> Account:
+        """The profile's account."""
         ...
 
-    def client(self, api_url: str, section: str) -> ApiClient: ...
+    def client(self, account: Account) -> ApiClient: ...
 
 
 class ProxyKeeper:
@@ -138,26 +139,38 @@ class ProxyKeeper:
         delays = backoff_delays()
         attempt = 1
         started = trio.current_time()
-        last = f"connect: no answer from {self.api.host}"
+        last: ApiError = ApiUnavailable(f"connect: no answer from {self.api.host}")
         while True:
             try:
                 with trio.fail_at(deadline):
-                    conn = await self.api.connect(profile.service, profile.mode, profile.hostip)
+                    conn = await self.api.connect(
+                        profile.service, profile.mode, profile.hostip, profile.proxy
+                    )
                 break
             except trio.TooSlowError:
+                if isinstance(last, ApiRefused) and last.offline:
+                    raise self._offline(last) from None
                 waited = trio.current_time() - started
                 raise ApiUnavailable(
                     f"{profile.name}: no proxy from remote.it within {waited:.0f}s ({last}); "
                     "the API is slow or down, try again later"
                 ) from None
             except ApiError as exc:
-                last = str(exc)
-                delay = next(delays)
+                last = exc
+                # remote.it may ask how long to wait (HTTP 429 Retry-After): at least that
+                delay = max(next(delays), getattr(exc, "retry_after", None) or 0.0)
                 if not exc.transient or trio.current_time() + delay >= deadline:
+                    if isinstance(exc, ApiRefused) and exc.offline:
+                        raise self._offline(exc) from None
                     raise
                 self.reporter.warn(f"{exc} (attempt {attempt}; retrying in {delay:.1f}s)")
                 attempt += 1
                 await trio.sleep(delay)
+        if conn.replaced is not None:
+            self.reporter.warn(
+                f"{profile.name}: remote.it replaced an earlier proxy of this service "
+                f"({conn.replaced}); connections through it were cut"
+            )
         lease = lease_from(conn, trio.current_time())
         self._open[conn.connection_id] = lease
         self.current = lease
@@ -166,6 +179,15 @@ class ProxyKeeper:
         if self.generation > 1:
             self._announce_renewal(lease)
         return lease
+
+    def _offline(self, exc: ApiRefused) -> ApiRefused:
+        """The last word when the device never answered: it seems offline."""
+        return ApiRefused(
+            f"{self.profile.name}: the device seems offline or not responding ({exc}); "
+            "check that it is on and online (it may be rebooting), then try again",
+            exc.reason,
+            offline=True,
+        )
 
     def _announce_renewal(self, lease: Lease) -> None:
         self.reporter.renewed(
