@@ -468,3 +468,30 @@ def test_client_env_names_both_apis() -> None:
     assert env["RITTUNNEL_API_URL"] == "http://127.0.0.1:4567/apv/v27"
     assert env["RITTUNNEL_GRAPHQL_URL"] == "http://127.0.0.1:4567/graphql/v1"
     assert {"REMOTEIT_DEVELOPER_KEY", "REMOTEIT_USERNAME", "REMOTEIT_PASSWORD"} <= set(env)
+
+
+async def test_scripted_nonsense_in_a_good_connect_answer(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.answer_next_connect(proxy="http://127.0.0.1:99999", expirationsec="inf")
+        async with httpx.AsyncClient() as http:
+            r = await http.post(
+                world.api_url + "/user/login",
+                json={"username": USERNAME, "password": PASSWORD},
+                headers={"developerkey": DEVELOPER_KEY},
+            )
+            token = r.json()["token"]
+            headers = {"developerkey": DEVELOPER_KEY, "token": token}
+            body = {"deviceaddress": SSH_ID, "wait": "true", "concurrent": True}
+            r = await http.post(world.api_url + "/device/connect", json=body, headers=headers)
+            conn = r.json()["connection"]
+            assert conn["proxy"] == "http://127.0.0.1:99999" and conn["expirationsec"] == "inf"
+            assert len(world.fake.open_proxies) == 1  # the connection exists all the same
+            stop = {"deviceaddress": SSH_ID, "connectionid": conn["connectionid"]}
+            r = await http.post(world.api_url + "/device/connect/stop", json=stop, headers=headers)
+            assert r.status_code == 200
+            # stopped (or expired, or killed): a second stop is refused, it is gone
+            r = await http.post(world.api_url + "/device/connect/stop", json=stop, headers=headers)
+            assert r.status_code == 401 and "connectionid" in r.json()["reason"]
+            world.fake.fail_next("list", "huge:3000000")
+            r = await http.get(world.api_url + "/device/list/all", headers=headers)
+            assert len(r.content) == 3000000

@@ -726,7 +726,7 @@ class GraphQLApi:
     async def disconnect(self, args: dict[str, Any]) -> bool:
         cid = args["connectionId"]
         proxy = self.fake.proxies.get(cid)
-        if proxy is None:
+        if proxy is None or proxy.ended:  # expired, killed or stopped: gone
             raise FieldError(f"Connection not found: {cid}")
         service_id = args.get("serviceId")
         if service_id is not None and service_id != proxy.service.address:

@@ -21,7 +21,7 @@ MFA_CODES = ("SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP")
 #: failures every endpoint takes (see ``FakeRemoteIt.fail_next``)
 GENERIC_FAILURES = ("html502", "http500", "reset", "hang", "delay")
 #: failures of the REST endpoints ("login", "connect", "stop", "list")
-REST_FAILURES = ("status_false", *GENERIC_FAILURES)
+REST_FAILURES = ("status_false", "huge", *GENERIC_FAILURES)
 #: failures of the GraphQL endpoints ("gql_connect", "gql_disconnect", "gql_devices")
 GQL_FAILURES = ("http429", "http401", "http403", "errors", *GENERIC_FAILURES)
 

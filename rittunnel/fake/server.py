@@ -259,9 +259,19 @@ class FakeRemoteIt:
     def calls_to(self, endpoint: str) -> list[Call]:
         return [c for c in self.calls if c.endpoint == endpoint]
 
+    def answer_next_connect(self, **fields: str) -> None:
+        """Have the next REST connects succeed (a real proxy is opened) but answer with
+        these values of ``proxy`` and/or ``expirationsec`` (garbage, ``99999`` as a port,
+        ``inf``...), as a broken API would."""
+        for name, value in fields.items():
+            if name not in ("proxy", "expirationsec"):
+                raise ValueError(f"answer_next_connect: no field {name!r}")
+            self.knobs.failures.setdefault(f"connect.{name}", []).append(value)
+
     def fail_next(self, endpoint: str, *failures: str) -> None:
         """Script the answers of ``endpoint``'s next calls (one failure per call). REST
-        endpoints ``login``, ``connect``, ``stop``, ``list`` take ``status_false[:REASON]``,
+        endpoints ``login``, ``connect``, ``stop``, ``list`` take ``status_false[:REASON]``
+        and ``huge[:BYTES]`` (a body that large),
         GraphQL ones ``gql_connect``, ``gql_disconnect``, ``gql_devices`` take
         ``http429[:RETRY_AFTER]``, ``http401``, ``http403``, ``errors:MESSAGE``; both take
         ``html502``, ``http500``, ``reset``, ``hang[:S]``, ``delay:S``. Raises ValueError
@@ -426,6 +436,9 @@ class FakeRemoteIt:
         if kind == "delay":
             await trio.sleep(float(arg or 1))
             return self._refuse("delayed")
+        if kind == "huge":  # a body of ARG bytes (JSON padded with spaces)
+            size = int(arg or 1 << 20)
+            return Answer(200, "application/json", b'{"status": "true"}'.ljust(size))
         reason = arg or "[0500] Service temporarily unavailable, try again"
         return self._refuse(reason, 401 if endpoint == "stop" else 200)
 
@@ -562,7 +575,14 @@ class FakeRemoteIt:
         proxy = await self.open_proxy(service, hostip, peer, reverse=reverse)
         concurrent = body.get("concurrent") in (True, "true")
         previous = None if concurrent else self.replace_open(service, keep=proxy)
-        return self._ok({"connection": self._rest_connection(proxy, previous)})
+        conn = self._rest_connection(proxy, previous)
+        for field_name in ("proxy", "expirationsec"):  # scripted nonsense in a good answer
+            bad = self._next_failure(f"connect.{field_name}")
+            if bad is not None:
+                conn[field_name] = bad
+                if field_name == "expirationsec":
+                    conn["proxyExpirationSec"] = bad
+        return self._ok({"connection": conn})
 
     def _rest_connection(self, proxy: FakeProxy, previous: FakeProxy | None) -> dict[str, Any]:
         life = round(proxy.expires_at - proxy.created)
@@ -592,7 +612,7 @@ class FakeRemoteIt:
         cid = body.get("connectionid")
         address = body.get("deviceaddress")
         proxy = self.proxies.get(str(cid))
-        if not cid or proxy is None:
+        if not cid or proxy is None or proxy.ended:  # expired, killed or stopped: gone
             return self._refuse("[0212] connectionid incorrect or missing", 401)
         if proxy.service.address != address:
             return self._refuse("[0213] deviceaddress incorrect or missing", 401)
