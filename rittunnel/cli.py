@@ -13,13 +13,52 @@ from collections.abc import Mapping, Sequence
 
 from . import __version__
 from .errors import RittunnelError
-from .report import Reporter, redact
-from .settings import Settings
+from .report import Reporter, printable, redact, shown, url_userinfo
+from .settings import ENV_API_URL, ENV_GRAPHQL_URL, Settings
+from .units import MAX_SECONDS, parse_seconds
 
 COMMANDS = (
     "up", "status", "stop", "run", "stdio", "wait", "profiles", "services", "init", "cleanup",
     "demo", "fake-api",
 )  # fmt: skip
+
+
+#: the most MiB ``demo --mib`` sends through
+MAX_DEMO_MIB = 1024
+
+
+def seconds_arg(text: str) -> float:
+    """An argparse type: a finite number of seconds, more than 0, at most 30 days."""
+    value = parse_seconds(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"{shown(text, 40)} is not a number of seconds (more than 0, at most {MAX_SECONDS:.0f})"
+        )
+    return value
+
+
+def _whole(text: str, low: int, high: int, what: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(
+            f"{shown(text, 40)} is not {what} (a whole number {low}-{high})"
+        )
+    return int(text)
+
+
+def port_arg(text: str) -> int:
+    """An argparse type: a TCP port, 1-65535."""
+    return _whole(text, 1, 65535, "a port")
+
+
+def port_or_any_arg(text: str) -> int:
+    """An argparse type: a TCP port, or 0 for any free one."""
+    return _whole(text, 0, 65535, "a port (0: any free port)")
+
+
+def mib_arg(text: str) -> int:
+    """An argparse type: ``demo --mib``, 1-1024."""
+    return _whole(text, 1, MAX_DEMO_MIB, "a number of MiB")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     start_timeout = argparse.ArgumentParser(add_help=False)
     start_timeout.add_argument(
         "--start-timeout",
-        type=float,
+        type=seconds_arg,
         default=None,
         metavar="S",
-        help="seconds to keep retrying the API at start-up (default 15)",
+        help="seconds to keep retrying the API at start-up (more than 0; default 15)",
     )
 
     up = sub.add_parser(
@@ -64,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("names", nargs="*", metavar="NAME")
     stop.add_argument("--all", action="store_true", help="stop every running tunnel")
     stop.add_argument(
-        "--timeout", type=float, default=None, metavar="S", help="seconds to wait (default 20)"
+        "--timeout",
+        type=seconds_arg,
+        default=None,
+        metavar="S",
+        help="seconds to wait (default 20)",
     )
 
     run = sub.add_parser(
@@ -75,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("name", metavar="NAME")
     run.add_argument(
-        "-p", "--port", type=int, default=None, help="local port instead of the profile's (0: any)"
+        "-p",
+        "--port",
+        type=port_or_any_arg,
+        default=None,
+        help="local port instead of the profile's (0: any)",
     )
     run.add_argument("command_argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
@@ -89,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = sub.add_parser("wait", parents=[common], help="wait until a background tunnel is ready")
     wait.add_argument("name", metavar="NAME")
     wait.add_argument(
-        "--timeout", type=float, default=30.0, metavar="S", help="seconds (default 30)"
+        "--timeout", type=seconds_arg, default=30.0, metavar="S", help="seconds (default 30)"
     )
 
     sub.add_parser("profiles", parents=[common], help="list the profiles found")
@@ -112,13 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("name", metavar="NAME", help="the profile name (or a path to a .yaml)")
     init.add_argument("--service", metavar="S", help="service name, ID or number (else: asked)")
-    init.add_argument("--port", type=int, metavar="P", help="local port (else: asked)")
+    init.add_argument("--port", type=port_arg, metavar="P", help="local port (else: asked)")
     init.add_argument("--force", action="store_true", help="overwrite an existing profile")
     sub.add_parser("cleanup", parents=[common], help="stop proxies left open by killed tunnels")
     demo = sub.add_parser(
         "demo", parents=[common], help="run a tunnel against the built-in fake remote.it"
     )
-    demo.add_argument("--mib", type=int, default=8, help="MiB to send through (default 8)")
+    demo.add_argument(
+        "--mib", type=mib_arg, default=8, help=f"MiB to send through (1-{MAX_DEMO_MIB}, default 8)"
+    )
     fake = sub.add_parser("fake-api", parents=[common], help="run the fake remote.it API")
     from .fake.cli import add_arguments
 
@@ -152,7 +201,25 @@ def leaf_errors(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+def fill_closed_std_fds() -> None:
+    """Open /dev/null on stdin, stdout or stderr if the process started with it closed
+    (``rittunnel up … >&-``): else the next socket opened takes that number, and whatever
+    is written to "stdout" (by us or by a ``run`` command that inherits it) would go into
+    a relayed connection."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)  # inheritable, like any std fd
+                os.close(null)
+            else:
+                os.set_inheritable(fd, True)  # os.open's fds are closed on exec
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    fill_closed_std_fds()
     env = dict(os.environ if env is None else env)
     args_list = _argv_with_default_command(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -176,6 +243,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     from .remoteit.credentials import SECRET_ENV_VARS
 
     reporter.add_secrets([env[name] for name in SECRET_ENV_VARS if env.get(name)])
+    for name in (ENV_API_URL, ENV_GRAPHQL_URL):  # http://user:password@host/
+        reporter.add_secrets(url_userinfo(env.get(name, "")))
     try:
         return dispatch(args, Settings.from_env(env), reporter)
     except KeyboardInterrupt:
@@ -194,7 +263,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if env.get("RITTUNNEL_DEBUG"):
             raise
         first = leaves[0] if leaves else exc
-        text = redact(f"{first.__class__.__name__}: {first}", reporter.secrets)
+        text = printable(redact(f"{first.__class__.__name__}: {first}", reporter.secrets), 300)
         reporter.error(f"internal error: {text} (set RITTUNNEL_DEBUG=1 for a traceback)")
         return 1
 

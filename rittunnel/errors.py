@@ -82,11 +82,21 @@ class AuthError(ApiRefused):
 
 class ProtocolError(ApiError):
     """The API answered ``status: "true"`` but the body lacks what the documentation
-    promises (no ``connectionid``, an unparsable ``proxy``)."""
+    promises (no ``connectionid``, an unparsable ``proxy``). ``connection_id``: the
+    connection the answer did name, if any — it exists at remote.it and must be stopped."""
+
+    def __init__(self, message: str, *, connection_id: str | None = None) -> None:
+        super().__init__(message)
+        self.connection_id = connection_id
 
 
 class PortInUseError(RittunnelError):
     """The local port from the profile is already taken by another process."""
+
+
+class LocalResourceError(RittunnelError):
+    """This machine is out of something a connection needs (file descriptors, memory):
+    not the proxy's fault, so the proxy is kept."""
 
 
 class LocalBindError(RittunnelError):

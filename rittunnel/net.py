@@ -31,7 +31,17 @@ def bind_listeners(
     An address in ``optional`` that this machine does not have (``::1`` without IPv6) is
     skipped; any other failure closes what was bound and raises a user-facing error.
     ``port`` 0 asks the kernel for a free port, then the remaining addresses use that one.
+    A port outside 0-65535 or an address that is not an IP is a :class:`LocalBindError`.
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise LocalBindError(f"cannot listen on port {port!r}: a port is a number 1-65535")
+    for addr in addresses:
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            raise LocalBindError(
+                f"cannot listen on {addr[:60]!r}: not an IP address; check bind in the profile"
+            ) from None
     bound: list[socket.socket] = []
     try:
         for addr in addresses:
@@ -49,6 +59,11 @@ def bind_listeners(
                 sock.bind((addr, port))
                 sock.listen(BACKLOG)
                 sock.setblocking(False)
+            except (OverflowError, ValueError) as exc:  # what the checks above let through
+                sock.close()
+                raise LocalBindError(
+                    f"cannot listen on {format_address(addr, port)}: {exc}"
+                ) from None
             except OSError as exc:
                 sock.close()
                 if exc.errno == errno.EADDRINUSE:

@@ -3,24 +3,31 @@
 ``find_profile`` touches the file system (it only looks for files); ``parse_profile`` is
 pure: it takes the already-loaded YAML value and the file name for messages. Every
 problem raises :class:`~rittunnel.errors.ProfileError` whose message names the file, the
-key and the value, and says what would be accepted.
+key and the value (quoted at most :data:`SHOWN` characters long, escaped), and says what
+would be accepted.
+
+A profile is a small flat file, and is read as one: at most :data:`MAX_PROFILE_BYTES`,
+no YAML anchors or aliases (``&a``, ``*a``: a few hundred bytes of nested aliases expand
+to gigabytes), no key twice (YAML would silently keep the last), nothing nested deeper
+than :data:`MAX_DEPTH`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 
 from .errors import ProfileError
-from .settings import APIS, Api
+from .report import redact_url, shown
+from .settings import APIS, Api, url_problem
 
 Mode = Literal["latching", "restricted", "public"]
 MODES: tuple[Mode, ...] = ("latching", "restricted", "public")
@@ -33,13 +40,73 @@ DEFAULT_BIND: tuple[str, ...] = ("127.0.0.1", "::1")
 
 _SUFFIXES = (".yaml", ".yml")
 
+#: the largest profile file read (a profile is a dozen short lines)
+MAX_PROFILE_BYTES = 64 * 1024
+#: the deepest nesting of lists and mappings a profile may have
+MAX_DEPTH = 8
+#: at most this many characters of a value are quoted in a message
+SHOWN = 60
+#: the most seconds a timeout in a profile may be (30 days)
+MAX_SECONDS = 30 * 86400.0
+
+
+class ProfileRefused(yaml.MarkedYAMLError):
+    """Valid YAML that a profile may not use (an alias, a key twice, deep nesting)."""
+
+    def __init__(self, problem: str, mark: yaml.Mark) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
 
 class ProfileLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` (same safety) without YAML 1.1's base-60 numbers.
+    """``yaml.SafeLoader`` (same safety) without YAML 1.1's base-60 numbers, and without
+    what a profile never needs but an attacker or a typo can use: anchors and aliases
+    (the "billion laughs": nested aliases expand a few hundred bytes to gigabytes), a
+    key given twice (YAML keeps the last one silently), deep nesting.
 
     Under YAML 1.1 an unquoted ``service: 80:00:00:00:01:02:03:04`` is the *integer*
     223948800223384; service IDs are written unquoted, so here ``a:b:c`` stays a string.
     """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ProfileRefused(
+                "YAML anchors and aliases (&name, *name) are not allowed in a profile; "
+                "write each value out",
+                event.start_mark,
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ProfileRefused(
+                    f"nested more than {MAX_DEPTH} levels deep; a profile is a flat list of keys",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ProfileRefused(
+                    "YAML merge keys (<<) are not allowed in a profile; write each key out",
+                    key_node.start_mark,
+                )
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: SafeLoader says so below
+                continue
+            if twice:
+                raise ProfileRefused(
+                    f"key {shown(key, SHOWN)} appears twice; keep one", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 _INT = "tag:yaml.org,2002:int"
@@ -142,7 +209,8 @@ def looks_like_path(name: str) -> bool:
 def check_name(name: str) -> None:
     if not name or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
         raise ProfileError(
-            f"{name!r} is not a profile name: use letters, digits, '-', '_' or a path to a .yaml"
+            f"{shown(name)} is not a profile name: use letters, digits, '-', '_' "
+            "or a path to a .yaml"
         )
 
 
@@ -171,7 +239,7 @@ def find_profile(name: str, env: Mapping[str, str]) -> Path:
                 return candidate
     searched = ", ".join(str(d) for d in dirs)
     raise ProfileError(
-        f"no profile {name!r}: looked for {name}.yaml in {searched}; "
+        f"no profile {shown(name)}: looked for {name}.yaml in {searched}; "
         "create one there or set RITTUNNEL_PROFILES"
     )
 
@@ -196,18 +264,35 @@ def load_profile(name: str, env: Mapping[str, str]) -> Profile:
 
 def load_profile_file(path: Path) -> Profile:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read: {exc.__class__.__name__}: {exc}") from None
+        with path.open("rb") as f:
+            raw = f.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(
+            f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}"
+        ) from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError(
+            f"{path}: larger than {MAX_PROFILE_BYTES // 1024} KiB, too large for a profile "
+            "(a dozen short lines); is it the right file?"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the profile as UTF-8"
+        ) from None
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
-        where = ""
         mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if isinstance(exc, ProfileRefused):  # valid YAML, but not in a profile
+            raise ProfileError(f"{path}: {place}: {problem}") from None
+        where = f" at {place}" if place else ""
         raise ProfileError(f"{path}: not valid YAML{where}: {problem}") from None
+    except RecursionError:  # the parser's own nesting, before compose_node sees it
+        raise ProfileError(f"{path}: nested too deeply; a profile is a flat list of keys") from None
     return parse_profile(data, source=str(path), name=path.stem)
 
 
@@ -231,7 +316,7 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
     if unknown:
         key = unknown[0]
         known = ", ".join(_KEYS)
-        raise ProfileError(f"{source}: unknown key {key!r}; known keys are {known}")
+        raise ProfileError(f"{source}: unknown key {shown(key)}; known keys are {known}")
 
     for required in ("service", "local_port"):
         if required not in data:
@@ -240,7 +325,7 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
     service = data["service"]
     if not isinstance(service, str) or not service.strip():
         raise fail(
-            "service", f"{service!r} is not a service name or ID; expected {_KEYS['service']}"
+            "service", f"{shown(service)} is not a service name or ID; expected {_KEYS['service']}"
         )
     service = service.strip()
 
@@ -251,37 +336,39 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
 
     mode = data.get("mode", "latching")
     if mode not in MODES:
-        raise fail("mode", f"{mode!r} is not a mode; use latching, restricted or public")
+        raise fail("mode", f"{shown(mode)} is not a mode; use latching, restricted or public")
 
     hostip = data.get("hostip")
     if hostip is not None:
         if not isinstance(hostip, str):
-            raise fail("hostip", f"{hostip!r} is not an IP address")
+            raise fail("hostip", f"{shown(hostip)} is not an IP address")
         try:
             ipaddress.ip_address(hostip)
         except ValueError:
-            raise fail("hostip", f"{hostip!r} is not an IP address") from None
+            raise fail("hostip", f"{shown(hostip)} is not an IP address") from None
         if mode != "restricted":
             raise fail(
                 "hostip",
-                f"{hostip!r} is only used with mode: restricted (mode is {mode}); "
+                f"{shown(hostip)} is only used with mode: restricted (mode is {mode}); "
                 "remove hostip or set mode: restricted",
             )
 
     api_url = data.get("api_url")
     if api_url is not None:
-        parts = urlsplit(api_url) if isinstance(api_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise fail("api_url", f"{api_url!r} is not an http(s) URL")
-        api_url = api_url.rstrip("/")
+        if not isinstance(api_url, str):
+            raise fail("api_url", f"{shown(api_url)} is not an http(s) URL")
+        problem = url_problem(api_url)
+        if problem is not None:
+            raise fail("api_url", f"{shown(redact_url(api_url))} is not {problem}")
+        api_url = api_url.strip().rstrip("/")
 
     api = data.get("api")
     if api is not None and api not in APIS:
-        raise fail("api", f"{api!r} is not an API; use rest or graphql")
+        raise fail("api", f"{shown(api)} is not an API; use rest or graphql")
 
     proxy = data.get("proxy", "auto")
     if proxy not in PROXY_KINDS:
-        raise fail("proxy", f"{proxy!r} is not a proxy kind; use auto, port or reverse")
+        raise fail("proxy", f"{shown(proxy)} is not a proxy kind; use auto, port or reverse")
 
     hold_timeout = _seconds(data.get("hold_timeout", 30.0), "hold_timeout", fail)
     assert hold_timeout is not None
@@ -289,13 +376,15 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
 
     on_demand = data.get("on_demand", False)
     if not isinstance(on_demand, bool):
-        raise fail("on_demand", f"{on_demand!r} is not true or false")
+        raise fail("on_demand", f"{shown(on_demand)} is not true or false")
 
     credentials = data.get("credentials")
     if credentials is not None and (
         not isinstance(credentials, str) or not credentials.strip() or "]" in credentials
     ):
-        raise fail("credentials", f"{credentials!r} is not a section name; {_KEYS['credentials']}")
+        raise fail(
+            "credentials", f"{shown(credentials)} is not a section name; {_KEYS['credentials']}"
+        )
 
     return Profile(
         name=name,
@@ -318,7 +407,7 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
 
 def _port(value: object, fail: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise fail("local_port", f"{value!r} is not a port number; use a whole number 1-65535")
+        raise fail("local_port", f"{shown(value)} is not a port number; use a whole number 1-65535")
     if not 1 <= value <= 65535:
         raise fail("local_port", f"{value} is out of range; use 1-65535")
     return value
@@ -334,19 +423,32 @@ def _bind(value: object, fail: Any) -> tuple[str, ...]:
             out.extend(a for a in DEFAULT_BIND if a not in out)
             continue
         if not isinstance(item, str):
-            raise fail("bind", f"{item!r} is not an IP address")
+            raise fail("bind", f"{shown(item)} is not an IP address")
         try:
             addr = str(ipaddress.ip_address(item))
         except ValueError:
-            raise fail("bind", f"{item!r} is not an IP address (e.g. 127.0.0.1 or ::1)") from None
+            raise fail(
+                "bind", f"{shown(item)} is not an IP address (e.g. 127.0.0.1 or ::1)"
+            ) from None
         if addr not in out:
             out.append(addr)
     return tuple(out)
 
 
 def _seconds(value: object, key: str, fail: Any) -> float | None:
+    """A timeout: a finite number of seconds, more than 0 and at most 30 days (``.nan``
+    and ``.inf`` are YAML floats too, and no timeout)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise fail(key, f"{value!r} is not a positive number of seconds")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_SECONDS
+    ):
+        raise fail(
+            key,
+            f"{shown(value)} is not a positive number of seconds (more than 0, at most "
+            f"{MAX_SECONDS:.0f}: 30 days)",
+        )
     return float(value)

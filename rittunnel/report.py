@@ -10,16 +10,27 @@ place (:meth:`Reporter.status`); any other line written to stderr first clears i
 The words of a tunnel's life (its ready, renewed and stopped lines) are written here too
 (:meth:`Reporter.ready`, :meth:`Reporter.renewed`, :meth:`Reporter.stopped`): the tunnel
 says what happened, the reporter says it to the user.
+
+Nothing the user's terminal does to text gets through: every human line passes through
+:func:`printable` (control characters escaped), so a service name or an API reason
+carrying terminal escapes is shown, not obeyed. A stdout or stderr that is closed, full
+or gone (``>&-``, ``>/dev/full``, a reader that exited) loses its lines, never the
+tunnel: writing is best effort.
 """
 
 from __future__ import annotations
 
+import io
+import ipaddress
 import json
 import os
+import re
+import reprlib
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from .units import format_duration
 
@@ -32,6 +43,116 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+# C0 and C1 controls and DEL (a terminal obeys them), line and paragraph separators, and
+# the bidirectional overrides and isolates (they reorder what is shown after them).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` safe to show on a terminal, on one line: control characters (C0, C1, DEL,
+    line separators, bidi overrides) written as escapes (``\\x1b``, ``\\n``), printable
+    Unicode kept. With ``limit``, at most that many characters (the cut marked ``…``)."""
+    if limit is not None:
+        text = text[: limit + 1]  # however long the text, only this much is looked at
+    text = _UNPRINTABLE.sub(_escape, text)
+    if limit is not None and len(text) > limit:
+        return text[: max(limit - 1, 0)] + "…"
+    return text
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value as an error message quotes it: like ``repr`` (a string in quotes, its
+    control characters escaped), but at most about ``limit`` characters however large or
+    deeply nested the value is."""
+    if isinstance(value, str):
+        return repr(value[: limit - 1] + "…" if len(value) > limit else value)
+    short = reprlib.Repr()
+    short.maxlevel = 2
+    short.maxdict = short.maxlist = short.maxtuple = short.maxset = 4
+    short.maxstring = short.maxother = short.maxlong = limit
+    try:
+        text = short.repr(value)
+    except Exception:  # a value whose repr fails: say what it is
+        text = f"<{type(value).__name__}>"
+    return printable(text, limit)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name and password in it (``http://user:pass@host/``)
+    replaced by ``***``: what is shown of an API URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_urls(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+# ``scheme://userinfo@``: the user name and password of a URL inside some text
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the user name and password of every URL in it replaced by ``***``."""
+    return _URL_USERINFO.sub(r"\1***@", text)
+
+
+def url_userinfo(url: str) -> list[str]:
+    """The secrets in ``url``'s user part (``http://user:password@host/``), to add to
+    what a :class:`Reporter` redacts: the password and the whole user part, or the user
+    name when there is no password (a token is often put there); empty when none."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return []
+    if "@" not in parts.netloc:
+        return []
+    userinfo = parts.netloc.rpartition("@")[0]
+    if parts.password:
+        return [userinfo, parts.password]
+    return [userinfo] if userinfo else []
+
+
+def _host_of(address: str) -> str:
+    """The IP of a listening address: an IP, or ``IP:PORT`` / ``[IP]:PORT``."""
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    if address.count(":") == 1:
+        return address.partition(":")[0]
+    return address
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a listening address (an IP, or ``IP:PORT`` / ``[IP]:PORT`` as a tunnel
+    shows it) is only reachable from this machine."""
+    host = _host_of(address)
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class _Nowhere(io.TextIOBase):
+    """Where lines go when the process has no stdout or stderr at all (``>&-``)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
 
 
 class Reporter:
@@ -50,8 +171,9 @@ class Reporter:
         self.quiet = quiet
         self.verbose = verbose
         self.secrets = list(secrets)
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        # sys.stdout is None when the process started with its stdout closed (``>&-``)
+        self.out: TextIO = out or sys.stdout or cast(TextIO, _Nowhere())
+        self.err: TextIO = err or sys.stderr or cast(TextIO, _Nowhere())
         self.timestamps = timestamps
         #: extra receivers of every event record (``up -d`` forwards them to its parent)
         self.sinks: list[Callable[[Record], None]] = []
@@ -76,10 +198,12 @@ class Reporter:
             self.clear_status()
         if self.timestamps:
             line = time.strftime("%Y-%m-%d %H:%M:%S ") + line
+        # best effort: a closed, full or broken stream (EPIPE, ENOSPC, EBADF, or
+        # ValueError for a closed file) loses the line, and the tunnel keeps serving
         try:
-            stream.write(redact(line, self.secrets) + "\n")
+            stream.write(printable(redact(line, self.secrets)) + "\n")
             stream.flush()
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError):
             pass
 
     def status(self, text: str) -> None:
@@ -88,10 +212,10 @@ class Reporter:
             return
         width = 79
         try:
-            self.err.write("\r\x1b[K" + redact(text, self.secrets)[:width])
+            self.err.write("\r\x1b[K" + printable(redact(text, self.secrets), width))
             self.err.flush()
             self._status_shown = True
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError):
             pass
 
     def clear_status(self) -> None:
@@ -100,7 +224,7 @@ class Reporter:
             try:
                 self.err.write("\r\x1b[K")
                 self.err.flush()
-            except (BrokenPipeError, ValueError):
+            except (OSError, ValueError):
                 pass
 
     def _publish(self, kind: str, text: str, fields: dict[str, Any]) -> None:
@@ -169,6 +293,7 @@ class Reporter:
         if proxy is None:
             text = f"{name} ready on {where} (proxy made when the first client connects)"
             self.event("ready", text, **fields)
+            self.exposed(name, addresses, local_port)
             return
         fields.update(connection_id=connection_id, expires_in=expires_in, expires_at=expires_at)
         life = f", proxy expires in {format_duration(expires_in)}" if expires_in is not None else ""
@@ -180,10 +305,23 @@ class Reporter:
         else:
             text = f"{name} ready on {where} → {proxy} ({mode}{life})"
         self.event("ready", text, **fields)
+        self.exposed(name, addresses, local_port)
         if mode == "public" and not reverse:
             self.warn(
                 f"{name}: mode public: anyone who learns {proxy} can connect to the "
                 "service until the proxy expires"
+            )
+
+    def exposed(self, name: str, addresses: Iterable[str], port: int) -> None:
+        """Warn when a tunnel listens on an address other machines can reach (``bind:
+        0.0.0.0``, ``::`` or a LAN address): anyone reaching it uses the tunnel.
+        ``addresses``: IPs, or ``IP:PORT`` as the ready line shows them. Says nothing
+        when every address is a loopback one."""
+        hosts = [_host_of(a) for a in addresses if not is_loopback(a)]
+        if hosts:
+            self.warn(
+                f"{name}: listening on {' and '.join(hosts)}: anyone who can reach this "
+                f"machine on port {port} can use the tunnel"
             )
 
     def renewed(

@@ -10,6 +10,9 @@ Not here: credentials, which are secrets read where they are used
 (``RITTUNNEL_PROFILES``, ``XDG_CONFIG_HOME``: :mod:`rittunnel.profiles`, also from
 ``Settings.env``); and ``RITTUNNEL_DEBUG``, which :mod:`rittunnel.cli` reads to show a
 traceback. ``Settings.env`` is also what child processes (``run``, ``up -d``) inherit.
+
+Every number is finite and in range (:mod:`rittunnel.units`), every URL an http(s) URL
+with a host (:func:`url_problem`), or the command stops before any I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from urllib.parse import urlsplit
 
 from .errors import RittunnelError
 from .files import cache_dir, state_dir
+from .report import redact_url, shown
 from .units import env_count, env_seconds
 
 #: which remote.it API a tunnel talks to
@@ -102,18 +106,37 @@ def _api(raw: str) -> Api | None:
     for api in APIS:
         if value == api:
             return api
-    raise RittunnelError(f"{ENV_API}={raw!r} is not an API; use rest or graphql")
+    raise RittunnelError(f"{ENV_API}={shown(raw)} is not an API; use rest or graphql")
+
+
+def url_problem(text: str) -> str | None:
+    """What keeps ``text`` from being an API URL (``http://`` or ``https://``, a host,
+    a valid port), in words that follow "is not" in a message; None when it is one.
+
+    Checked once, up front: such a URL cannot work, so it must not be retried as if the
+    network were down."""
+    text = text.strip()
+    if not text or any(ch.isspace() or not ch.isprintable() for ch in text):
+        return "a URL (it is empty or has spaces or control characters in it)"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return "a URL (its host or port cannot be read)"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "an http:// or https:// URL"
+    if not parts.hostname:
+        return "an http(s) URL with a host (like https://api.example.com/...)"
+    if port == 0:
+        return "an http(s) URL with a valid port (1-65535)"
+    return None
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
         return None
-    try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018 - raises for a port that is not a number
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise RittunnelError(f"{name}={raw!r} is not an http(s) URL")
+    problem = url_problem(raw)
+    if problem is not None:
+        raise RittunnelError(f"{name}={shown(redact_url(raw))} is not {problem}")
     return raw.rstrip("/")

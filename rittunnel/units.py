@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from .errors import RittunnelError
 
+#: the longest timeout or lifetime taken from the user or the API (30 days): more is a
+#: mistake (or ``inf``), not a wish
+MAX_SECONDS = 30 * 86400.0
+
 
 def format_duration(seconds: float) -> str:
-    """``28797`` → ``7h59m``, ``75`` → ``1m15s``, ``3`` → ``3s``."""
+    """``28797`` → ``7h59m``, ``75`` → ``1m15s``, ``3`` → ``3s`` (``nan``: ``0s``,
+    ``inf``: ``forever``)."""
+    if math.isnan(seconds):
+        seconds = 0
+    if math.isinf(seconds):
+        return "forever" if seconds > 0 else "0s"
     seconds = max(0, int(seconds))
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
@@ -33,18 +43,53 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def parse_seconds(text: str) -> float | None:
+    """``text`` as a number of seconds: finite, more than 0, at most :data:`MAX_SECONDS`;
+    None for anything else (``nan``, ``inf``, ``0``, ``-1``, ``soon``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and 0 < value <= MAX_SECONDS else None
+
+
+def lifetime(value: object) -> float | None:
+    """A lifetime the API gave (seconds, as a number or a string of one), or None for
+    "unknown": a value that is not a number, or not finite, or negative, or more than
+    :data:`MAX_SECONDS` is not believed (nor 0: a proxy that is dead on arrival)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return seconds if math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS else None
+
+
+def _quoted(raw: str) -> str:
+    return repr(raw[:59] + "…" if len(raw) > 60 else raw)
+
+
 def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
     """A positive number of seconds from environment variable ``name`` (unset or empty:
-    ``default``); anything else is a one-line error naming the variable."""
+    ``default``); anything else (also ``nan``, ``inf``, more than 30 days) is a one-line
+    error naming the variable."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise RittunnelError(f"{name}={raw!r} is not a positive number of seconds")
+    value = parse_seconds(raw)
+    if value is None:
+        raise RittunnelError(
+            f"{name}={_quoted(raw)} is not a positive number of seconds "
+            f"(more than 0, at most {MAX_SECONDS:.0f}: 30 days)"
+        )
     return value
 
 
@@ -54,6 +99,9 @@ def env_count(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
-    if not raw.strip().isdigit():
-        raise RittunnelError(f"{name}={raw!r} is not a whole number (0 or more)")
-    return int(raw)
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise RittunnelError(
+            f"{name}={_quoted(raw)} is not a whole number (0 or more, at most 999999999)"
+        )
+    return int(text)

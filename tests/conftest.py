@@ -193,10 +193,16 @@ class Running:
         return "\n".join(self.out + self.err)
 
 
-async def start_cli(nursery: trio.Nursery, env: dict[str, str], *args: str) -> Running:
-    proc = await trio.lowlevel.open_process(
-        [RITTUNNEL, *args], env=env, stdout=-1, stderr=-1, stdin=-3
-    )
+async def start_cli(
+    nursery: trio.Nursery, env: dict[str, str], *args: str, redirect: str = ""
+) -> Running:
+    """``rittunnel ARGS…`` as a child (killed at the end of the test); with ``redirect``
+    (``>&-``, ``2>/dev/full``) a shell starts it so, and the streams left alone are
+    collected."""
+    argv = [RITTUNNEL, *args]
+    if redirect:
+        argv = ["/bin/sh", "-c", f'exec "$0" "$@" {redirect}', *argv]
+    proc = await trio.lowlevel.open_process(argv, env=env, stdout=-1, stderr=-1, stdin=-3)
     running = Running(proc, nursery)
     record_output(lambda: running.all_output, env)
 
@@ -295,6 +301,9 @@ class MemoryApi:
         self.stopped: list[str] = []
         #: what the next connects say they replaced (REST ``previousConnection``)
         self.replaced: str | None = None
+        #: where the proxies are (a host that resolves: their ports are then refused)
+        self.proxy_host = "h"
+        self.stop_hangs = False
 
     async def connect(
         self, service: str, mode: str, hostip: str | None, proxy: str = "auto"
@@ -306,10 +315,12 @@ class MemoryApi:
         return Connection(
             f"C{self.connects}",
             service,
-            PortProxy("h", self.connects),
+            PortProxy(self.proxy_host, self.connects),
             self.expires_in,
             replaced=self.replaced,
         )
 
     async def stop(self, service: str, cid: str) -> None:
+        if self.stop_hangs:
+            await trio.sleep_forever()
         self.stopped.append(cid)

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.errors import CredentialsError
+from rittunnel.errors import CredentialsError, ProfileError
 from rittunnel.profiles import Profile
-from rittunnel.remoteit.accounts import Account, Accounts, api_url_for, choose_api
+from rittunnel.remoteit.accounts import (
+    Account,
+    Accounts,
+    api_url_for,
+    choose_api,
+    graphql_url_for,
+)
 from rittunnel.remoteit.credentials import credentials_from_env
 from rittunnel.remoteit.rest import RestClient
 from rittunnel.report import Reporter
@@ -50,7 +56,8 @@ async def test_one_client_per_url_and_section(tmp_path: Path) -> None:
     try:
         # access keys without a developer key: GraphQL (REST would refuse them)
         assert a.locate(profile()) == (GRAPHQL, "", "graphql")
-        assert a.locate(profile("work", "http://x/")) == (GRAPHQL, "work", "graphql")
+        # pointed at another host for REST: GraphQL goes to that host too, never ours
+        assert a.locate(profile("work", "http://x/")) == ("http://x/graphql/v1", "work", "graphql")
         default, work = a.client(Account("http://x", "")), a.client(Account("http://x", "work"))
         assert default is a.client(Account("http://x", "")) and default is not work
         assert isinstance(default, RestClient) and isinstance(work, RestClient)
@@ -122,3 +129,24 @@ def test_an_api_the_credentials_cannot_use_is_an_error(
     p = dataclasses.replace(profile(), api=api)  # type: ignore[arg-type]
     with pytest.raises(CredentialsError, match=f"^{message}"):
         choose_api(p, settings, creds)
+
+
+def test_restricted_without_hostip_over_graphql_is_said_before_any_io(tmp_path: Path) -> None:
+    settings = Settings.from_env({"HOME": str(tmp_path), **KEY})
+    creds = credentials_from_env(settings.env)
+    p = dataclasses.replace(profile(), mode="restricted")
+    with pytest.raises(ProfileError, match=r"^p.yaml: mode: restricted without hostip"):
+        choose_api(p, settings, creds)
+    with_ip = dataclasses.replace(p, hostip="203.0.113.9")
+    assert choose_api(with_ip, settings, creds) == "graphql"
+
+
+def test_graphql_goes_only_where_the_user_pointed_the_api(tmp_path: Path) -> None:
+    mine = Settings.from_env(
+        {"HOME": str(tmp_path), "RITTUNNEL_API_URL": "http://127.0.0.1:9/apv/v27"}
+    )
+    assert graphql_url_for(None, mine) == "http://127.0.0.1:9/graphql/v1"
+    both = mine.replace(graphql_url="http://127.0.0.1:7/gql")
+    assert graphql_url_for(None, both) == "http://127.0.0.1:7/gql"
+    default = Settings.from_env({"HOME": str(tmp_path)})
+    assert graphql_url_for(None, default) == GRAPHQL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,70 @@ def test_a_bare_name_means_up() -> None:
     assert _argv_with_default_command(["-v", "ssh-pi"]) == ["up", "-v", "ssh-pi"]
     assert _argv_with_default_command(["status", "--json"]) == ["status", "--json"]
     assert _argv_with_default_command(["--help"]) == ["--help"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["up", "--start-timeout", "nan", "x"],
+        ["up", "--start-timeout", "0", "x"],
+        ["up", "--start-timeout", "inf", "x"],
+        ["up", "--start-timeout", "-1", "x"],
+        ["stdio", "--start-timeout", "1e999", "x"],
+        ["wait", "--timeout", "nan", "x"],
+        ["wait", "--timeout", "0", "x"],
+        ["stop", "--timeout", "inf", "x"],
+        ["run", "-p", "70000", "x"],
+        ["run", "--port", "-1", "x"],
+        ["run", "-p", "22.5", "x"],
+        ["init", "x", "--port", "0"],
+        ["init", "x", "--port", "65536"],
+        ["demo", "--mib", "-5"],
+        ["demo", "--mib", "0"],
+        ["demo", "--mib", "1025"],
+    ],
+)
+def test_numbers_that_cannot_be_meant_are_usage_errors(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rittunnel.cli import build_parser
+
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not" in err.splitlines()[-1]
+
+
+def test_ports_mib_and_seconds_are_checked_and_in_range_taken() -> None:
+    from rittunnel.cli import mib_arg, port_arg, port_or_any_arg, seconds_arg
+
+    for parse, bad in (
+        (port_or_any_arg, "70000"),
+        (port_arg, "0"),
+        (mib_arg, "-5"),
+        (seconds_arg, "nan"),
+        (seconds_arg, "0"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"'{bad}' is not"):
+            parse(bad)
+    assert port_or_any_arg("0") == 0 and port_or_any_arg("65535") == 65535
+    assert port_arg("1") == 1 and mib_arg("1024") == 1024 and seconds_arg("0.5") == 0.5
+
+
+def test_a_closed_stdout_is_filled_with_dev_null(tmp_path: Path) -> None:
+    """``rittunnel … >&-``: fd 1 is /dev/null (and inherited) once main starts, so no
+    socket opened later can take its number."""
+    probe = (
+        "import os, sys\n"
+        "from rittunnel.cli import main\n"
+        "main(['status'], {'HOME': sys.argv[1], 'XDG_STATE_HOME': sys.argv[1]})\n"
+        "print(os.readlink('/proc/self/fd/1'), os.get_inheritable(1), file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        ["/bin/sh", "-c", 'exec "$0" "$@" >&-', sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stderr.strip().splitlines()[-1] == "/dev/null True", proc.stderr

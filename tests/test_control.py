@@ -4,24 +4,41 @@ fake ``kill`` that plays the tunnel process."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from rittunnel.commands.control import Entry, status_table, stop, wait
+from rittunnel.commands.control import Entry, status, status_table, stop, wait
 from rittunnel.errors import RittunnelError
 from rittunnel.report import Reporter
-from rittunnel.tunnel.state import StateStore, TunnelState, process_start_time
+from rittunnel.tunnel.state import StateStore, TunnelState, holds, process_start_time
 
 ME = os.getpid()
 
 
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+DEAD = dead_pid()
+
+
+def any_pid(pid: int) -> bool:
+    """Plays :func:`is_rittunnel_process` for a test whose tunnel is played by pytest."""
+    return True
+
+
 def state(name: str, *, alive: bool = True, **kw: object) -> TunnelState:
-    kw.setdefault("pid", ME if alive else 999_999_999)
+    kw.setdefault("pid", ME if alive else DEAD)
     kw.setdefault("pid_started", (process_start_time(ME) or 0.0) if alive else 0.0)
     return TunnelState(
         name=name,
@@ -62,9 +79,9 @@ def test_status_table_marks_dead_entries() -> None:
         "latching", "1h01m", "2", "2.0", "KiB", "5.0", "MiB", "10m00s",
     ]  # fmt: skip
     # a profile that gave the ID shows the ID; a dead tunnel has no conns
-    assert lines[2].split()[1:4] == ["svc", "999999999", "dead"]
+    assert lines[2].split()[1:4] == ["svc", str(DEAD), "dead"]
     assert lines[2].split()[8] == "0"
-    assert "pid 999999999 is gone; proxies left open: C9" in lines[3]
+    assert f"pid {DEAD} is gone; proxies left open: C9" in lines[3]
 
 
 def test_stop_signals_a_process_whose_every_tunnel_is_named(tmp_path: Path) -> None:
@@ -85,7 +102,7 @@ def test_stop_signals_a_process_whose_every_tunnel_is_named(tmp_path: Path) -> N
             os.kill(pid, sig)
 
         r, _, err = reporter()
-        assert stop(store, r, ["a", "b"], every=False, kill=kill) == 0
+        assert stop(store, r, ["a", "b"], every=False, kill=kill, ours=any_pid) == 0
         assert sent == [signal.SIGTERM] and child.poll() is not None
     finally:
         child.kill()
@@ -105,7 +122,7 @@ def test_stop_one_of_several_sends_a_stop_request(tmp_path: Path) -> None:
         store.remove("a")
 
     r, _, _ = reporter()
-    assert stop(store, r, ["a"], every=False, kill=kill) == 0
+    assert stop(store, r, ["a"], every=False, kill=kill, ours=any_pid) == 0
     assert sent == [signal.SIGUSR1] and store.get("b") is not None
 
 
@@ -114,11 +131,19 @@ def test_stop_fails_for_unknown_dead_and_stuck_tunnels(tmp_path: Path) -> None:
     store.write(state("dead", alive=False, proxies=["C1"]))
     store.write(state("stuck"))
     r, _, err = reporter()
-    code = stop(store, r, ["nope", "dead", "stuck"], every=False, timeout=0.2, kill=lambda *_: None)
+    code = stop(
+        store,
+        r,
+        ["nope", "dead", "stuck"],
+        every=False,
+        timeout=0.2,
+        kill=lambda *_: None,
+        ours=any_pid,
+    )
     assert code == 1
     text = err.getvalue()
     assert "nope is not running" in text
-    assert "dead is not running: pid 999999999 is gone" in text
+    assert f"dead is not running: pid {DEAD} is gone" in text
     assert "stuck (pid" in text and "did not stop within 0.2s" in text
 
 
@@ -138,5 +163,114 @@ def test_wait(tmp_path: Path) -> None:
     assert out.getvalue() == "up ready on 127.0.0.1:5 → h:1\n"
     with pytest.raises(RittunnelError, match="still starting"):
         wait(store, r, "starting", 0.1)
-    with pytest.raises(RittunnelError, match=r"pid 999999999\) is gone; see /x.log"):
+    with pytest.raises(RittunnelError, match=rf"pid {DEAD}\) is gone; see /x.log"):
         wait(store, r, "gone", 0.1)
+
+
+@pytest.fixture
+def stranger() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process of this user that is not rittunnel."""
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("names", [["x"], ["--all"], ["x", "y"], ["y"]])
+def test_stop_never_signals_a_process_that_is_not_rittunnel(
+    tmp_path: Path, stranger: subprocess.Popen[bytes], names: list[str]
+) -> None:
+    # state files naming the stranger with its real start time; "y" alone: the SIGUSR1 path
+    store = StateStore(tmp_path)
+    started = process_start_time(stranger.pid)
+    for name in ("x", "y"):
+        store.write(state(name, pid=stranger.pid, pid_started=started, proxies=["C1"]))
+    r, _, err = reporter()
+    every = names == ["--all"]
+    code = stop(store, r, [] if every else names, every=every, timeout=1)  # the real kill
+    time.sleep(0.1)
+    assert code == 1 and stranger.poll() is None
+    assert f"pid {stranger.pid} is not a rittunnel process of yours; not signalling it" in (
+        err.getvalue()
+    )
+    assert not store.stop_requested("y") and list(tmp_path.glob("*.stop")) == []
+
+
+def play_a_failed_teardown(
+    store: StateStore, child: subprocess.Popen[bytes] | None
+) -> Callable[[int, int], None]:
+    """A fake ``kill``: the tunnel could not stop its proxy, so it releases its file
+    with the proxy in it; with ``child`` it then exits (a zombie: nobody reaps it yet)."""
+
+    def kill(pid: int, sig: int) -> None:
+        for _, s in store.all():
+            if s.pid == pid and (sig == signal.SIGTERM or store.stop_requested(s.name)):
+                s.released, s.ready = True, False
+                store.write(s)
+        if child is not None:
+            child.kill()
+
+    return kill
+
+
+def test_stop_says_when_the_process_exited_but_left_its_proxy_open(tmp_path: Path) -> None:
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        store = StateStore(tmp_path)
+        started = process_start_time(child.pid)
+        store.write(state("a", pid=child.pid, pid_started=started, proxies=["C7"]))
+        r, _, err = reporter()
+        kill = play_a_failed_teardown(store, child)
+        code = stop(store, r, ["a"], every=False, timeout=5, kill=kill, ours=any_pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert code == 1
+    assert (
+        "a stopped, but proxy C7 may still be open at remote.it; `rittunnel cleanup` will try again"
+    ) in err.getvalue()
+    assert "proxy is stopped" not in err.getvalue()
+
+
+def test_stop_one_of_several_says_when_its_proxy_was_left_open(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.write(state("a", proxies=["C1"]))
+    store.write(state("b", proxies=["C2"], ready=True))
+    r, _, err = reporter()
+    kill = play_a_failed_teardown(store, None)  # the process keeps serving b
+    started = time.monotonic()
+    code = stop(store, r, ["a"], every=False, timeout=5, kill=kill, ours=any_pid)
+    assert code == 1 and time.monotonic() - started < 2  # not a timeout
+    assert "a stopped, but proxy C1 may still be open at remote.it" in err.getvalue()
+    table = status_table([Entry(s, holds(s)) for _, s in store.all()], time.time())
+    assert table[1].split()[3] == "stopped" and table[2].split()[3] == "ready"
+    assert table[3] == (
+        f"a: stopped (pid {ME}); proxies left open: C1; `rittunnel cleanup` stops them and "
+        "removes it"
+    )
+
+
+def test_status_reports_a_malformed_file_once_and_carries_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = StateStore(tmp_path)
+    store.write(state("good"))
+    bad = {"name": "bad", "pid": -1, "pid_started": 1, "api_url": "http://a", "service": "s"}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    r, _, err = reporter()
+    assert status(store, r, as_json=True) == 0
+    assert [e["name"] for e in json.loads(capsys.readouterr().out)] == ["good"]
+    assert f"warning: state file {tmp_path / 'bad.json'}: pid: -1 is not within" in err.getvalue()
+    r, _, err = reporter()
+    assert status(StateStore(tmp_path), r, as_json=True) == 0 and err.getvalue() == ""
+
+
+def test_status_refuses_a_state_directory_others_may_write(tmp_path: Path) -> None:
+    directory = tmp_path / "rittunnel"
+    directory.mkdir(mode=0o777)
+    directory.chmod(0o777)
+    r, _, _ = reporter()
+    with pytest.raises(RittunnelError, match="writable by group and others"):
+        status(StateStore(directory), r, as_json=False)

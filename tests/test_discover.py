@@ -72,3 +72,47 @@ def test_table_lines_up_columns() -> None:
     assert lines[0].split() == ["NAME", "TYPE", "STATE", "ADDRESS"]
     assert lines[2].split() == ["db", "PostgreSQL", "active", C.address]
     assert len({line.index("80:") for line in lines[1:]}) == 1
+
+
+# -- issue 17: names from the API never drive the terminal --------------------------------
+
+EVIL = ServiceInfo(
+    "80:00:00:00:01:02:03:07", "pi\x1b[2J\x1b[H\r\nFAKE 80:00\x9b31m\u202e", "SSH\x07", "active"
+)
+
+
+def test_the_table_escapes_what_the_api_says() -> None:
+    text = table([A, EVIL])
+    assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text
+    assert "\r" not in text and "\u202e" not in text
+    lines = text.splitlines()
+    assert len(lines) == 3  # no forged row
+    assert lines[2].startswith("pi\\x1b[2J\\x1b[H\\r\\nFAKE 80:00\\x9b31m\\u202e  SSH\\x07")
+    long = ServiceInfo("80:00:00:00:01:02:03:08", "n" * 5000, "t" * 5000, "s" * 5000)
+    assert len(table([long]).splitlines()[1]) < 250
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("Pi: SSH", 'service: "Pi: SSH"'),
+        ("true", 'service: "true"'),
+        ("#hash", 'service: "#hash"'),
+        ("- dash", 'service: "- dash"'),
+        ("[x]", 'service: "[x]"'),
+        ("pi\x1b[2J", "service: 80:00:00:00:01:02:03:04"),
+        ("pi\nlocal_port: 1", "service: 80:00:00:00:01:02:03:04"),
+        (" padded ", "service: 80:00:00:00:01:02:03:04"),
+    ],
+)
+def test_a_profile_written_for_any_name_loads_back_as_that_service(
+    tmp_path: Path, name: str, written: str
+) -> None:
+    service = ServiceInfo(A.address, name, "SSH", "active")
+    text = profile_text(service, True, 2222, "", "2026-11-22")
+    assert written in text.splitlines()
+    assert "\x1b" not in text
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    p = load_profile_file(path)
+    assert p.service in (name, A.address) and p.local_port == 2222

@@ -495,3 +495,13 @@ async def test_scripted_nonsense_in_a_good_connect_answer(world: World) -> None:
             world.fake.fail_next("list", "huge:3000000")
             r = await http.get(world.api_url + "/device/list/all", headers=headers)
             assert len(r.content) == 3000000
+
+
+async def test_an_empty_fail_list_clears_what_is_queued(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.fail_next("gql_connect", "http429:5", "http429:5")
+        async with httpx.AsyncClient() as http:
+            r = await http.post(world.api_url.replace("/apv/v27", "") + "/_fake/control",
+                                json={"fail": {"gql_connect": []}})  # fmt: skip
+            assert r.status_code == 200
+        assert world.fake.knobs.failures.get("gql_connect", []) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import pytest
 import trio
@@ -107,3 +108,39 @@ async def test_refusals_and_auth(world: World) -> None:
 def test_graphql_needs_an_access_key() -> None:
     with pytest.raises(CredentialsError, match="needs an access key"):
         GraphQLClient("http://127.0.0.1:9/graphql/v1", Credentials(DEVELOPER_KEY, "u", "p"))
+
+
+class Scripted(GraphQLClient):
+    """A client whose answers are scripted (per operation), to try shapes the fake does
+    not give."""
+
+    def __init__(self, answers: dict[str, list[object]]) -> None:
+        super().__init__("http://127.0.0.1:9/graphql/v1", KEY)
+        self.answers = answers
+        self.asked: list[dict[str, object]] = []
+
+    async def _call(self, document: str, variables: dict[str, Any], what: str, op: str) -> Any:
+        self.asked.append(variables)
+        return self.answers[op].pop(0)
+
+
+def page(*ids: str, more: bool = True) -> dict[str, object]:
+    items = [{"id": i, "name": i, "state": "active", "services": [{"id": i, "name": i}]}
+             for i in ids]  # fmt: skip
+    return {"devices": {"total": 1, "hasMore": more, "items": items}}
+
+
+async def test_a_server_that_always_says_has_more_is_not_followed_forever() -> None:
+    api = Scripted({"login": [page("a", "b"), page("c"), page("c"), page("c")]})
+    services = await api.list_services()
+    assert [s.address for s in services] == ["a", "b", "c"]  # each once
+    assert [v["from"] for v in api.asked] == [0, 2, 3]  # stopped at a page with nothing new
+    await api.aclose()
+
+
+async def test_a_disconnect_that_says_false_is_not_a_stop() -> None:
+    api = Scripted({"disconnect": [False]})
+    with pytest.raises(ApiRefused, match="disconnect False") as info:
+        await api.stop(SSH_ID, "c1")
+    assert info.value.transient  # kept, and tried again by cleanup
+    await api.aclose()

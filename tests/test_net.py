@@ -46,3 +46,14 @@ def test_unknown_holder() -> None:
 def test_address_not_on_this_machine() -> None:
     with pytest.raises(LocalBindError, match="cannot listen on 192.0.2.1:0"):
         bind_listeners(("192.0.2.1",), 0)
+
+
+@pytest.mark.parametrize(("addresses", "port"), [(("127.0.0.1",), 70000), (("127.0.0.1",), -1)])
+def test_a_port_out_of_range_is_a_clear_error(addresses: tuple[str, ...], port: int) -> None:
+    with pytest.raises(LocalBindError, match=f"cannot listen on port {port}: a port is a number"):
+        bind_listeners(addresses, port)
+
+
+def test_an_address_that_is_not_an_ip_is_a_clear_error() -> None:
+    with pytest.raises(LocalBindError, match="cannot listen on 'nowhere': not an IP address"):
+        bind_listeners(("nowhere",), 0)

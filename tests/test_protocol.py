@@ -223,3 +223,58 @@ def test_an_unknown_service_is_not_retried(reason: str) -> None:
     with pytest.raises(ApiRefused) as info:
         decode_response(200, "application/json", body, "connect")
     assert not info.value.offline and not info.value.transient
+
+
+# -- issue 16: nothing the API says is believed blindly -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["http://proxy18.rt3.io", "HTTP://h", "tcp://h:0", "h h:80", "http://user@h"]
+)
+def test_only_an_https_url_without_a_port_is_a_reverse_proxy(value: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_proxy(value)
+
+
+@pytest.mark.parametrize("proxy", ["garbage", "http://127.0.0.1", "127.0.0.1:99999", None])
+def test_an_unusable_proxy_carries_the_connection_id_to_stop(proxy: object) -> None:
+    data = {"connection": {"connectionid": "C-42", "proxy": proxy, "expirationsec": "60"}}
+    with pytest.raises(ProtocolError) as info:
+        parse_connect(data, "s")
+    assert info.value.connection_id == "C-42"
+    assert "the proxy field" in str(info.value)
+
+
+@pytest.mark.parametrize("life", ["inf", "nan", "-5", "1e300", "Infinity", 1e300, -1, 0])
+def test_an_absurd_proxy_lifetime_is_unknown(life: object) -> None:
+    data = {"connection": {"connectionid": "c", "proxy": "h:1", "expirationsec": life}}
+    assert parse_connect(data, "s").expires_in is None
+    data["connection"]["proxyExpirationSec"] = life
+    assert parse_connect(data, "s").expires_in is None
+    data["connection"]["expirationsec"] = "120"
+    assert parse_connect(data, "s").expires_in == 120.0  # the sane one of the two
+    # JSON from Python's parser can carry them too
+    body = b'{"status": "true", "connection": {"connectionid": "c", "proxy": "h:1",'
+    body += b' "proxyExpirationSec": Infinity, "expirationsec": NaN}}'
+    data = decode_response(200, "application/json", body, "connect")
+    assert parse_connect(data, "s").expires_in is None
+
+
+def test_the_apis_words_are_escaped_and_bounded_in_messages() -> None:
+    reason = "[0209] \x1b[2Jno such\r\n\x1b]0;pwned\x07 device" + "!" * 10_000
+    body = json.dumps({"status": "false", "reason": reason}).encode()
+    with pytest.raises(ApiRefused) as info:
+        decode_response(200, "application/json", body, "connect")
+    message = str(info.value)
+    assert "\x1b" not in message and "\r" not in message and "\n" not in message
+    assert "\\x1b[2Jno such\\r\\n\\x1b]0;pwned\\x07 device" in message
+    assert len(message) < 400
+    assert info.value.reason == reason  # kept whole for classifying
+    html = b"<html><title>\x1b[2J" + b"t" * 5000 + b"</title></html>"
+    with pytest.raises(ApiUnavailable) as outage:
+        decode_response(502, "text/html", html, "connect")
+    assert "\x1b" not in str(outage.value) and len(str(outage.value)) < 300
+    body = json.dumps({"status": "\x1b[2Jodd" + "?" * 5000}).encode()
+    with pytest.raises(ProtocolError) as odd:
+        decode_response(200, "application/json", body, "connect")
+    assert "\x1b" not in str(odd.value) and len(str(odd.value)) < 300

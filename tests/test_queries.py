@@ -34,7 +34,7 @@ def test_connect_variables_by_mode_and_proxy_kind() -> None:
     assert connect_variables("s", "restricted", "203.0.113.9", "reverse") == {
         "serviceId": "s",
         "hostIP": "203.0.113.9",
-        "type": "REVERSE_PROXY",
+        "type": "AUTO_PROXY",  # reverse: what a web service gets; never refused
     }
     with pytest.raises(ApiRefused, match="needs the REST API"):
         connect_variables("s", "restricted", None)  # GraphQL cannot leave hostIP out
@@ -88,8 +88,13 @@ def test_auth_throttling_outages_and_rejections() -> None:
     with pytest.raises(ApiUnavailable) as info:
         answer(b"Your API usage has been throttled", 429, retry_after="3")
     assert info.value.retry_after == 3.0 and info.value.transient
+    with pytest.raises(ApiUnavailable) as info:  # an HTTP date in the past: now
+        answer(b"slow down", 429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
+    assert info.value.retry_after == 0
+    with pytest.raises(ApiUnavailable, match="asks to wait 86400s") as info:  # capped
+        answer(b"slow down", 429, retry_after="100000")
     with pytest.raises(ApiUnavailable) as info:
-        answer(b"slow down", 429, retry_after="Wed, 21 Oct 2026 07:28:00 GMT")
+        answer(b"slow down", 429, retry_after="soon")
     assert info.value.retry_after is None
     with pytest.raises(ApiUnavailable, match="HTML"):
         decode_graphql(502, "text/html", b"<html>502</html>", "connect", "connect")
@@ -122,3 +127,64 @@ def test_a_page_of_devices() -> None:
     assert page.count == 3 and page.has_more
     with pytest.raises(ProtocolError):
         parse_devices({"devices": None})
+
+
+# -- issue 16: nothing the API says is believed blindly -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"id": "C-7", "host": "h", "port": 99999, "reverseProxy": False},
+        {"id": "C-7", "host": "h h", "port": 80, "reverseProxy": False},
+        {"id": "C-7", "host": "", "port": 80, "reverseProxy": False},
+        {"id": "C-7", "reverseProxy": True},
+        {"id": "C-7", "reverseProxy": True, "url": "https://x y.rt3.io"},
+        {"id": "C-7", "reverseProxy": True, "url": "https://h.rt3.io:notaport"},
+    ],
+)
+def test_an_unusable_proxy_carries_the_connection_id_to_stop(bad: Any) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_connection(bad, "s")
+    assert info.value.connection_id == "C-7"
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), -1, 1e300, 0])
+def test_an_absurd_lifetime_is_unknown(timeout: Any) -> None:
+    port = {"id": "c1", "host": "h", "port": 1, "reverseProxy": False, "timeout": timeout}
+    assert parse_connection(port, "s").expires_in is None
+    body = b'{"data": {"connect": {"id": "c", "host": "h", "port": 1, "timeout": Infinity}}}'
+    assert parse_connection(answer(body), "s").expires_in is None
+
+
+def test_the_apis_words_are_escaped_and_bounded_in_messages() -> None:
+    evil = "\x1b[2Jdevice \x1b]0;pwned\x07 is inactive" + "!" * 10_000
+    with pytest.raises(ApiRefused) as refused:
+        answer({"data": {"connect": None}, "errors": [{"message": evil}]})
+    with pytest.raises(ProtocolError) as rejected:
+        answer({"errors": [{"message": evil}]}, status=400)
+    with pytest.raises(AuthError) as auth:
+        answer(evil.encode(), status=401)
+    for exc in (refused.value, rejected.value, auth.value):
+        assert "\x1b" not in str(exc) and "\x07" not in str(exc), exc
+        assert "\\x1b[2Jdevice" in str(exc) and len(str(exc)) < 400
+
+
+def test_an_error_on_a_nested_field_is_the_answer() -> None:
+    body = {
+        "data": {"login": {"devices": None}},
+        "errors": [{"message": "Service temporarily unavailable, try again",
+                    "path": ["login", "devices"]}],
+    }  # fmt: skip
+    with pytest.raises(ApiRefused) as info:
+        decode_graphql(200, "application/json", json.dumps(body).encode(), "list", "login")
+    assert info.value.transient and "temporarily unavailable" in str(info.value)
+
+
+def test_auth_bodies_are_described_not_dumped() -> None:
+    with pytest.raises(AuthError) as info:
+        answer(b"<html><body>Forbidden by WAF</body></html>", 403)
+    assert "<html>" not in str(info.value) and "HTML" in str(info.value)
+    errors = {"errors": [{"message": "Invalid signature"}]}
+    with pytest.raises(AuthError, match="refused the access key: Invalid signature$"):
+        answer(errors, 401)

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import errno
 import io
 import json
+import sys
+
+import pytest
 
 from rittunnel.report import Reporter, redact
 
@@ -97,3 +101,118 @@ def test_ready_in_json_carries_the_fields_scripts_read() -> None:
         "h:1",
     )
     assert record["connection_id"] == "C1" and record["addresses"] == ["127.0.0.1:2222"]
+
+
+# -- issue 16: nothing leaks, nothing lies ------------------------------------------------
+
+
+def test_printable_escapes_control_characters_and_keeps_unicode() -> None:
+    from rittunnel.report import printable
+
+    assert printable("pi\x1b[2J\x9b31m\x07\x7f\r\n\tend") == (
+        "pi\\x1b[2J\\x9b31m\\x07\\x7f\\r\\n\\tend"
+    )
+    assert printable("spoof\u202eevil\u2028x") == "spoof\\u202eevil\\u2028x"
+    assert printable("café — 日本 ✓") == "café — 日本 ✓"
+    assert printable("x" * 10_000_000, 20) == "x" * 19 + "…"
+    assert printable("\x1b" * 50, 10) == "\\x1b\\x1b\\…"
+
+
+def test_shown_quotes_any_value_in_bounded_space() -> None:
+    from rittunnel.report import shown
+
+    assert shown("ftp://x") == "'ftp://x'"
+    assert shown("a\x1b[2Jb") == "'a\\x1b[2Jb'"
+    assert shown("y" * 100_000) == repr("y" * 59 + "…")
+    assert shown(float("nan")) == "nan" and shown(True) == "True" and shown(None) == "None"
+    laughs: list[object] = ["lol"] * 9
+    for _ in range(8):
+        laughs = [laughs] * 9  # 9**9 strings if printed whole
+    assert len(shown(laughs)) <= 60
+    assert len(shown({"k" * 1000: "v" * 1000})) <= 60
+
+
+class Broken(io.StringIO):
+    """A stream whose writes fail as a full disk, a gone reader or a closed fd do."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),  # >/dev/full
+        OSError(errno.EBADF, "Bad file descriptor"),  # an fd closed under us
+        ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),  # a socket
+    ],
+)
+def test_a_stream_that_cannot_be_written_loses_the_line_not_the_tunnel(error: Exception) -> None:
+    r = Reporter(out=Broken(error), err=Broken(error), verbose=True)
+    r.ready("pi", ["127.0.0.1:2222"], 2222, "latching", proxy="h:1", connection_id="C1")
+    r.renewed("pi", "latching", "h:2", "C2", 60, None)
+    r.info("x")
+    r.debug("y")
+    r.warn("z")
+    r.error("e")
+    r.stopped("pi")
+    closed = io.StringIO()
+    closed.close()
+    Reporter(out=closed, err=closed).ready("pi", ["127.0.0.1:2222"], 2222, "latching")
+
+
+def test_no_stdout_at_all_is_a_stream_that_discards(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python sets sys.stdout to None when the process starts with fd 1 closed (>&-)
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    r = Reporter()
+    r.ready("pi", ["127.0.0.1:2222"], 2222, "latching")
+    r.error("gone")
+    assert not r.interactive
+
+
+def test_every_human_line_has_its_control_characters_escaped() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    r = Reporter(out=out, err=err)
+    r.error("connect: remote.it said no: \x1b[2J\x1b]0;pwned\x07")
+    r.ready("pi\x1b[31m", ["127.0.0.1:2222"], 2222, "latching")
+    assert "\x1b" not in out.getvalue() + err.getvalue()
+    assert (
+        err.getvalue()
+        == "rittunnel: error: connect: remote.it said no: \\x1b[2J\\x1b]0;pwned\\x07\n"
+    )
+
+
+def test_listening_beyond_loopback_is_warned_with_the_port() -> None:
+    err = io.StringIO()
+    r = Reporter(out=io.StringIO(), err=err)
+    r.ready("pi", ["127.0.0.1:2222", "[::1]:2222"], 2222, "latching", proxy="h:1")
+    assert err.getvalue() == ""
+    r.ready("pi", ["0.0.0.0:2222"], 2222, "latching", proxy="h:1")
+    r.ready("od", ["[::]:2223"], 2223, "latching")  # on demand: no proxy yet
+    r.exposed("lan", ["192.168.1.5", "::", "::1"], 8080)
+    assert err.getvalue().splitlines() == [
+        "rittunnel: warning: pi: listening on 0.0.0.0: anyone who can reach this machine on "
+        "port 2222 can use the tunnel",
+        "rittunnel: warning: od: listening on ::: anyone who can reach this machine on "
+        "port 2223 can use the tunnel",
+        "rittunnel: warning: lan: listening on 192.168.1.5 and ::: anyone who can reach this "
+        "machine on port 8080 can use the tunnel",
+    ]
+
+
+def test_the_password_of_a_url_is_never_shown() -> None:
+    from rittunnel.report import redact_url, redact_urls, url_userinfo
+
+    assert redact_url("http://user:pw@127.0.0.1:8/apv") == "http://***@127.0.0.1:8/apv"
+    assert redact_url("https://api.remot3.it/apv/v27") == "https://api.remot3.it/apv/v27"
+    assert redact_url("http://u:p@[::1") == "http://***@[::1"  # unparsable: still redacted
+    text = "cannot reach http://a:b@c@h:1/x (and ftp://tok@y/)"
+    assert redact_urls(text) == "cannot reach http://***@h:1/x (and ftp://***@y/)"
+    assert url_userinfo("http://user:Secret99@h/") == ["user:Secret99", "Secret99"]
+    assert url_userinfo("http://TOKEN1234@h/") == ["TOKEN1234"]
+    assert url_userinfo("http://h/") == [] and url_userinfo("http://[::1") == []

@@ -48,3 +48,41 @@ def test_every_variable_is_read() -> None:
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(RittunnelError, match=f"^{name}={value!r} is not"):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://:80/apv", "is not an http(s) URL with a host"),
+        ("http://@/apv", "is not an http(s) URL with a host"),
+        ("http://h:0/", "is not an http(s) URL with a valid port"),
+        ("http://exa mple.com/", "is not a URL (it is empty or has spaces or control"),
+        ("http://h/\x1b[2J", "is not a URL (it is empty or has spaces or control"),
+    ],
+)
+@pytest.mark.parametrize("name", ["RITTUNNEL_API_URL", "RITTUNNEL_GRAPHQL_URL"])
+def test_an_api_url_that_cannot_work_is_refused_up_front(
+    name: str, value: str, problem: str
+) -> None:
+    with pytest.raises(RittunnelError) as info:
+        Settings.from_env({name: value})
+    assert str(info.value).startswith(f"{name}=")
+    assert problem in str(info.value)
+    assert "\x1b" not in str(info.value)
+
+
+def test_urls_that_work_and_a_password_never_quoted() -> None:
+    for url in ("https://api.remot3.it/apv/v27", "HTTP://127.0.0.1:9/x", "http://[::1]:8/a"):
+        assert Settings.from_env({"RITTUNNEL_API_URL": url}).api_url == url
+    with pytest.raises(RittunnelError) as info:
+        Settings.from_env({"RITTUNNEL_API_URL": "ftp://me:Secret99@h/"})
+    assert "Secret99" not in str(info.value) and "'ftp://***@h/'" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e999", "2592001"])
+@pytest.mark.parametrize(
+    "name", ["RITTUNNEL_API_TIMEOUT", "RITTUNNEL_START_TIMEOUT", "RITTUNNEL_SERVICES_TTL"]
+)
+def test_a_timeout_that_is_not_finite_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(RittunnelError, match=f"^{name}={value!r} is not a positive number"):
+        Settings.from_env({name: value})

@@ -33,3 +33,36 @@ def test_env_numbers_are_checked() -> None:
     assert env_seconds({"S": "2.5"}, "S", 1.0) == 2.5
     with pytest.raises(RittunnelError, match="S='0' is not a positive number of seconds"):
         env_seconds({"S": "0"}, "S", 1.0)
+
+
+def test_numbers_that_cannot_be_meant_are_refused_or_unknown() -> None:
+    import math
+
+    import pytest
+
+    from rittunnel.errors import RittunnelError
+    from rittunnel.units import env_count, env_seconds, lifetime, parse_seconds
+
+    for bad in ("nan", "inf", "-inf", "Infinity", "1e999", "2592001", "-0"):
+        assert parse_seconds(bad) is None
+        with pytest.raises(RittunnelError, match=r"S='.*' is not a positive number of seconds"):
+            env_seconds({"S": bad}, "S", 1.0)
+    assert parse_seconds("2592000") == 2592000.0 and parse_seconds(" 0.5 ") == 0.5
+    for bad in ("²", "٣", "1" * 5000, "1e3"):
+        with pytest.raises(RittunnelError, match="is not a whole number"):
+            env_count({"N": bad}, "N", 64)
+    with pytest.raises(RittunnelError) as info:
+        env_seconds({"S": "x" * 100_000}, "S", 1.0)
+    assert len(str(info.value)) < 200
+
+    # what the API says a proxy lives: unbelievable values are "unknown"
+    for unknown in ("inf", "nan", "-5", "1e300", float("inf"), math.nan, -1, 10**400, 0, "", "x"):
+        assert lifetime(unknown) is None, unknown
+    assert lifetime("28797") == 28797.0 and lifetime(90) == 90.0 and lifetime(" 1.5 ") == 1.5
+    assert lifetime(True) is None and lifetime(None) is None and lifetime([1]) is None
+
+
+def test_format_duration_of_nonsense() -> None:
+    assert format_duration(float("inf")) == "forever"
+    assert format_duration(float("nan")) == "0s"
+    assert format_duration(float("-inf")) == "0s"

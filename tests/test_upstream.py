@@ -3,16 +3,20 @@ in-memory API fake (no sockets: only timing and counting are under test)."""
 
 from __future__ import annotations
 
+import errno
 import io
+import socket
 from typing import Any
 
 import pytest
 import trio
 
-from rittunnel.errors import ApiRefused, ApiUnavailable
+from rittunnel.errors import ApiRefused, ApiUnavailable, LocalResourceError
 from rittunnel.profiles import Profile
 from rittunnel.report import Reporter
-from rittunnel.tunnel.upstream import ProxyKeeper
+from rittunnel.settings import STOP_TIMEOUT
+from rittunnel.tunnel import upstream as upstream_module
+from rittunnel.tunnel.upstream import ProxyKeeper, Upstream
 
 from .conftest import MemoryApi
 
@@ -112,7 +116,8 @@ async def test_a_device_that_stays_offline_is_said_to_be(autojump_clock: Any) ->
     start = trio.current_time()
     with pytest.raises(ApiRefused, match=r"^p: the device seems offline or not responding"):
         await keeper(api).acquire(start + 15)
-    assert trio.current_time() - start <= 15.5 and len(api.failures) > 1000 - 15
+    # a connect in flight at the deadline is awaited (it may make a proxy): 1 s latency
+    assert trio.current_time() - start <= 15 + 1.5 and len(api.failures) > 1000 - 15
 
 
 async def test_a_retry_after_is_waited_for(autojump_clock: Any) -> None:
@@ -132,3 +137,87 @@ async def test_a_connect_that_replaced_a_proxy_warns_which() -> None:
         "rittunnel: warning: p: remote.it replaced an earlier proxy of this service "
         "(http://proxy17.rt3.io:32192); connections through it were cut\n"
     )
+
+
+def upstream(api: MemoryApi, hold: float = 30.0) -> Upstream:
+    profile = Profile(name="p", source="p.yaml", service="s", local_port=1, hold_timeout=hold)
+    return Upstream(profile, api, Reporter(quiet=True, err=io.StringIO()))  # type: ignore[arg-type]
+
+
+async def test_a_stop_that_hangs_keeps_the_proxy_recorded(autojump_clock: Any) -> None:
+    api = MemoryApi(latency=0)
+    up = upstream(api)
+    await up.warm(trio.current_time() + 30)
+    api.stop_hangs = True
+    start = trio.current_time()
+    assert await up.stop_proxies() is False
+    assert up.open_ids == ["C1"]  # may still be open: kept for cleanup
+    assert trio.current_time() - start <= STOP_TIMEOUT + 0.1
+
+
+async def test_a_connect_in_flight_when_cancelled_is_recorded_then_stopped(
+    autojump_clock: Any,
+) -> None:
+    api = MemoryApi(latency=5)
+    up = upstream(api)
+    recorded: list[list[str]] = []
+    up.keeper.on_change = lambda ids: recorded.append(ids)
+    with trio.move_on_after(1):  # Ctrl-C while remote.it is still answering
+        await up.warm(trio.current_time() + 30)
+    assert up.open_ids == ["C1"] and recorded == [["C1"]]  # its answer was awaited
+    assert await up.stop_proxies() and api.stopped == ["C1"]
+
+
+async def test_a_stop_refused_because_the_proxy_is_gone_counts_as_done() -> None:
+    api = MemoryApi(latency=0)
+    up = upstream(api)
+    await up.warm(trio.current_time() + 30)
+
+    async def gone(service: str, cid: str) -> None:
+        reason = "[0212] connectionid incorrect or missing"
+        raise ApiRefused(f"stop: remote.it said no: {reason}", reason)
+
+    api.stop = gone  # type: ignore[method-assign]
+    assert await up.stop_proxies() is True and up.open_ids == []
+
+
+async def test_proxies_that_refuse_at_once_are_replaced_with_backoff() -> None:
+    api = MemoryApi(latency=0)
+    api.proxy_host = "127.0.0.1"
+    with socket.socket() as s:  # ports nobody listens on: every proxy refuses
+        s.bind(("127.0.0.1", 0))
+        api.connects = s.getsockname()[1] - 1
+    up = upstream(api, hold=3)
+    with trio.fail_after(10), pytest.raises(ApiUnavailable):
+        await up.connect(trio.current_time() + 3)
+    made = api.connects - (api.connects - len(api.stopped))
+    assert len(api.stopped) <= 4, made  # 0, 0.5, 1, 2 s apart: not thousands
+    assert len(api.stopped) >= 2
+
+
+async def test_a_replacement_does_not_wait_for_the_old_proxys_stop(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=10, latency=0)
+    up = upstream(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        await up.warm(trio.current_time() + 30)
+        api.stop_hangs = True
+        await trio.sleep(20)  # expired
+        start = trio.current_time()
+        lease = await up.keeper.acquire(trio.current_time() + 30)
+        assert lease.connection_id == "C2" and trio.current_time() - start < 1
+        nursery.cancel_scope.cancel()
+    assert set(up.open_ids) == {"C1", "C2"}  # the hanging stop left C1 recorded
+
+
+async def test_out_of_fds_is_not_the_proxys_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = MemoryApi(latency=0)
+    up = upstream(api)
+
+    async def no_fds(host: str, port: int) -> socket.socket:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(upstream_module, "open_tcp", no_fds)
+    with pytest.raises(LocalResourceError, match="out of file descriptors"):
+        await up.connect(trio.current_time() + 30)
+    assert up.current is not None and api.stopped == []  # the proxy is kept

@@ -10,8 +10,9 @@ from .common import accounts_for
 
 
 def cleanup(settings: Settings, reporter: Reporter) -> int:
-    """Stop proxies left open by tunnels that were killed; 1 if some are left."""
-    from ..tunnel.claims import cleanup_orphans
+    """Stop proxies left open by tunnels that were killed, through the API URLs the
+    user's configuration names; remove stale stop requests. 1 if some are left."""
+    from ..tunnel.claims import TrustedUrls, cleanup_orphans
     from ..tunnel.state import StateStore
 
     store = StateStore(settings.state_dir)
@@ -20,11 +21,16 @@ def cleanup(settings: Settings, reporter: Reporter) -> int:
     async def main() -> int:
         try:
             stopped = await cleanup_orphans(
-                store, accounts, reporter, stop_timeout=settings.stop_timeout
+                store,
+                accounts,
+                reporter,
+                stop_timeout=settings.stop_timeout,
+                trusted=TrustedUrls(settings),
             )
         finally:
             await accounts.aclose()
         left = store.orphans()
+        store.report(reporter.warn)
         print(f"stopped {stopped} orphaned prox{'y' if stopped == 1 else 'ies'}", flush=True)
         return 1 if left else 0
 

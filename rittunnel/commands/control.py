@@ -4,9 +4,11 @@ Everything here works from the state files (see :mod:`rittunnel.tunnel.state`) a
 imports neither httpx nor trio, so these commands start fast.
 
 Stopping: a process whose every tunnel is to stop gets SIGTERM (it stops its proxies and
-exits). A process that runs other tunnels too gets a stop request file per name and
-SIGUSR1, and stops just those. Either way a tunnel has stopped when its state file is
-gone (it had no proxy left open) or its process has exited.
+exits). A process that runs other tunnels too gets a stop request file per name (naming
+its pid) and SIGUSR1, and stops just those. Only a rittunnel process of this user is
+signalled: a state file may name any process. A tunnel has stopped when its state file
+is gone or released (and, for SIGTERM, its process has exited); a file left with proxies
+means they may still be open at remote.it, and ``stop`` says so (exit 1).
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from typing import Any
 from ..errors import RittunnelError, UsageError
 from ..report import Reporter
 from ..settings import Settings
-from ..tunnel.state import StateStore, TunnelState, has_exited, is_alive
+from ..tunnel.state import (
+    StateStore,
+    TunnelState,
+    has_exited,
+    holds,
+    is_rittunnel_process,
+)
 from ..units import format_bytes, format_duration
 
 #: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy)
@@ -81,15 +89,15 @@ class Entry:
     @property
     def label(self) -> str:
         if not self.alive:
-            return "dead"
+            return "stopped" if self.state.released else "dead"
         return "ready" if self.state.ready else "starting"
 
 
-def entries(store: StateStore) -> list[Entry]:
-    out = []
-    for _, state in store.all():
-        if state is not None:
-            out.append(Entry(state, is_alive(state)))
+def entries(store: StateStore, reporter: Reporter) -> list[Entry]:
+    """Every valid state file and whether a live process holds it; state files set aside
+    as bad are reported (once: they are moved aside)."""
+    out = [Entry(state, holds(state)) for _, state in store.all()]
+    store.report(reporter.warn)
     return out
 
 
@@ -123,18 +131,20 @@ def status_table(rows: list[Entry], now: float) -> list[str]:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
     ]
-    dead = [e.state for e in rows if not e.alive]
-    for s in dead:
-        left = f"; proxies left open: {', '.join(s.proxies)}" if s.proxies else ""
-        lines.append(
-            f"{s.name}: pid {s.pid} is gone{left}; `rittunnel cleanup` stops them and removes it"
-        )
+    lines.extend(f"{e.state.name}: {gone(e.state)}" for e in rows if not e.alive)
     return lines
+
+
+def gone(s: TunnelState) -> str:
+    """What a state file no live process holds means, and what to do about it."""
+    left = f"; proxies left open: {', '.join(s.proxies)}" if s.proxies else ""
+    how = f"stopped (pid {s.pid})" if s.released else f"pid {s.pid} is gone"
+    return f"{how}{left}; `rittunnel cleanup` stops them and removes it"
 
 
 def status(store: StateStore, reporter: Reporter, *, as_json: bool) -> int:
     now = time.time()
-    rows = entries(store)
+    rows = entries(store, reporter)
     if as_json:
         print(json.dumps([e.as_json(now) for e in rows], indent=1))
         return 0
@@ -154,10 +164,12 @@ def stop(
     every: bool,
     timeout: float = STOP_WAIT,
     kill: Callable[[int, int], None] = os.kill,
+    ours: Callable[[int], bool] = is_rittunnel_process,
 ) -> int:
-    """Stop the named tunnels (or every live one); 1 if a name was not running or did not
-    stop in time."""
-    known = {e.state.name: e for e in entries(store)}
+    """Stop the named tunnels (or every live one); 1 if a name was not running, did not
+    stop in time, or left a proxy open. Only a rittunnel process of this user (``ours``)
+    is ever signalled (``kill``): a state file may name any process."""
+    known = {e.state.name: e for e in entries(store, reporter)}
     if every:
         names = [n for n, e in known.items() if e.alive]
         if not names:
@@ -171,27 +183,14 @@ def stop(
             reporter.error(f"{name} is not running (see `rittunnel status`)")
             failed = True
         elif not entry.alive:
-            reporter.error(
-                f"{name} is not running: pid {entry.state.pid} is gone; "
-                "`rittunnel cleanup` stops the proxies it left"
-            )
+            reporter.error(f"{name} is not running: {gone(entry.state)}")
             failed = True
         else:
             targets.setdefault(entry.state.pid, []).append(name)
     for pid, wanted in targets.items():
         siblings = {n for n, e in known.items() if e.alive and e.state.pid == pid}
         whole = siblings <= set(wanted)
-        try:
-            if whole:
-                kill(pid, signal.SIGTERM)
-            else:
-                for name in wanted:
-                    store.request_stop(name)
-                kill(pid, signal.SIGUSR1)
-        except ProcessLookupError:
-            pass  # it just exited by itself: the wait below sees that
-        except PermissionError:
-            reporter.error(f"not allowed to signal pid {pid} ({', '.join(wanted)})")
+        if not _signal(store, reporter, pid, wanted, whole=whole, kill=kill, ours=ours):
             failed = True
             continue
         for name in wanted:
@@ -199,32 +198,75 @@ def stop(
     return 1 if failed else 0
 
 
+def _signal(
+    store: StateStore,
+    reporter: Reporter,
+    pid: int,
+    names: list[str],
+    *,
+    whole: bool,
+    kill: Callable[[int, int], None],
+    ours: Callable[[int], bool],
+) -> bool:
+    """Ask ``pid`` to stop ``names``: SIGTERM when they are all it runs (``whole``), else
+    a stop request each and SIGUSR1. False (said) when it may not be signalled."""
+    if not ours(pid):
+        files = ", ".join(str(store.path(n)) for n in names)
+        reporter.error(
+            f"{', '.join(names)}: pid {pid} is not a rittunnel process of yours; not "
+            f"signalling it (a stale or forged state file: remove {files})"
+        )
+        return False
+    try:
+        if whole:
+            kill(pid, signal.SIGTERM)
+        else:
+            for name in names:
+                store.request_stop(name, pid)
+            kill(pid, signal.SIGUSR1)
+    except ProcessLookupError:
+        pass  # it just exited by itself: the wait sees that
+    except PermissionError:
+        reporter.error(f"not allowed to signal pid {pid} ({', '.join(names)})")
+        return False
+    return True
+
+
 def _await_stop(
     store: StateStore, reporter: Reporter, state: TunnelState, timeout: float, *, exit: bool
 ) -> bool:
-    """Wait until the tunnel's state file is gone (and, with ``exit``, its process)."""
+    """Wait until the tunnel is over: its state file gone or released (and, with
+    ``exit``, its process gone); then say whether it left a proxy open."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        now = store.get(state.name)
-        done = now is None or now.pid != state.pid
-        if done and exit and not has_exited(state.pid):
-            time.sleep(POLL)
-            continue
-        if now is None or done:
-            reporter.event(
-                "stopped", f"stopped {state.name} (pid {state.pid}); its proxy is stopped"
-            )
-            return True
-        if not is_alive(now):
-            left = ", ".join(now.proxies)
-            reporter.warn(
-                f"{state.name} (pid {state.pid}) exited with proxies left open ({left}); "
-                "`rittunnel cleanup` stops them"
-            )
-            return False
+        exited = has_exited(state.pid)
+        now = _same_tunnel(store, state)
+        over = now is None or now.released or exited
+        if over and (exited or not exit):
+            return _verdict(reporter, state, _same_tunnel(store, state))
         time.sleep(POLL)
     reporter.error(f"{state.name} (pid {state.pid}) did not stop within {timeout:g}s")
     return False
+
+
+def _same_tunnel(store: StateStore, state: TunnelState) -> TunnelState | None:
+    """The state file of ``state``'s tunnel, if its process still has one there."""
+    now = store.get(state.name)
+    return now if now is not None and now.pid == state.pid else None
+
+
+def _verdict(reporter: Reporter, state: TunnelState, left: TunnelState | None) -> bool:
+    """Say how the tunnel ended (``left``: what its file says after it); False when a
+    proxy may still be open."""
+    if left is not None and left.proxies:
+        what = "proxy" if len(left.proxies) == 1 else "proxies"
+        reporter.warn(
+            f"{state.name} stopped, but {what} {', '.join(left.proxies)} may still be open "
+            "at remote.it; `rittunnel cleanup` will try again"
+        )
+        return False
+    reporter.event("stopped", f"stopped {state.name} (pid {state.pid})")
+    return True
 
 
 def wait(store: StateStore, reporter: Reporter, name: str, timeout: float) -> int:
@@ -233,7 +275,8 @@ def wait(store: StateStore, reporter: Reporter, name: str, timeout: float) -> in
     state: TunnelState | None = None
     while True:
         state = store.get(name)
-        if state is not None and state.ready and is_alive(state):
+        store.report(reporter.warn)
+        if state is not None and state.ready and holds(state):
             where = " and ".join(state.addresses) or f"port {state.local_port}"
             upstream = f" → {state.upstream}" if state.upstream else ""
             reporter.event("ready", f"{name} ready on {where}{upstream}", name=name, pid=state.pid)
@@ -243,7 +286,9 @@ def wait(store: StateStore, reporter: Reporter, name: str, timeout: float) -> in
         time.sleep(POLL)
     if state is None:
         why = "it is not running (no state file)"
-    elif not is_alive(state):
+    elif state.released:
+        why = f"it stopped (pid {state.pid})" + (f"; see {state.log}" if state.log else "")
+    elif not holds(state):
         why = f"its process (pid {state.pid}) is gone" + (f"; see {state.log}" if state.log else "")
     else:
         why = f"pid {state.pid} is still starting"

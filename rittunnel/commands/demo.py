@@ -8,6 +8,7 @@ and checks they come back exact, then sends SIGINT and shows that the proxy was 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import signal
@@ -40,7 +41,9 @@ def run_demo(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
 
 
 def say(text: str) -> None:
-    print(text, flush=True)
+    """A line of the demo on stdout; a closed or full stdout loses it, not the demo."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, flush=True)
 
 
 async def _demo(mib: int, env: dict[str, str]) -> int:

@@ -3,16 +3,18 @@ port is ready.
 
 The parent starts ``rittunnel up`` again as a new session leader (no terminal, so a
 closed terminal does not stop it; cwd ``/``), with its stdout and stderr appended to a
-log file under ``$XDG_STATE_HOME/rittunnel/`` and a pipe on which the child sends its
-events as JSON lines until every tunnel is ready, then closes it. The parent prints the
-ready lines (and warnings) as they come; EOF after every ready line means success. An
-error event, or EOF without them, means the child failed: its error is printed and the
-exit code is non-zero.
+log file under ``$XDG_STATE_HOME/rittunnel/`` (a private directory; the log is opened
+without following a symbolic link, and made 0600 if it was not) and a pipe on which the
+child sends its events as JSON lines until every tunnel is ready, then closes it. The
+parent prints the ready lines (and warnings) as they come; EOF after every ready line
+means success. An error event, or EOF without them, means the child failed: its error
+is printed and the exit code is non-zero.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 
 from ..errors import RittunnelError
-from ..files import private_dir
+from ..files import open_log, secure_dir
 from ..profiles import Profile
 from ..report import Reporter
 from ..settings import Settings
@@ -56,9 +58,9 @@ def detach(
 ) -> int:
     names = [p.name for p in profiles]
     log = log_path(settings.state_dir, names)
-    private_dir(log.parent)
+    secure_dir(log.parent)
+    log_fd = open_log(log)  # never through a symbolic link
     read_end, write_end = os.pipe()
-    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         child = subprocess.Popen(
             child_argv(profiles, args, write_end, log),
@@ -144,8 +146,9 @@ def _show(
     if kind == "ready":
         ready.append(str(record.get("name")))
     if reporter.json_mode:
-        reporter.out.write(json.dumps(record) + "\n")
-        reporter.out.flush()
+        with contextlib.suppress(OSError, ValueError):  # a full or closed stdout
+            reporter.out.write(json.dumps(record) + "\n")
+            reporter.out.flush()
     else:
         reporter.event(kind, text)
 

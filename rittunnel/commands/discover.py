@@ -4,11 +4,17 @@
 The choices (which service an answer means, which local port to suggest, the profile's
 text) are pure functions; the commands around them do the I/O: one service-list call,
 prompts on stderr, answers from stdin, one file written.
+
+Names, types and states come from the API: they are shown with their control characters
+escaped (:func:`~rittunnel.report.printable`), so a name carrying terminal escapes cannot
+clear the screen or forge rows, and written to a profile only as a YAML scalar that
+reads back as the same text.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import socket
@@ -26,6 +32,7 @@ from ..profiles import (
     is_service_id,
     list_profiles,
     load_profile_file,
+    load_yaml,
     new_profile_path,
 )
 from ..remoteit.accounts import Accounts
@@ -37,7 +44,7 @@ from ..remoteit.names import (
     match_service,
 )
 from ..remoteit.protocol import ServiceInfo
-from ..report import Reporter
+from ..report import Reporter, printable, shown
 from ..settings import Settings
 
 #: the local port first suggested for a service type (the usual port, moved out of the
@@ -57,6 +64,8 @@ PORT_BY_TYPE = {
     "smb": 1445,
 }
 DEFAULT_PORT = 20000
+#: the widest a name, type or state from the API is shown in a table
+CELL = 60
 T = TypeVar("T")
 
 #: how many wrong answers ``init`` takes before giving up
@@ -97,15 +106,25 @@ def services(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
         print(table(found))
     if not found:
         if args.filter:
-            reporter.error(f"no service matches {args.filter!r}; run `rittunnel services`")
+            reporter.error(f"no service matches {shown(args.filter)}; run `rittunnel services`")
             return 1
         reporter.info("this remote.it account has no services")
     return 0
 
 
 def table(services: Iterable[ServiceInfo]) -> str:
+    """The services as aligned columns; what the API said is shown escaped (and a name,
+    type or state at most :data:`CELL` characters wide)."""
     rows = [("NAME", "TYPE", "STATE", "ADDRESS")]
-    rows += [(s.name or "-", s.type or "-", s.state or "-", s.address) for s in services]
+    rows += [
+        (
+            printable(s.name, CELL) or "-",
+            printable(s.type, CELL) or "-",
+            printable(s.state, CELL) or "-",
+            printable(s.address),
+        )
+        for s in services
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(
         "  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)), r[3]]) for r in rows
@@ -160,15 +179,31 @@ def parse_port(answer: str, suggested: int) -> int:
     return int(answer)
 
 
+def yaml_scalar(text: str) -> str | None:
+    """``text`` as a YAML scalar that reads back as exactly ``text``: plain when it does,
+    else double-quoted; None for text a profile value cannot hold (control characters,
+    spaces around it: the loader strips them)."""
+    if not text or text != text.strip() or printable(text) != text:
+        return None
+    for candidate in (text, json.dumps(text)):
+        try:
+            if load_yaml(f"v: {candidate}\n") == {"v": text}:
+                return candidate
+        except Exception:  # noqa: S112 - not a scalar in this form: try the next one
+            continue
+    return None
+
+
 def profile_text(
     service: ServiceInfo, unique_name: bool, port: int, section: str, today: str
 ) -> str:
     """The YAML of a new profile. It names the service by name when the name is unique
-    in the account, else by ID."""
+    in the account (and a profile can hold it), else by ID."""
+    name = yaml_scalar(service.name) if unique_name else None
     lines = [
         f"# written by `rittunnel init` on {today}",
-        f"# {service.name or 'unnamed'} = {describe(service)}",
-        f"service: {service.name if unique_name else service.address}",
+        f"# {printable(service.name or 'unnamed', CELL)} = {printable(describe(service))}",
+        f"service: {name if name is not None else service.address}",
         f"local_port: {port}",
     ]
     if section:
@@ -183,7 +218,9 @@ class Prompter:
         self.stdin, self.stderr = stdin, stderr
 
     def say(self, text: str) -> None:
-        print(text, file=self.stderr, flush=True)
+        """One line on stderr, its control characters escaped (it may quote the API)."""
+        with contextlib.suppress(OSError, ValueError):
+            print(printable(text), file=self.stderr, flush=True)
 
     def ask(self, question: str, flag: str) -> str:
         self.stderr.write(question)
@@ -226,7 +263,7 @@ def init(
         service = choose(args.service, found)
     else:
         for i, s in enumerate(found, 1):
-            prompt.say(f"{i:3}. {s.name or '-'}  {describe(s)}")
+            prompt.say(f"{i:3}. {printable(s.name, CELL) or '-'}  {describe(s)}")
         service = _ask(
             prompt,
             f"service [1-{len(found)}, a name or an ID]: ",
@@ -258,7 +295,8 @@ def init(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     profile = load_profile_file(target)  # what we wrote must load
-    reporter.info(f"wrote {target}: {service.name or service.address} on local port {port}")
+    shown_name = printable(service.name, CELL) or service.address
+    reporter.info(f"wrote {target}: {shown_name} on local port {port}")
     reporter.info(f"start it with: rittunnel {profile.name}")
     return 0
 

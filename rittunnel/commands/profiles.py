@@ -1,10 +1,13 @@
-"""``rittunnel profiles``: list the profiles found, and whether each one loads."""
+"""``rittunnel profiles``: list the profiles found, and whether each one loads.
+
+A profile that does not load (too large, an alias bomb, a bad value) is one row saying
+why; what a file holds is shown escaped, so it cannot drive the terminal."""
 
 from __future__ import annotations
 
 from ..errors import RittunnelError
 from ..profiles import list_profiles, load_profile_file
-from ..report import Reporter
+from ..report import Reporter, printable
 from ..settings import Settings
 
 
@@ -21,6 +24,7 @@ def profiles(settings: Settings, reporter: Reporter) -> int:
             rows.append((p.name, str(p.local_port), p.service, p.mode, str(path)))
         except RittunnelError as exc:
             rows.append((path.stem, "-", f"invalid: {exc}", "-", str(path)))
+    rows = [tuple(printable(cell) for cell in row) for row in rows]
     header = ("NAME", "PORT", "SERVICE", "MODE", "FILE")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:

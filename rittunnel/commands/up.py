@@ -28,7 +28,7 @@ def up(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
         reporter.timestamps = True
         on_ready = _notify_parent(args.notify_fd, reporter)
     outcome = run_session(profiles, settings, reporter, log=args.log_file or "", on_ready=on_ready)
-    return 1 if outcome.failed else 0
+    return 1 if outcome.failed or outcome.left_open else 0
 
 
 def _notify_parent(fd: int, reporter: Reporter) -> Callable[[], None]:

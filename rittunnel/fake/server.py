@@ -770,6 +770,8 @@ class FakeRemoteIt:
         if body.get("mfa") not in (None, *MFA_CODES):
             raise ValueError(f"mfa must be one of {MFA_CODES} or null")
         for endpoint, failures in (body.get("fail") or {}).items():
+            if not failures:  # an empty list clears what is queued for that endpoint
+                self.knobs.failures.pop(endpoint, None)
             self.fail_next(endpoint, *failures)
         for key in CONTROL_KNOBS:
             if key in body:

@@ -7,17 +7,19 @@ share one token cache. This is the real :class:`~rittunnel.tunnel.upstream.ApiCl
 
 Which API (:func:`choose_api`): ``RITTUNNEL_API``, else the profile's ``api:``, else
 GraphQL for an access key without a developer key (REST refuses signed calls without
-one), else REST (password and token logins have only REST).
+one), else REST (password and token logins have only REST). Where (:func:`api_url_for`,
+:func:`graphql_url_for`): only hosts the user's settings name.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
-from ..errors import CredentialsError
+from ..errors import CredentialsError, ProfileError
 from ..profiles import Profile
 from ..report import Reporter
-from ..settings import Api, Settings
+from ..settings import GRAPHQL_URL, Api, Settings
 from .client import ApiClient
 from .credentials import Credentials, credentials_from_env, file_section
 from .protocol import DEFAULT_API_URL
@@ -44,22 +46,44 @@ def choose_api(profile: Profile | None, settings: Settings, creds: Credentials) 
     """The API for these credentials (see the module docstring); a choice that cannot
     work with them is an error saying what to change."""
     chosen = settings.api or (profile.api if profile else None)
-    where = "RITTUNNEL_API" if settings.api else f"{profile.source}: api" if profile else ""
+    by_env = settings.api is not None
+    where = "RITTUNNEL_API" if by_env else f"{profile.source}: api" if profile else ""
     if chosen == "graphql" and creds.access_key is None:
         raise CredentialsError(
             f"{where}: graphql needs an access key (R3_ACCESS_KEY_ID and R3_SECRET_ACCESS_KEY, "
             "or ~/.remoteit/credentials); see README: Credentials"
         )
     if chosen == "rest" and creds.access_key is not None and not creds.developer_key:
+        other = "RITTUNNEL_API=graphql" if by_env else "api: graphql"
         raise CredentialsError(
-            f"{where}: rest with an access key needs a developer key too (R3_DEVELOPER_API_KEY "
-            "in the key file, or REMOTEIT_DEVELOPER_KEY); or use api: graphql"
+            f"{where}: rest with an access key needs a developer key too "
+            f"(R3_DEVELOPER_API_KEY in the environment or the key file, or "
+            f"REMOTEIT_DEVELOPER_KEY); or use {other}"
         )
-    if chosen is not None:
-        return chosen
-    if creds.access_key is not None and not creds.developer_key:
-        return "graphql"
-    return "rest"
+    api: Api = chosen or (
+        "graphql" if creds.access_key is not None and not creds.developer_key else "rest"
+    )
+    restricted = profile is not None and profile.mode == "restricted" and not profile.hostip
+    if api == "graphql" and profile is not None and restricted:
+        raise ProfileError(
+            f"{profile.source}: mode: restricted without hostip needs the REST API (it "
+            "uses the caller's IP) and this tunnel uses GraphQL; set hostip to your "
+            "public IP, or give a developer key (R3_DEVELOPER_API_KEY) so REST is used"
+        )
+    return api
+
+
+def graphql_url_for(profile: Profile | None, settings: Settings) -> str:
+    """``RITTUNNEL_GRAPHQL_URL``; else, when the REST API was pointed elsewhere
+    (``RITTUNNEL_API_URL`` or the profile's ``api_url``), ``/graphql/v1`` on that same
+    host, so nothing goes to a host the user did not name; else remote.it's."""
+    if settings.graphql_url != GRAPHQL_URL:
+        return settings.graphql_url
+    rest = settings.api_url or (profile.api_url if profile else None)
+    if rest:
+        parts = urlsplit(rest)
+        return f"{parts.scheme}://{parts.netloc}/graphql/v1"
+    return GRAPHQL_URL
 
 
 class Accounts:
@@ -104,7 +128,7 @@ class Accounts:
     def _account(self, profile: Profile | None, section: str, creds: Credentials) -> Account:
         api = choose_api(profile, self.settings, creds)
         if api == "graphql":
-            return Account(self.settings.graphql_url, section, "graphql")
+            return Account(graphql_url_for(profile, self.settings), section, "graphql")
         return Account(api_url_for(profile, self.settings), section, "rest")
 
     def client(self, account: Account) -> ApiClient:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ..errors import ApiUnavailable, AuthError, CredentialsError
+from ..errors import ApiRefused, ApiUnavailable, AuthError, CredentialsError
 from ..profiles import Mode, ProxyKind
 from ..report import Reporter
 from ..settings import API_TIMEOUT
@@ -29,8 +29,12 @@ from .transport import Session, Transport
 THROTTLE_TRIES = 4
 #: seconds waited after a 429 without ``Retry-After`` (doubled each time)
 THROTTLE_WAIT = 1.0
-#: the longest ``Retry-After`` we wait inside one call
+#: the longest ``Retry-After`` we wait inside one call (a longer one is raised at once,
+#: for the caller to wait within its own deadline); and the shortest
 THROTTLE_WAIT_MAX = 30.0
+THROTTLE_WAIT_MIN = 0.25
+#: seconds one call may spend waiting out throttling in all
+THROTTLE_TOTAL = 30.0
 #: pages of devices read at most (a million devices): a server that always says
 #: ``hasMore`` cannot keep us here
 MAX_PAGES = 1000
@@ -77,21 +81,30 @@ class GraphQLClient(Session):
 
     async def stop(self, service: str, connection_id: str) -> None:
         variables = queries.disconnect_variables(service, connection_id)
-        await self._call(queries.DISCONNECT, variables, "stop", "disconnect")
+        done = await self._call(queries.DISCONNECT, variables, "stop", "disconnect")
+        if done is not True:  # not disconnected: it may still be open
+            raise ApiRefused(
+                f"stop: remote.it answered disconnect {done!r} for {connection_id}",
+                "disconnect not done",
+                transient=True,
+            )
 
     async def list_services(self) -> list[ServiceInfo]:
-        services: list[ServiceInfo] = []
+        """Every page, each service once: paging stops at the last page, at an empty one,
+        or at a page that brings nothing new (a server that always says ``hasMore``)."""
+        services: dict[str, ServiceInfo] = {}
         start = 0
         for _ in range(MAX_PAGES):
             variables = queries.devices_variables(start, self.page_size)
             page = queries.parse_devices(
                 await self._call(queries.DEVICES, variables, "device list", "login")
             )
-            services.extend(page.services)
+            new = {s.address: s for s in page.services if s.address not in services}
+            services.update(new)
             start += page.count
-            if not page.has_more or page.count == 0:
+            if not page.has_more or page.count == 0 or not new:
                 break
-        return services
+        return list(services.values())
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -100,6 +113,7 @@ class GraphQLClient(Session):
     ) -> Any:
         body = {"query": document, "variables": variables}
         wait = THROTTLE_WAIT
+        waited = 0.0
         for attempt in range(1, THROTTLE_TRIES + 1):
             response = await self._http.send(self._path, body, what, {})
             try:
@@ -119,9 +133,12 @@ class GraphQLClient(Session):
                 if response.status_code != 429 or attempt == THROTTLE_TRIES:
                     raise
                 asked = exc.retry_after if exc.retry_after is not None else wait
-                pause = min(asked, THROTTLE_WAIT_MAX)
+                pause = max(asked, THROTTLE_WAIT_MIN)
+                if pause > THROTTLE_WAIT_MAX or waited + pause > THROTTLE_TOTAL:
+                    raise  # the caller waits (retry_after) within its own deadline, or not
                 wait *= 2
+                waited += pause
                 if self._reporter is not None:
-                    self._reporter.debug(f"{what}: throttled by remote.it; waiting {pause:g}s")
+                    self._reporter.warn(f"{what}: throttled by remote.it; waiting {pause:g}s")
                 await trio.sleep(pause)
         raise AssertionError("unreachable")

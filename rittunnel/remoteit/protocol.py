@@ -10,8 +10,12 @@ Everything here is pure so that each documented quirk is tested without a socket
 * errors come back as HTTP 200 with ``status: "false"`` and a ``reason`` (connect), or
   HTTP 401 with the same body (stop); the HTTP code is never trusted alone;
 * ``proxy`` is ``http:\\/\\/host:port`` for a port proxy (the scheme is decoration) or
-  ``https://name.p18.rt3.io`` for a reverse proxy (http/https services);
-* ``expirationsec`` is a string of seconds; newer answers add ``proxyExpirationSec``;
+  ``https://name.p18.rt3.io`` for a reverse proxy (http/https services); only an
+  ``https`` URL without a port is a reverse proxy, anything else without a valid port is
+  a :class:`ProtocolError` that carries the connection's ID (it exists at remote.it and
+  must be stopped);
+* ``expirationsec`` is a string of seconds; newer answers add ``proxyExpirationSec``; a
+  lifetime that is not finite, negative or over 30 days is treated as unknown;
 * unknown fields are ignored; an HTML page or a 5xx is an outage, not a crash;
 * a second connect for a service replaces its earlier proxy unless the body says
   ``"concurrent": true`` (we always do); an answer that replaced one says
@@ -23,6 +27,7 @@ Everything here is pure so that each documented quirk is tested without a socket
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +42,8 @@ from ..errors import (
     TwoFactorError,
 )
 from ..profiles import Mode, ProxyKind
+from ..report import printable, shown
+from ..units import lifetime
 
 DEFAULT_API_URL = "https://api.remot3.it/apv/v27"
 LATCHING_HOSTIP = "255.255.255.255"
@@ -144,6 +151,8 @@ _OFFLINE_WORDS = re.compile(
     r"ensure that the device is online",
     re.IGNORECASE,
 )
+#: at most this many characters of the API's own words are quoted in a message
+REASON_SHOWN = 300
 #: login answers for accounts that sign in with a second factor
 MFA_CODES = frozenset({"SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"})
 TWO_FACTOR = (
@@ -155,13 +164,13 @@ TWO_FACTOR = (
 def refusal(what: str, reason: str, *, http_status: int = 200) -> ApiError:
     """The error for the API's refusal ``reason`` (its own words): an auth failure, an
     offline device (retried), a passing trouble (retried), or a plain no."""
-    shown = reason or "no reason given"
+    said = printable(reason, REASON_SHOWN) if reason else "no reason given"
     if (http_status in (401, 403) and not reason) or _AUTH_WORDS.search(reason):
-        return AuthError(f"{what}: remote.it refused the credentials: {shown}", reason)
+        return AuthError(f"{what}: remote.it refused the credentials: {said}", reason)
     offline = bool(_OFFLINE_WORDS.search(reason))
     transient = http_status >= 500 or bool(_TRANSIENT_WORDS.search(reason))
     return ApiRefused(
-        f"{what}: remote.it said no: {shown}", reason, transient=transient, offline=offline
+        f"{what}: remote.it said no: {said}", reason, transient=transient, offline=offline
     )
 
 
@@ -169,7 +178,9 @@ def _describe_body(body: bytes, content_type: str) -> str:
     text = body[:400].decode("utf-8", "replace")
     if "html" in content_type.lower() or text.lstrip().lower().startswith(("<!doctype", "<html")):
         title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-        return f"an HTML page ({title.group(1).strip()})" if title else "an HTML page"
+        if title is None:
+            return "an HTML page"
+        return f"an HTML page ({printable(title.group(1).strip(), 80)})"
     if not text.strip():
         return "an empty body"
     return "a body that is not JSON"
@@ -206,8 +217,8 @@ def decode_response(status_code: int, content_type: str, body: bytes, what: str)
     if status != "false":
         if status_code >= 500 or status in ("pending", "reset"):
             raise ApiUnavailable(
-                f"{what}: the remote.it API answered status {status!r}"
-                + (f": {reason}" if reason else "")
+                f"{what}: the remote.it API answered status {shown(status)}"
+                + (f": {printable(reason, REASON_SHOWN)}" if reason else "")
                 + "; try again later"
             )
         raise ProtocolError(f"{what}: the remote.it API answered without a status field")
@@ -219,28 +230,46 @@ def parse_login(data: dict[str, Any]) -> Login:
     if not isinstance(token, str) or not token:
         raise ProtocolError("login: the remote.it API answered status true but sent no token")
     expires_at = _number(data.get("auth_expiration"))
+    if expires_at is not None and not math.isfinite(expires_at):
+        expires_at = None
     return Login(token=token, expires_at=expires_at)
 
 
-def parse_proxy(value: object) -> Proxy:
-    """Parse the ``proxy`` field. ``json.loads`` has already undone ``\\/`` escapes."""
+# what a proxy host may be: a DNS name or an IP address (no spaces, quotes, controls)
+_HOST = re.compile(r"^[A-Za-z0-9._:-]+$")
+
+
+def parse_proxy(value: object, connection_id: str | None = None) -> Proxy:
+    """Parse the ``proxy`` field. ``json.loads`` has already undone ``\\/`` escapes.
+
+    ``host:port`` (with any scheme, or none) is a port proxy; an ``https`` URL without a
+    port is a reverse proxy; anything else is a :class:`ProtocolError` carrying
+    ``connection_id`` (the connection the answer named, which must then be stopped)."""
+
+    def bad(why: str) -> ProtocolError:
+        return ProtocolError(
+            f"connect: the proxy field {shown(value)} {why}", connection_id=connection_id
+        )
+
     if not isinstance(value, str) or not value.strip():
-        raise ProtocolError(f"connect: the proxy field {value!r} is not a URL")
+        raise bad("is not a URL")
     text = value.strip().replace("\\/", "/")
     if "://" not in text:
         text = "tcp://" + text
-    parts = urlsplit(text)
-    host = parts.hostname
     try:
+        parts = urlsplit(text)
+        host = parts.hostname
         port = parts.port
     except ValueError:
-        raise ProtocolError(f"connect: the proxy field {value!r} has a bad port") from None
-    if not host:
-        raise ProtocolError(f"connect: the proxy field {value!r} has no host")
+        raise bad("has a bad host or port") from None
+    if not host or not _HOST.match(host):
+        raise bad("has no host")
     if port is None:
-        if parts.scheme in ("http", "https"):
-            return ReverseProxy(url=f"{parts.scheme}://{parts.netloc}")
-        raise ProtocolError(f"connect: the proxy field {value!r} has no port")
+        if parts.scheme.lower() == "https" and parts.netloc.rpartition("@")[0] == "":
+            return ReverseProxy(url=f"https://{parts.netloc}")
+        raise bad("has no port (only an https URL without one is a reverse proxy)")
+    if not 1 <= port <= 65535:
+        raise bad("has a bad port")
     return PortProxy(host=host, port=port)
 
 
@@ -251,10 +280,10 @@ def parse_connect(data: dict[str, Any], service: str) -> Connection:
     connection_id = conn.get("connectionid") or data.get("connectionid")
     if not isinstance(connection_id, str) or not connection_id:
         raise ProtocolError("connect: the remote.it API answered without a connectionid")
-    proxy = parse_proxy(conn.get("proxy"))
-    expires_in = _number(conn.get("proxyExpirationSec"))
+    proxy = parse_proxy(conn.get("proxy"), connection_id)
+    expires_in = lifetime(conn.get("proxyExpirationSec"))
     if expires_in is None:
-        expires_in = _number(conn.get("expirationsec"))
+        expires_in = lifetime(conn.get("expirationsec"))
     overridden = str(conn.get("connectionOverridden", data.get("connectionOverridden", "")))
     previous = conn.get("previousConnection", data.get("previousConnection"))
     replaced = None

@@ -6,7 +6,9 @@ What it speaks (see ``shared/reference/API-NOTES.md``, "GraphQL API"):
 * ``connect(serviceId, hostIP, type)`` → ``Connection { id host port reverseProxy url
   timeout }``: a port proxy has ``host`` and ``port``; a reverse proxy has
   ``reverseProxy: true``, no port and its HTTPS ``url``; ``timeout`` is its lifetime in
-  seconds;
+  seconds (one that is not finite, negative or over 30 days is treated as unknown); a
+  connection with an ``id`` but no usable proxy is a :class:`ProtocolError` carrying
+  that ID (it exists at remote.it and must be stopped);
 * ``disconnect(connectionId, serviceId)`` → ``true``;
 * ``login { devices(size, from) { total hasMore items { … services { id name state
   title } } } }``, paged with ``from`` while ``hasMore`` (``size`` at most 1000). The
@@ -18,18 +20,26 @@ What it speaks (see ``shared/reference/API-NOTES.md``, "GraphQL API"):
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ApiError, ApiRefused, ApiUnavailable, AuthError, ProtocolError
 from ..profiles import Mode, ProxyKind
+from ..report import printable, shown
+from ..units import lifetime
 from .protocol import (
+    REASON_SHOWN,
     Connection,
     PortProxy,
     ReverseProxy,
     ServiceInfo,
+    _describe_body,
     hostip_for,
+    parse_proxy,
     refusal,
 )
 
@@ -59,7 +69,9 @@ DEVICES = """query Devices($size: Int, $from: Int) {
 _PROXY_TYPES: dict[ProxyKind, str] = {
     "auto": "AUTO_PROXY",
     "port": "PORT_PROXY",
-    "reverse": "REVERSE_PROXY",
+    # what remote.it gives a web service by default; a non-web service then gets a port
+    # proxy, as over REST (asking REVERSE_PROXY for it may be refused)
+    "reverse": "AUTO_PROXY",
 }
 
 
@@ -86,11 +98,6 @@ def devices_variables(start: int, size: int = PAGE_SIZE) -> dict[str, Any]:
     return {"size": size, "from": start}
 
 
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def decode_graphql(
     status_code: int,
     content_type: str,
@@ -107,49 +114,83 @@ def decode_graphql(
     accept our document; or a result that is missing), or the refusal that ``errors``
     carries (:func:`~rittunnel.remoteit.protocol.refusal`: offline devices retried)."""
     text = body[:400].decode("utf-8", "replace").strip()
-    if status_code in (401, 403):
-        shown = _short(text) or f"HTTP {status_code}"
-        raise AuthError(f"{what}: remote.it refused the access key: {shown}", text)
-    if status_code == 429:
-        raise ApiUnavailable(
-            f"{what}: remote.it is throttling this account's API use (HTTP 429); "
-            "waiting before trying again",
-            retry_after=_seconds(retry_after),
-        )
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         data = None
+    errors = data.get("errors") if isinstance(data, dict) else None
+    messages = [str(e.get("message") or "").strip() for e in errors or [] if isinstance(e, dict)]
+    if status_code in (401, 403):
+        said = (
+            "; ".join(m for m in messages if m)
+            or (text if text and "<" not in text[:1] and data is None else "")
+            or _describe_body(body, content_type)
+        )
+        said = printable(said, REASON_SHOWN) if said else f"HTTP {status_code}"
+        raise AuthError(f"{what}: remote.it refused the access key: {said}", said)
+    if status_code == 429:
+        wait = _seconds(retry_after)
+        asked = f"; it asks to wait {wait:g}s" if wait is not None else ""
+        raise ApiUnavailable(
+            f"{what}: remote.it is throttling this account's API use (HTTP 429){asked}",
+            retry_after=wait,
+        )
     if status_code >= 500 or not isinstance(data, dict):
         shape = "HTML" if "html" in content_type.lower() or text.startswith("<") else "no JSON"
         raise ApiUnavailable(
             f"{what}: the remote.it GraphQL API answered HTTP {status_code} with {shape}; "
             "it may be having an outage, try again later"
         )
-    errors = data.get("errors")
-    messages = [str(e.get("message") or "").strip() for e in errors or [] if isinstance(e, dict)]
     if status_code >= 400:
-        shown = "; ".join(m for m in messages if m) or f"HTTP {status_code}"
-        raise ProtocolError(f"{what}: the remote.it GraphQL API rejected the request: {shown}")
+        said = printable("; ".join(m for m in messages if m), REASON_SHOWN) or f"HTTP {status_code}"
+        raise ProtocolError(f"{what}: the remote.it GraphQL API rejected the request: {said}")
     result = data.get("data")
     value = result.get(operation) if isinstance(result, dict) else None
+    if messages and (value is None or _null_on_a_path(result, errors or [])):
+        error: ApiError = refusal(what, "; ".join(m for m in messages if m))
+        raise error
     if value is None:
-        if messages:
-            error: ApiError = refusal(what, "; ".join(m for m in messages if m))
-            raise error
         raise ProtocolError(f"{what}: the remote.it GraphQL API answered without {operation}")
     return value
 
 
-def _seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` in seconds (the HTTP-date form is not worth the trouble: None)."""
-    if value is None:
+def _null_on_a_path(result: Any, errors: list[Any]) -> bool:
+    """Whether an error's ``path`` leads to a null in ``result`` (a nested field failed,
+    e.g. ``login.devices``), so the answer carries the error, not the data."""
+    for error in errors:
+        path = error.get("path") if isinstance(error, dict) else None
+        if not isinstance(path, list) or not path:
+            continue
+        node = result
+        for step in path:
+            if isinstance(node, dict) and isinstance(step, str):
+                node = node.get(step)
+            elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+                node = node[step]
+            else:
+                node = None
+            if node is None:
+                return True
+    return False
+
+
+def _seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` (seconds, or an HTTP date) as seconds from now; None when absent
+    or unreadable. Huge values are kept (capped at a day): the caller gives up at once
+    when the wait would pass its deadline, saying how long remote.it asked."""
+    if value is None or not value.strip():
         return None
     try:
         seconds = float(value.strip())
     except ValueError:
+        try:
+            at = email.utils.parsedate_to_datetime(value.strip()).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = at - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
         return None
-    return seconds if 0 <= seconds < 3600 else None
+    return min(max(seconds, 0.0), 86400.0)
 
 
 def parse_connection(value: Any, service: str) -> Connection:
@@ -159,28 +200,43 @@ def parse_connection(value: Any, service: str) -> Connection:
     cid = value.get("id")
     if not isinstance(cid, str | int) or isinstance(cid, bool) or not str(cid):
         raise ProtocolError("connect: the GraphQL connection has no id")
+    connection_id = str(cid)
     host, port, url = value.get("host"), value.get("port"), value.get("url")
     proxy: PortProxy | ReverseProxy
+
+    def bad(why: str) -> ProtocolError:
+        return ProtocolError(f"connect: the GraphQL connection {why}", connection_id=connection_id)
+
     if value.get("reverseProxy") is True:
-        if isinstance(url, str) and url.startswith("https://"):
-            proxy = ReverseProxy(url=url.rstrip("/"))
-        elif isinstance(host, str) and host:
-            proxy = ReverseProxy(url=f"https://{host}")
+        if isinstance(url, str) and url.strip().lower().startswith("https://"):
+            candidate: object = url.strip().rstrip("/")
+        elif isinstance(host, str) and host.strip():
+            candidate = f"https://{host.strip()}"
         else:
-            raise ProtocolError("connect: the GraphQL reverse proxy has no URL")
+            raise bad("is a reverse proxy without a URL")
+        try:
+            parsed = parse_proxy(candidate, connection_id)
+        except ProtocolError:
+            raise bad(f"is a reverse proxy whose URL {shown(candidate)} is not one") from None
+        if not isinstance(parsed, ReverseProxy):
+            raise bad(f"is a reverse proxy whose URL {shown(candidate)} is not one")
+        proxy = parsed
     else:
         if not isinstance(host, str) or not host.strip():
-            raise ProtocolError(f"connect: the GraphQL connection's host {host!r} is not a host")
+            raise bad(f"has a host {shown(host)} that is not a host")
         if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-            raise ProtocolError(f"connect: the GraphQL connection's port {port!r} is not a port")
-        proxy = PortProxy(host=host.strip(), port=port)
-    timeout = value.get("timeout")
-    expires_in = (
-        float(timeout)
-        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0
-        else None
+            raise bad(f"has a port {shown(port)} that is not a port")
+        parsed = parse_proxy(f"{_bracketed(host.strip())}:{port}", connection_id)
+        assert isinstance(parsed, PortProxy)
+        proxy = parsed
+    expires_in = lifetime(value.get("timeout"))
+    return Connection(
+        connection_id=connection_id, service=service, proxy=proxy, expires_in=expires_in
     )
-    return Connection(connection_id=str(cid), service=service, proxy=proxy, expires_in=expires_in)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 @dataclass(frozen=True)

@@ -110,10 +110,12 @@ class RestClient(Session):
             try:
                 return await self._post(path, body, what, with_token=False)
             except AuthError as exc:
-                raise AuthError(
-                    f"{exc}; check the access key ({self.credentials.access_key.source})",
-                    exc.reason,
-                ) from None
+                what = (
+                    "the developer key (R3_DEVELOPER_API_KEY or REMOTEIT_DEVELOPER_KEY)"
+                    if "developer" in exc.reason.lower()
+                    else f"the access key ({self.credentials.access_key.source})"
+                )
+                raise AuthError(f"{exc}; check {what}", exc.reason) from None
         if self._token is None:
             await self._login_once(None)
         used = self._token

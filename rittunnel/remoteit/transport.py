@@ -1,19 +1,39 @@
 """HTTP for both remote.it clients: one ``httpx`` client per account, and every failure to
 get an answer mapped to :class:`~rittunnel.errors.ApiUnavailable` at this boundary.
 
-Messages never include headers or request bodies (where the secrets are).
+A body is read as it streams in, and at most :data:`MAX_BODY` bytes of it: an answer
+larger than that is not the API's (a device list of 1000 services is under 1 MB) and is
+an error, not a few hundred MiB of memory.
+
+Messages never include headers or request bodies (where the secrets are), nor the user
+name and password of a URL (``http://user:pass@host/``: shown as ``***@host``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
 import trio
 
-from ..errors import ApiUnavailable
+from ..errors import ApiError, ApiUnavailable
+from ..report import printable, redact_urls
+from ..units import format_bytes
 from .credentials import Credentials
+
+#: the largest answer body read (a list of 1000 services is about 0.8 MB)
+MAX_BODY = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer of the API, whatever its status: what the clients read of it."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
 
 
 class Transport:
@@ -42,7 +62,19 @@ class Transport:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.base_url).netloc or self.base_url
+        """Where the API is, as messages show it: ``host[:port]``, never a user name or
+        password that the URL carries."""
+        try:
+            parts = urlsplit(self.base_url)
+            port = parts.port
+        except ValueError:
+            return printable(redact_urls(self.base_url), 100)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if not host:
+            return printable(redact_urls(self.base_url), 100)
+        return f"{host}:{port}" if port is not None else host
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
@@ -50,17 +82,24 @@ class Transport:
 
     async def send(
         self, path: str, body: dict[str, Any] | None, what: str, headers: dict[str, str]
-    ) -> httpx.Response:
+    ) -> Reply:
         """POST ``body`` as JSON to ``path`` (GET when None) within the timeout. Any
-        answer is returned, whatever its status; no answer is :class:`ApiUnavailable`."""
+        answer is returned, whatever its status; no answer is :class:`ApiUnavailable`,
+        and so is a body over :data:`MAX_BODY`; a URL that cannot work (a scheme httpx
+        does not speak) is an :class:`ApiError` that is not retried."""
         url = self.base_url + path
+        method = "GET" if body is None else "POST"
         try:
             with trio.fail_after(self.timeout):
-                if body is None:
-                    return await self._client.get(url, headers=headers)
                 # json= sets Content-Type: application/json, which the docs' own examples
                 # forget; the API accepts it either way.
-                return await self._client.post(url, json=body, headers=headers)
+                async with self._client.stream(method, url, json=body, headers=headers) as r:
+                    return Reply(r.status_code, r.headers, await self._read(r, what))
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ApiError(
+                f"{what}: cannot use the API URL {self.host} ({_short(exc)}); "
+                f"set {self.env_var} to an http:// or https:// URL"
+            ) from None
         except (trio.TooSlowError, httpx.TimeoutException):
             raise ApiUnavailable(
                 f"{what}: no answer from {self.host} within {self.timeout:g}s; "
@@ -75,6 +114,23 @@ class Transport:
             raise ApiUnavailable(
                 f"{what}: the connection to {self.host} failed ({_short(exc)}); try again later"
             ) from None
+
+    async def _read(self, response: httpx.Response, what: str) -> bytes:
+        """The body, read as it arrives; more than :data:`MAX_BODY` bytes is an error
+        (and the rest is not read)."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise ApiUnavailable(
+                    f"{what}: the remote.it API at {self.host} answered HTTP "
+                    f"{response.status_code} with more than {format_bytes(MAX_BODY)}; "
+                    "that is not an answer of the API (a proxy or captive portal in the "
+                    "way?); try again later"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 class Session:
@@ -98,5 +154,7 @@ class Session:
 
 
 def _short(exc: BaseException) -> str:
+    """The first line of an exception's message, bounded, with no URL's password."""
     text = str(exc).strip().splitlines()
-    return text[0] if text and text[0] else exc.__class__.__name__
+    first = text[0] if text and text[0] else exc.__class__.__name__
+    return printable(redact_urls(first), 200)

@@ -2,10 +2,13 @@
 
 * :func:`new_state` is what a tunnel of this process records (its profile, account and
   process); :class:`Claim` holds that file while the tunnel lives: claimed on entry (a
-  live holder of the same name is an error; a dead one's proxies are stopped first),
-  written by :meth:`Claim.record` as the tunnel changes, released on exit: removed, or
-  kept when proxies are still open, for ``cleanup``.
-* :func:`cleanup_orphans` stops the proxies of tunnels whose process is gone.
+  live holder of the same name is an error; a dead one's proxies are stopped first, and
+  its record kept beside the claim while they cannot be), written by
+  :meth:`Claim.record` as the tunnel changes (best effort: a full disk is said once, not
+  fatal), released on exit: removed, or kept when proxies are still open, for ``cleanup``.
+* :func:`cleanup_orphans` stops the proxies of tunnels whose process is gone, but only
+  through an API URL the user's own configuration names (:class:`TrustedUrls`): a state
+  file is no reason to send credentials anywhere.
 
 The files themselves (format, atomic writes, liveness) are :mod:`rittunnel.tunnel.state`.
 """
@@ -13,17 +16,24 @@ The files themselves (format, atomic writes, liveness) are :mod:`rittunnel.tunne
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
-from ..errors import ApiError, ApiRefused, AuthError
-from ..profiles import Profile
+from ..errors import ApiError, ApiRefused, AuthError, RittunnelError
+from ..profiles import Profile, list_profiles, load_profile_file
 from ..remoteit.accounts import Account
+from ..remoteit.protocol import DEFAULT_API_URL
 from ..report import Reporter
-from ..settings import STOP_TIMEOUT, Api
+from ..settings import GRAPHQL_URL, STOP_TIMEOUT, Api, Settings
 from .state import StateStore, TunnelState, process_start_time
 from .upstream import ApiClients
+
+#: whether credentials may be sent to an API URL (see :class:`TrustedUrls`)
+Trust = Callable[[str], bool]
 
 
 def new_state(
@@ -59,35 +69,98 @@ def account_of(state: TunnelState) -> Account:
     return Account(state.api_url, state.credentials, api)
 
 
+def normal_url(url: str) -> str:
+    """``url`` as compared for trust: scheme and host in lower case, no trailing ``/``."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+@dataclass
+class TrustedUrls:
+    """``trusted(url)``: whether the user's own configuration names ``url``: remote.it's
+    REST and GraphQL URLs, ``RITTUNNEL_API_URL``, ``RITTUNNEL_GRAPHQL_URL``, or the
+    ``api_url`` of one of the user's profiles (read on the first URL not named otherwise;
+    a profile that fails to load is skipped)."""
+
+    settings: Settings
+    _profiles: set[str] | None = field(default=None, init=False)
+
+    def __call__(self, url: str) -> bool:
+        wanted = normal_url(url)
+        s = self.settings
+        named = {normal_url(u) for u in (DEFAULT_API_URL, GRAPHQL_URL, s.graphql_url) if u}
+        if s.api_url:
+            named.add(normal_url(s.api_url))
+        return wanted in named or wanted in self._profile_urls()
+
+    def _profile_urls(self) -> set[str]:
+        if self._profiles is None:
+            self._profiles = set()
+            try:
+                paths = list_profiles(self.settings.env)
+            except OSError:
+                paths = []  # an unreadable profile directory names nothing
+            for path in paths:
+                try:
+                    url = load_profile_file(path).api_url
+                except RittunnelError:
+                    continue
+                if url:
+                    self._profiles.add(normal_url(url))
+        return self._profiles
+
+
+def trust_of(clients: ApiClients, trusted: Trust | None) -> Trust:
+    """``trusted``, else the :class:`TrustedUrls` of the settings ``clients`` were made
+    with (:class:`~rittunnel.remoteit.accounts.Accounts` has them), else nothing."""
+    if trusted is not None:
+        return trusted
+    settings = getattr(clients, "settings", None)
+    if isinstance(settings, Settings):
+        return TrustedUrls(settings)
+    return lambda url: False
+
+
 @dataclass
 class Claim:
     """``async with Claim(...)``: this process holds ``state``'s file meanwhile.
 
     The caller keeps ``state`` up to date (its ``proxies`` above all) and calls
     :meth:`record` to write it. On exit, or an earlier :meth:`release`, the file is
-    removed if no proxy is left open, else written once more and left for ``cleanup``
-    (which will find this process gone)."""
+    removed if no proxy is left open, else written once more (``released``) and left
+    for ``cleanup``. ``trusted``: see :func:`cleanup_orphans`."""
 
     store: StateStore
     state: TunnelState
     clients: ApiClients
     reporter: Reporter
     stop_timeout: float = STOP_TIMEOUT
+    trusted: Trust | None = None
     #: the file is ours: claimed and not released yet
     held: bool = field(default=False, init=False)
+    #: the last write failed (said once; the next one that works says so)
+    write_failed: bool = field(default=False, init=False)
 
     async def __aenter__(self) -> Claim:
         """Claim the file (raises if a live process holds the name). A dead holder's
-        proxies are stopped under its own name first."""
+        proxies are stopped first; its record stays (``NAME.orphan-PID``) while they
+        cannot be."""
         previous = self.store.claim(self.state)
         self.held = True
         try:
-            if previous is not None and previous.proxies:
-                self.store.write(previous)
+            self.store.report(self.reporter.warn)
+            if previous is not None:
                 await cleanup_orphans(
-                    self.store, self.clients, self.reporter, stop_timeout=self.stop_timeout
+                    self.store,
+                    self.clients,
+                    self.reporter,
+                    stop_timeout=self.stop_timeout,
+                    trusted=self.trusted,
                 )
-            self.store.write(self.state)
         except BaseException:
             self.release()
             raise
@@ -97,19 +170,41 @@ class Claim:
         self.release()
 
     def record(self, *, durable: bool = True) -> None:
-        """Write ``state`` as it is now (``durable=False``: no fsync, for live counters)."""
-        if self.held:
+        """Write ``state`` as it is now (``durable=False``: no fsync, for live counters).
+        Best effort: a write that fails (full disk, read-only directory) is said once,
+        tried again at the next record, and its recovery said once."""
+        if not self.held:
+            return
+        try:
             self.store.write(self.state, durable=durable)
+        except OSError as exc:
+            if not self.write_failed:
+                self.reporter.warn(
+                    f"{self.state.name}: cannot write its state file: {_why(exc)}; "
+                    "`rittunnel status` shows stale numbers until it works again"
+                )
+            self.write_failed = True
+            return
+        if self.write_failed:
+            self.write_failed = False
+            self.reporter.info(f"{self.state.name}: its state file is written again")
 
     def release(self) -> None:
-        """The tunnel is over: remove the file, or keep it while proxies are open."""
+        """The tunnel is over: remove the file, or keep it (released) while proxies are
+        open. Never raises: what cannot be written is said."""
         if not self.held:
             return
         self.held = False
-        if self.state.proxies:
-            self.store.write(self.state)
-        else:
-            self.store.remove(self.state.name)
+        name, proxies = self.state.name, self.state.proxies
+        try:
+            if proxies:
+                self.state.released = True
+                self.store.write(self.state)
+            else:
+                self.store.remove(name)
+        except OSError as exc:
+            left = f"; proxies {', '.join(proxies)} stay open until they expire" if proxies else ""
+            self.reporter.warn(f"{name}: cannot update its state file: {_why(exc)}{left}")
 
 
 async def cleanup_orphans(
@@ -118,35 +213,95 @@ async def cleanup_orphans(
     reporter: Reporter,
     *,
     stop_timeout: float = STOP_TIMEOUT,
+    trusted: Trust | None = None,
 ) -> int:
     """Stop the proxies of tunnels whose process is gone (``kill -9``, a crash, a reboot)
-    and remove their state files. Returns how many proxies were stopped. A proxy the API
-    no longer knows (it expired meanwhile) counts as gone; an API outage keeps the file
-    for next time."""
+    and remove their state files; remove stale stop requests; report state files set
+    aside as bad. Returns how many proxies were stopped.
+
+    A proxy the API no longer knows (expired, killed, stopped) counts as gone, quietly;
+    an API outage keeps the file for next time. Credentials go only to an API URL that
+    ``trusted`` accepts (default: :func:`trust_of`); another URL's orphans are reported
+    and left alone."""
+    trust = trust_of(clients, trusted)
     stopped = 0
     for path, state in store.orphans():
-        left = []
+        if state.proxies and not trust(state.api_url):
+            _distrust(path, state, reporter)
+            continue
+        left, done = await _stop_all(state, clients, reporter, stop_timeout)
+        stopped += done
+        _settle(store, path, state, left, reporter)
+    store.remove_stale_stop_requests()
+    store.report(reporter.warn)
+    return stopped
+
+
+def _distrust(path: Path, state: TunnelState, reporter: Reporter) -> None:
+    what = "proxy" if len(state.proxies) == 1 else "proxies"
+    reporter.warn(
+        f"{what} {', '.join(state.proxies)} of {state.name} was made through API URL "
+        f"{_shown_url(state.api_url)}, which none of your settings name; not sending credentials "
+        f"there; remove {path} if it is not yours"
+    )
+
+
+async def _stop_all(
+    state: TunnelState, clients: ApiClients, reporter: Reporter, stop_timeout: float
+) -> tuple[list[str], int]:
+    """Stop ``state``'s proxies: the IDs that may still be open, and how many it stopped
+    (one the API no longer knows is neither)."""
+    try:
         api = clients.client(account_of(state))
-        for cid in state.proxies:
-            try:
-                with trio.fail_after(stop_timeout):
-                    await api.stop(state.service, cid)
-                stopped += 1
-                reporter.info(
-                    f"stopped proxy {cid} left open by {state.name} (pid {state.pid} is gone)"
-                )
-            except ApiRefused as exc:
-                if exc.transient or isinstance(exc, AuthError):
-                    left.append(cid)
-                    reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
-                else:
-                    reporter.debug(f"proxy {cid} of {state.name} already gone: {exc}")
-            except (ApiError, trio.TooSlowError) as exc:
+    except RittunnelError as exc:  # its credentials section is gone, say
+        reporter.warn(f"cannot stop the proxies of {state.name}: {exc}")
+        return list(state.proxies), 0
+    left: list[str] = []
+    stopped = 0
+    for cid in state.proxies:
+        try:
+            with trio.fail_after(stop_timeout):
+                await api.stop(state.service, cid)
+            stopped += 1
+            reporter.info(
+                f"stopped proxy {cid} left open by {state.name} (pid {state.pid} is gone)"
+            )
+        except ApiRefused as exc:
+            if exc.transient or isinstance(exc, AuthError):
                 left.append(cid)
                 reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
+            else:
+                reporter.debug(f"proxy {cid} of {state.name} already gone: {exc}")
+        except (ApiError, trio.TooSlowError) as exc:
+            left.append(cid)
+            reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
+    return left, stopped
+
+
+def _settle(
+    store: StateStore, path: Path, state: TunnelState, left: list[str], reporter: Reporter
+) -> None:
+    """Keep ``state`` with the proxies ``left``, or remove its file when none is."""
+    try:
         if left:
             state.proxies = left
             store.write(state)
         else:
             path.unlink(missing_ok=True)
-    return stopped
+    except OSError as exc:
+        reporter.warn(f"cannot update the state file {path}: {_why(exc)}")
+
+
+def _shown_url(url: str) -> str:
+    """``url`` without a user name or password in it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)

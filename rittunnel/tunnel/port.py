@@ -15,7 +15,7 @@ import socket
 
 import trio
 
-from ..errors import ApiError
+from ..errors import ApiError, LocalResourceError
 from ..net import abort, bind_listeners, format_address, tune
 from ..profiles import DEFAULT_BIND, Profile
 from ..relay import Counts, Relayer
@@ -23,11 +23,8 @@ from ..remoteit.protocol import ReverseProxy
 from ..report import Reporter
 from ..units import format_duration
 from .redirect import serve_redirect
-from .upstream import Upstream
+from .upstream import RESOURCE_ERRNOS, Upstream
 
-#: ``accept`` errors that say the process or system is out of a resource (fds, memory):
-#: the listener pauses and tries again, as trio's ``serve_listeners`` does
-RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: ``accept`` errors about the one connection being accepted (it was reset or refused
 #: before we got to it): skip it, as trio's ``SocketListener`` does
 CONNECTION_ERRNOS = frozenset(
@@ -138,8 +135,8 @@ class Port:
                 if exc.errno in CONNECTION_ERRNOS:  # that client is gone already
                     self.reporter.debug(f"{self.profile.name}: accept: {exc.strerror}")
                     continue
-                if exc.errno not in RESOURCE_ERRNOS:
-                    raise
+                if exc.errno not in RESOURCE_ERRNOS:  # the process or system is out of fds
+                    raise  # or memory: pause and try again, as trio's serve_listeners does
                 self.reporter.warn(f"{self.profile.name}: accept failed: {exc.strerror}")
                 await trio.sleep(ACCEPT_PAUSE)  # wait for fds or memory instead of spinning
                 continue
@@ -171,7 +168,7 @@ class Port:
             lease, upstream = await self.upstream.connect(
                 trio.current_time() + self.profile.hold_timeout
             )
-        except ApiError as exc:
+        except (ApiError, LocalResourceError) as exc:
             self.reporter.warn(f"{name}: no proxy for a client from {peer}: {exc}")
             abort(client)
             return

@@ -37,7 +37,7 @@ from ..remoteit.client import ApiClient
 from ..remoteit.protocol import ReverseProxy
 from ..report import Reporter
 from ..settings import Settings
-from .claims import Claim, account_of, cleanup_orphans, new_state
+from .claims import Claim, TrustedUrls, account_of, cleanup_orphans, new_state
 from .lease import Lease
 from .port import Port
 from .signals import stop_on_signals
@@ -103,6 +103,7 @@ class Tunnel:
             self.port.bind()
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.upstream.serve)
                 lease = None
                 if not self.profile.on_demand:
                     deadline = trio.current_time() + self.start_timeout
@@ -113,8 +114,8 @@ class Tunnel:
                 task_status.started(self.info)
         finally:
             self.port.close()
-            await self.upstream.stop_proxies()
-            if self.ready:
+            # "stopped" only when it is true; else stop_proxies said what is left open
+            if await self.upstream.stop_proxies() and self.ready:
                 self.reporter.stopped(self.profile.name)
 
     def _say_ready(self, lease: Lease | None) -> None:
@@ -158,6 +159,8 @@ class Outcome:
     signal: int | None = None
     #: names of tunnels that failed after start-up
     failed: list[str] = field(default_factory=list)
+    #: IDs of proxies that may still be open at remote.it after teardown (recorded)
+    left_open: list[str] = field(default_factory=list)
     #: what the body returned (``rittunnel run``: the command's exit code)
     body_result: int | None = None
 
@@ -207,6 +210,8 @@ class Session:
         self._all_done = trio.Event()
         self._clients = clients
         relayer = relayer or Relayer(Limits(max_threads=settings.relay_threads))
+        #: the API URLs the user's settings name: the only ones orphans are stopped at
+        self._trusted = TrustedUrls(settings)
         self.slots: list[Slot] = []
         by_name: dict[str, Slot] = {}
         for profile in profiles:
@@ -219,7 +224,14 @@ class Session:
                 relayer,
                 on_change=partial(lambda name: self._record(by_name[name]), profile.name),
             )
-            claim = Claim(store, state, clients, reporter, stop_timeout=settings.stop_timeout)
+            claim = Claim(
+                store,
+                state,
+                clients,
+                reporter,
+                stop_timeout=settings.stop_timeout,
+                trusted=self._trusted,
+            )
             by_name[profile.name] = Slot(tunnel=tunnel, claim=claim)
             self.slots.append(by_name[profile.name])
 
@@ -247,7 +259,11 @@ class Session:
     ) -> None:
         async with AsyncExitStack() as claims:
             await cleanup_orphans(
-                self.store, self._clients, self.reporter, stop_timeout=self.settings.stop_timeout
+                self.store,
+                self._clients,
+                self.reporter,
+                stop_timeout=self.settings.stop_timeout,
+                trusted=self._trusted,
             )
             for slot in self.slots:
                 await claims.enter_async_context(slot.claim)
@@ -299,6 +315,7 @@ class Session:
             )
         finally:
             slot.finished = True
+            self.outcome.left_open += slot.tunnel.upstream.open_ids
             self._fill(slot)
             slot.claim.release()
             if all(s.finished for s in self.slots):

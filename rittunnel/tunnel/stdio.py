@@ -20,7 +20,7 @@ from ..errors import RittunnelError
 from ..profiles import Profile
 from ..report import Reporter
 from ..settings import Settings
-from .claims import Claim, account_of, cleanup_orphans, new_state
+from .claims import Claim, TrustedUrls, account_of, cleanup_orphans, new_state
 from .signals import stop_on_signals
 from .state import StateStore
 from .upstream import ApiClients, Upstream
@@ -63,7 +63,10 @@ async def serve_stdio(
     """Relay stdin/stdout through a proxy of ``profile`` until the service closes its
     side or a stop signal comes; the proxy is stopped (or left recorded) before return."""
     state = new_state(profile, clients, f"{profile.name}.stdio-{os.getpid()}", addresses=["stdio"])
-    claim = Claim(store, state, clients, reporter, stop_timeout=settings.stop_timeout)
+    trusted = TrustedUrls(settings)
+    claim = Claim(
+        store, state, clients, reporter, stop_timeout=settings.stop_timeout, trusted=trusted
+    )
 
     def record() -> None:
         state.proxies = upstream.open_ids
@@ -77,7 +80,9 @@ async def serve_stdio(
         stop_timeout=settings.stop_timeout,
         on_change=record,
     )
-    await cleanup_orphans(store, clients, reporter, stop_timeout=settings.stop_timeout)
+    await cleanup_orphans(
+        store, clients, reporter, stop_timeout=settings.stop_timeout, trusted=trusted
+    )
     # teardown inside the watcher: a second Ctrl-C during it is a forced exit that leaves
     # the state file as it is, never an interruption that loses a proxy's record
     async with claim, stop_on_signals(reporter):
@@ -97,6 +102,6 @@ async def serve_stdio(
             finally:
                 await upstream.release(lease)
         finally:
-            await upstream.stop_proxies()
+            stopped = await upstream.stop_proxies()
             state.proxies = upstream.open_ids
-    return 0
+    return 0 if stopped else 1  # 1: a proxy may still be open (recorded for cleanup)

@@ -13,6 +13,7 @@ through it.
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from collections.abc import Callable
@@ -20,18 +21,30 @@ from typing import Protocol
 
 import trio
 
-from ..errors import ApiError, ApiRefused, ApiUnavailable
+from ..errors import (
+    ApiError,
+    ApiRefused,
+    ApiUnavailable,
+    AuthError,
+    LocalResourceError,
+    ProtocolError,
+)
 from ..net import open_tcp
 from ..profiles import Profile
 from ..remoteit.accounts import Account
 from ..remoteit.client import ApiClient
-from ..remoteit.protocol import PortProxy, ReverseProxy
+from ..remoteit.protocol import Connection, PortProxy, ReverseProxy
 from ..report import Reporter
 from ..settings import STOP_TIMEOUT
 from .lease import Lease, backoff_delays, is_expired, lease_from
 
 #: how long one TCP connect to a proxy may take
 UPSTREAM_CONNECT_TIMEOUT = 10.0
+#: seconds before asking for another proxy after one refused at once (doubling)
+REFUSAL_PAUSE = 0.5
+REFUSAL_PAUSE_MAX = 30.0
+#: errors that say this machine is out of something (not the proxy's fault)
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 def wall_clock(at: float | None) -> float | None:
@@ -57,6 +70,13 @@ class ProxyKeeper:
 
     ``on_change`` is called (synchronously) with the IDs of every proxy that is open at
     remote.it whenever that set changes, so the caller can record them for cleanup.
+
+    Nothing leaks: a connect call, once made, is awaited (shielded; the API client's
+    timeout bounds it) and what it made is recorded before a cancellation takes effect;
+    an ID leaves :attr:`open_ids` only when remote.it confirmed the stop, or said that
+    connection no longer exists (it expired, or was killed). Replaced proxies are stopped
+    in :attr:`background` (a nursery the tunnel runs, see :meth:`Upstream.serve`) so no
+    waiting client waits for a stop call; without one they are stopped inline.
     """
 
     def __init__(
@@ -69,20 +89,27 @@ class ProxyKeeper:
         stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
         self.api = api
-        self.stop_timeout = stop_timeout
         self.profile = profile
         self.reporter = reporter
         self.on_change = on_change
+        self.stop_timeout = stop_timeout
         self.current: Lease | None = None
         self.generation = 0
+        #: where replaced proxies are stopped (None: inline)
+        self.background: trio.Nursery | None = None
         self._open: dict[str, Lease] = {}
+        #: connections remote.it made but answered unusably: stopped, recorded until then
+        self._unusable: dict[str, str] = {}
         self._users: dict[str, int] = {}
         self._retired: set[str] = set()
+        self._stopping: set[str] = set()
+        #: proxies in a row that refused a connection (backoff before the next)
+        self._refusals = 0
         self._lock = trio.Lock()
 
     @property
     def open_ids(self) -> list[str]:
-        return list(self._open)
+        return [*self._open, *self._unusable]
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -110,11 +137,16 @@ class ProxyKeeper:
         if self._users[cid] <= 0:
             del self._users[cid]
             if cid in self._retired:
-                await self._stop(lease)
+                await self._stop_soon(lease)
+
+    def worked(self) -> None:
+        """A connection went through the current proxy: refusals are behind us."""
+        self._refusals = 0
 
     async def fail(self, lease: Lease, why: str) -> None:
         """The proxy did not take a connection: stop using it for new clients."""
         if self.current is lease:
+            self._refusals += 1
             self.reporter.info(
                 f"{self.profile.name}: proxy {lease.connection.proxy} failed ({why})"
             )
@@ -132,31 +164,18 @@ class ProxyKeeper:
             self.current = None
         self._retired.add(lease.connection_id)
         if self._users.get(lease.connection_id, 0) == 0:
-            await self._stop(lease)
+            await self._stop_soon(lease)
 
     async def _create(self, deadline: float) -> Lease:
         profile = self.profile
+        await self._pause_after_refusals(deadline)
         delays = backoff_delays()
         attempt = 1
-        started = trio.current_time()
-        last: ApiError = ApiUnavailable(f"connect: no answer from {self.api.host}")
         while True:
             try:
-                with trio.fail_at(deadline):
-                    conn = await self.api.connect(
-                        profile.service, profile.mode, profile.hostip, profile.proxy
-                    )
+                conn = await self._connect()
                 break
-            except trio.TooSlowError:
-                if isinstance(last, ApiRefused) and last.offline:
-                    raise self._offline(last) from None
-                waited = trio.current_time() - started
-                raise ApiUnavailable(
-                    f"{profile.name}: no proxy from remote.it within {waited:.0f}s ({last}); "
-                    "the API is slow or down, try again later"
-                ) from None
             except ApiError as exc:
-                last = exc
                 # remote.it may ask how long to wait (HTTP 429 Retry-After): at least that
                 delay = max(next(delays), getattr(exc, "retry_after", None) or 0.0)
                 if not exc.transient or trio.current_time() + delay >= deadline:
@@ -178,7 +197,37 @@ class ProxyKeeper:
         self._changed()
         if self.generation > 1:
             self._announce_renewal(lease)
+        await trio.lowlevel.checkpoint()  # cancelled meanwhile: now, with it recorded
         return lease
+
+    async def _connect(self) -> Connection:
+        """One connect call, shielded: once asked, remote.it may make the proxy whether or
+        not we wait, so we wait for the answer (the API client's timeout bounds it). An
+        answer naming a connection it cannot describe usably gets that connection
+        stopped."""
+        p = self.profile
+        with trio.CancelScope(shield=True):
+            try:
+                conn = await self.api.connect(p.service, p.mode, p.hostip, p.proxy)
+            except ProtocolError as exc:
+                if exc.connection_id:
+                    await self._stop_unusable(exc.connection_id)
+                raise
+        return conn
+
+    async def _pause_after_refusals(self, deadline: float) -> None:
+        """After proxies that refused at once, wait before asking for another (0.5 s,
+        doubling, at most :data:`REFUSAL_PAUSE_MAX`), within ``deadline``."""
+        if not self._refusals:
+            return
+        pause = min(REFUSAL_PAUSE * 2 ** (self._refusals - 1), REFUSAL_PAUSE_MAX)
+        await trio.sleep_until(min(trio.current_time() + pause, deadline))
+        if trio.current_time() >= deadline:
+            raise ApiUnavailable(
+                f"{self.profile.name}: {self._refusals} proxies in a row refused the "
+                "connection; no working proxy in time (check mode/latching: a public IP "
+                "that changed makes a latched proxy refuse)"
+            )
 
     def _offline(self, exc: ApiRefused) -> ApiRefused:
         """The last word when the device never answered: it seems offline."""
@@ -199,29 +248,71 @@ class ProxyKeeper:
             wall_clock(lease.expires_at),
         )
 
+    async def _stop_soon(self, lease: Lease) -> None:
+        if self.background is not None:
+            self.background.start_soon(self._stop, lease)
+        else:
+            await self._stop(lease)
+
     async def _stop(self, lease: Lease) -> None:
         cid = lease.connection_id
-        if self._open.pop(cid, None) is None:
+        if cid not in self._open or cid in self._stopping:
             return
-        self._retired.discard(cid)
+        self._stopping.add(cid)
         try:
-            with trio.fail_after(self.stop_timeout):
-                await self.api.stop(lease.connection.service, cid)
-            self.reporter.debug(f"{self.profile.name}: stopped proxy {cid}")
-        except (ApiError, trio.TooSlowError) as exc:
-            self.reporter.warn(
-                f"{self.profile.name}: could not stop proxy {cid} ({exc}); "
-                "`rittunnel cleanup` will try again"
-            )
-            self._open[cid] = lease  # still open as far as we know
+            stopped = await self._stop_call(lease.connection.service, cid)
         finally:
+            self._stopping.discard(cid)
+        if stopped:
+            self._open.pop(cid, None)
+            self._retired.discard(cid)
             self._changed()
 
+    async def _stop_unusable(self, cid: str) -> None:
+        self._unusable[cid] = self.profile.service
+        self._changed()  # recorded before the stop call, in case it never returns
+        if await self._stop_call(self.profile.service, cid):
+            del self._unusable[cid]
+            self._changed()
+
+    async def _stop_call(self, service: str, cid: str) -> bool:
+        """Ask remote.it to stop ``cid``: True once it confirmed, or said that connection
+        no longer exists; False (said, and the ID kept for ``cleanup``) otherwise."""
+        name = self.profile.name
+        try:
+            with trio.fail_after(self.stop_timeout):
+                await self.api.stop(service, cid)
+        except trio.TooSlowError:
+            why = f"no answer to the stop call within {self.stop_timeout:g}s"
+        except AuthError as exc:
+            why = str(exc)
+        except ApiRefused as exc:
+            if exc.transient:
+                why = str(exc)
+            else:  # "connectionid incorrect", "not found": it expired or was killed
+                self.reporter.debug(f"{name}: proxy {cid} is gone already ({exc})")
+                return True
+        except ApiError as exc:
+            why = str(exc)
+        else:
+            self.reporter.debug(f"{name}: stopped proxy {cid}")
+            return True
+        self.reporter.warn(
+            f"{name}: proxy {cid} may still be open at remote.it ({why}); "
+            "`rittunnel cleanup` will try again"
+        )
+        return False
+
     async def stop_all(self) -> None:
-        """Stop every proxy this keeper made (teardown). Errors are reported, not raised."""
+        """Stop every proxy this keeper made (teardown). Errors are reported, not raised;
+        what could not be stopped stays in :attr:`open_ids`."""
         self.current = None
         for lease in list(self._open.values()):
             await self._stop(lease)
+        for cid in list(self._unusable):
+            if await self._stop_call(self._unusable[cid], cid):
+                del self._unusable[cid]
+                self._changed()
 
 
 class Upstream:
@@ -263,6 +354,17 @@ class Upstream:
         if self._on_change is not None:
             self._on_change()
 
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the keeper's background work (stopping replaced proxies) until cancelled;
+        what it had not finished is done by :meth:`stop_proxies`."""
+        async with trio.open_nursery() as background:
+            self.keeper.background = background
+            try:
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self.keeper.background = None
+
     async def drop(self, why: str) -> None:
         """Stop the current proxy (idle policy); the next client gets a fresh one."""
         await self.keeper.drop(why)
@@ -279,14 +381,21 @@ class Upstream:
         one tried, until ``deadline`` (trio time). The caller must :meth:`release` the
         lease.
 
-        Raises :class:`ApiError` when no working proxy can be had by then."""
+        Raises :class:`ApiError` when no working proxy can be had by then, and
+        :class:`LocalResourceError` when this machine cannot open a socket (the proxy is
+        not blamed for that)."""
         while True:
             lease = await self.keeper.acquire(deadline)
             proxy = lease.connection.proxy
             if isinstance(proxy, ReverseProxy):
                 return lease, None
-            upstream = await self._open(proxy, lease, deadline)
+            try:
+                upstream = await self._open(proxy, lease, deadline)
+            except BaseException:
+                await self.release(lease)
+                raise
             if upstream is not None:
+                self.keeper.worked()
                 return lease, upstream
             await self.release(lease)
             if trio.current_time() >= deadline:
@@ -305,6 +414,11 @@ class Upstream:
             with trio.fail_after(timeout):
                 return await open_tcp(proxy.host, proxy.port)
         except (OSError, trio.TooSlowError) as exc:
+            if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+                raise LocalResourceError(
+                    f"{self.profile.name}: cannot open a connection to the proxy: "
+                    f"{exc.strerror} (this machine is out of file descriptors or memory)"
+                ) from None
             why = "timed out" if isinstance(exc, trio.TooSlowError) else (exc.strerror or str(exc))
             with trio.CancelScope(shield=True):
                 await self.keeper.fail(lease, why)
@@ -316,10 +430,11 @@ class Upstream:
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + self.keeper.stop_timeout
             await self.keeper.stop_all()
-        if self.keeper.open_ids:
+        left = self.keeper.open_ids
+        if left:
             self.reporter.warn(
-                f"{self.profile.name}: proxies still open at remote.it: "
-                f"{', '.join(self.keeper.open_ids)}; run `rittunnel cleanup`"
+                f"{self.profile.name}: proxy {', '.join(left)} may still be open at "
+                "remote.it; it stays recorded: `rittunnel cleanup` will stop it"
             )
             return False
         return True
