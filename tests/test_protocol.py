@@ -17,6 +17,7 @@ from rittunnel.remoteit.protocol import (
     ReverseProxy,
     connect_body,
     decode_response,
+    is_gone,
     parse_connect,
     parse_login,
     parse_proxy,
@@ -278,3 +279,20 @@ def test_the_apis_words_are_escaped_and_bounded_in_messages() -> None:
     with pytest.raises(ProtocolError) as odd:
         decode_response(200, "application/json", body, "connect")
     assert "\x1b" not in str(odd.value) and len(str(odd.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("reason", "gone"),
+    [
+        ("[0212] connectionid incorrect or missing", True),
+        ("Connection not found: 6899AB", True),
+        ("the connection has expired", True),
+        ("[0403] Access denied for this user", False),
+        ("[0500] Service temporarily unavailable, try again", False),
+    ],
+)
+def test_a_refused_stop_is_done_only_when_the_connection_is_gone(reason: str, gone: bool) -> None:
+    body = json.dumps({"status": "false", "reason": reason}).encode()
+    with pytest.raises(ApiRefused) as info:
+        decode_response(401, "application/json", body, "stop")
+    assert is_gone(info.value) is gone

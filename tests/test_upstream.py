@@ -221,3 +221,16 @@ async def test_out_of_fds_is_not_the_proxys_fault(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(LocalResourceError, match="out of file descriptors"):
         await up.connect(trio.current_time() + 30)
     assert up.current is not None and api.stopped == []  # the proxy is kept
+
+
+async def test_a_stop_refused_for_another_reason_keeps_the_proxy_recorded() -> None:
+    api = MemoryApi(latency=0)
+    up = upstream(api)
+    await up.warm(trio.current_time() + 30)
+
+    async def denied(service: str, cid: str) -> None:
+        reason = "[0403] Access denied for this user"
+        raise ApiRefused(f"stop: remote.it said no: {reason}", reason)
+
+    api.stop = denied  # type: ignore[method-assign]
+    assert await up.stop_proxies() is False and up.open_ids == ["C1"]

@@ -161,6 +161,25 @@ TWO_FACTOR = (
 )
 
 
+# Words of a refused stop that mean the connection is not there any more (it expired, was
+# killed or stopped): the stop is done. Any other refusal leaves it maybe open.
+_GONE_WORDS = re.compile(
+    r"connection ?id (?:is )?(?:incorrect|invalid|unknown)|connection not found|"
+    r"no such connection|not found|does not exist|no longer exists|expired|already stopped",
+    re.IGNORECASE,
+)
+
+
+def is_gone(exc: ApiError) -> bool:
+    """Whether a refused stop says that connection no longer exists (counts as stopped)."""
+    return (
+        isinstance(exc, ApiRefused)
+        and not isinstance(exc, AuthError)
+        and not exc.transient
+        and bool(_GONE_WORDS.search(f"{exc.reason} {exc}"))
+    )
+
+
 def refusal(what: str, reason: str, *, http_status: int = 200) -> ApiError:
     """The error for the API's refusal ``reason`` (its own words): an auth failure, an
     offline device (retried), a passing trouble (retried), or a plain no."""

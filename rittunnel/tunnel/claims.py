@@ -23,10 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
-from ..errors import ApiError, ApiRefused, AuthError, RittunnelError
+from ..errors import ApiError, RittunnelError
 from ..profiles import Profile, list_profiles, load_profile_file
 from ..remoteit.accounts import Account
-from ..remoteit.protocol import DEFAULT_API_URL
+from ..remoteit.protocol import DEFAULT_API_URL, is_gone
 from ..report import Reporter
 from ..settings import GRAPHQL_URL, STOP_TIMEOUT, Api, Settings
 from .state import StateStore, TunnelState, process_start_time
@@ -266,13 +266,13 @@ async def _stop_all(
             reporter.info(
                 f"stopped proxy {cid} left open by {state.name} (pid {state.pid} is gone)"
             )
-        except ApiRefused as exc:
-            if exc.transient or isinstance(exc, AuthError):
+        except ApiError as exc:
+            if is_gone(exc):  # expired, killed or stopped meanwhile
+                reporter.debug(f"proxy {cid} of {state.name} already gone: {exc}")
+            else:
                 left.append(cid)
                 reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
-            else:
-                reporter.debug(f"proxy {cid} of {state.name} already gone: {exc}")
-        except (ApiError, trio.TooSlowError) as exc:
+        except trio.TooSlowError as exc:
             left.append(cid)
             reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
     return left, stopped

@@ -141,9 +141,9 @@ class Port:
                 await trio.sleep(ACCEPT_PAUSE)  # wait for fds or memory instead of spinning
                 continue
             client.setblocking(False)
-            nursery.start_soon(self._handle, client, peer)
+            nursery.start_soon(self._handle, client, format_address(*peer[:2]))
 
-    async def _handle(self, client: socket.socket, peer: object) -> None:
+    async def _handle(self, client: socket.socket, peer: str) -> None:
         with client:
             tune(client)
             self._activity(+1)
@@ -162,7 +162,7 @@ class Port:
             self._idle_since = trio.current_time()
             self._idle_wakeup.set()
 
-    async def _serve_client(self, client: socket.socket, peer: object) -> None:
+    async def _serve_client(self, client: socket.socket, peer: str) -> None:
         name = self.profile.name
         try:
             lease, upstream = await self.upstream.connect(

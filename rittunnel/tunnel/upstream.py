@@ -25,7 +25,6 @@ from ..errors import (
     ApiError,
     ApiRefused,
     ApiUnavailable,
-    AuthError,
     LocalResourceError,
     ProtocolError,
 )
@@ -33,7 +32,7 @@ from ..net import open_tcp
 from ..profiles import Profile
 from ..remoteit.accounts import Account
 from ..remoteit.client import ApiClient
-from ..remoteit.protocol import Connection, PortProxy, ReverseProxy
+from ..remoteit.protocol import Connection, PortProxy, ReverseProxy, is_gone
 from ..report import Reporter
 from ..settings import STOP_TIMEOUT
 from .lease import Lease, backoff_delays, is_expired, lease_from
@@ -103,6 +102,8 @@ class ProxyKeeper:
         self._users: dict[str, int] = {}
         self._retired: set[str] = set()
         self._stopping: set[str] = set()
+        #: IDs already said to be maybe open (once is enough)
+        self.warned: set[str] = set()
         #: proxies in a row that refused a connection (backoff before the next)
         self._refusals = 0
         self._lock = trio.Lock()
@@ -284,15 +285,10 @@ class ProxyKeeper:
                 await self.api.stop(service, cid)
         except trio.TooSlowError:
             why = f"no answer to the stop call within {self.stop_timeout:g}s"
-        except AuthError as exc:
-            why = str(exc)
-        except ApiRefused as exc:
-            if exc.transient:
-                why = str(exc)
-            else:  # "connectionid incorrect", "not found": it expired or was killed
+        except ApiError as exc:
+            if is_gone(exc):  # "connectionid incorrect", "not found": expired or killed
                 self.reporter.debug(f"{name}: proxy {cid} is gone already ({exc})")
                 return True
-        except ApiError as exc:
             why = str(exc)
         else:
             self.reporter.debug(f"{name}: stopped proxy {cid}")
@@ -301,6 +297,7 @@ class ProxyKeeper:
             f"{name}: proxy {cid} may still be open at remote.it ({why}); "
             "`rittunnel cleanup` will try again"
         )
+        self.warned.add(cid)
         return False
 
     async def stop_all(self) -> None:
@@ -431,10 +428,12 @@ class Upstream:
             scope.deadline = trio.current_time() + self.keeper.stop_timeout
             await self.keeper.stop_all()
         left = self.keeper.open_ids
-        if left:
+        unsaid = [cid for cid in left if cid not in self.keeper.warned]
+        if unsaid:  # teardown ran out of time before their stop calls answered
+            what = "proxy" if len(unsaid) == 1 else "proxies"
             self.reporter.warn(
-                f"{self.profile.name}: proxy {', '.join(left)} may still be open at "
-                "remote.it; it stays recorded: `rittunnel cleanup` will stop it"
+                f"{self.profile.name}: {what} {', '.join(unsaid)} may still be open at "
+                f"remote.it (no answer to the stop call within "
+                f"{self.keeper.stop_timeout:g}s); `rittunnel cleanup` will try again"
             )
-            return False
-        return True
+        return not left
