@@ -317,22 +317,30 @@ def parse_connect(data: dict[str, Any], service: str) -> Connection:
     )
 
 
+def service_info(
+    item: object, address: str, name: str, type_: str, state: str
+) -> ServiceInfo | None:
+    """One service from an API record, its fields under these keys (the two APIs name
+    them differently); None when it is not a record with an address."""
+    if not isinstance(item, dict) or not item.get(address):
+        return None
+    return ServiceInfo(
+        address=str(item[address]),
+        name=str(item.get(name) or ""),
+        type=str(item.get(type_) or ""),
+        state=str(item.get(state) or ""),
+    )
+
+
 def parse_services(data: dict[str, Any]) -> list[ServiceInfo]:
     devices = data.get("devices")
     if not isinstance(devices, list):
         raise ProtocolError("device list: the remote.it API answered without a devices list")
     out = []
     for item in devices:
-        if not isinstance(item, dict) or not item.get("deviceaddress"):
-            continue
-        out.append(
-            ServiceInfo(
-                address=str(item["deviceaddress"]),
-                name=str(item.get("devicealias") or ""),
-                type=str(item.get("servicetitle") or ""),
-                state=str(item.get("devicestate") or ""),
-            )
-        )
+        service = service_info(item, "deviceaddress", "devicealias", "servicetitle", "devicestate")
+        if service is not None:
+            out.append(service)
     return out
 
 

@@ -20,6 +20,7 @@ What it speaks (see ``shared/reference/API-NOTES.md``, "GraphQL API"):
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import math
@@ -41,6 +42,7 @@ from .protocol import (
     hostip_for,
     parse_proxy,
     refusal,
+    service_info,
 )
 
 DEFAULT_GRAPHQL_URL = "https://api.remote.it/graphql/v1"
@@ -257,15 +259,8 @@ def parse_devices(value: Any) -> DevicesPage:
     for device in items:
         if not isinstance(device, dict) or not isinstance(device.get("services"), list):
             continue
-        for s in device["services"]:
-            if not isinstance(s, dict) or not s.get("id"):
-                continue
-            services.append(
-                ServiceInfo(
-                    address=str(s["id"]),
-                    name=str(s.get("name") or ""),
-                    type=str(s.get("title") or ""),
-                    state=str(s.get("state") or "").lower(),
-                )
-            )
+        for item in device["services"]:
+            service = service_info(item, "id", "name", "title", "state")
+            if service is not None:
+                services.append(dataclasses.replace(service, state=service.state.lower()))
     return DevicesPage(services, len(items), devices.get("hasMore") is True)

@@ -27,7 +27,7 @@ from ..errors import ApiError, RittunnelError
 from ..profiles import Profile, list_profiles, load_profile_file
 from ..remoteit.accounts import Account
 from ..remoteit.protocol import DEFAULT_API_URL, is_gone
-from ..report import Reporter
+from ..report import Reporter, redact_url
 from ..settings import GRAPHQL_URL, STOP_TIMEOUT, Api, Settings
 from .state import StateStore, TunnelState, process_start_time
 from .upstream import ApiClients
@@ -241,7 +241,7 @@ def _distrust(path: Path, state: TunnelState, reporter: Reporter) -> None:
     what = "proxy" if len(state.proxies) == 1 else "proxies"
     reporter.warn(
         f"{what} {', '.join(state.proxies)} of {state.name} was made through API URL "
-        f"{_shown_url(state.api_url)}, which none of your settings name; not sending credentials "
+        f"{redact_url(state.api_url)}, which none of your settings name; not sending credentials "
         f"there; remove {path} if it is not yours"
     )
 
@@ -290,17 +290,6 @@ def _settle(
             path.unlink(missing_ok=True)
     except OSError as exc:
         reporter.warn(f"cannot update the state file {path}: {_why(exc)}")
-
-
-def _shown_url(url: str) -> str:
-    """``url`` without a user name or password in it."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(an unreadable URL)"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def _why(exc: OSError) -> str:

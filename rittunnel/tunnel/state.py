@@ -31,6 +31,8 @@ from pathlib import Path
 
 from ..errors import RittunnelError
 from ..files import UnsafeFile, read_private, secure_dir, write_private
+from ..report import shown
+from ..settings import APIS
 
 #: the most bytes a state file may have
 MAX_FILE = 256 * 1024
@@ -98,9 +100,9 @@ class TunnelState:
         for key, value in known.items():
             problem = _CHECKS[key](value)
             if problem:
-                raise BadState(f"{key}: {_show(value)} {problem}")
+                raise BadState(f"{key}: {shown(value)} {problem}")
         if name is not None and known["name"] != name:
-            raise BadState(f"name: {_show(known['name'])} is not its file's name {name!r}")
+            raise BadState(f"name: {shown(known['name'])} is not its file's name {name!r}")
         return cls(**known)
 
 
@@ -132,13 +134,8 @@ def check_name(name: str) -> str:
     """``name``, or a one-line :class:`RittunnelError` if it cannot name a tunnel."""
     problem = name_problem(name)
     if problem:
-        raise RittunnelError(f"{_show(name)} {problem}")
+        raise RittunnelError(f"{shown(name)} {problem}")
     return name
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _text(limit: int) -> Callable[[object], str]:
@@ -197,7 +194,7 @@ def _url(value: object) -> str:
 
 
 def _api(value: object) -> str:
-    return "" if value in ("rest", "graphql") else "is not rest or graphql"
+    return "" if value in APIS else "is not rest or graphql"
 
 
 def _maybe_time(value: object) -> str:

@@ -98,7 +98,7 @@ class ProxyKeeper:
         self.background: trio.Nursery | None = None
         self._open: dict[str, Lease] = {}
         #: connections remote.it made but answered unusably: stopped, recorded until then
-        self._unusable: dict[str, str] = {}
+        self._unusable: set[str] = set()
         self._users: dict[str, int] = {}
         self._retired: set[str] = set()
         self._stopping: set[str] = set()
@@ -270,10 +270,13 @@ class ProxyKeeper:
             self._changed()
 
     async def _stop_unusable(self, cid: str) -> None:
-        self._unusable[cid] = self.profile.service
-        self._changed()  # recorded before the stop call, in case it never returns
+        """Stop a connection remote.it made but described unusably; it is recorded
+        before the stop call (in case that never returns) and until it succeeds."""
+        if cid not in self._unusable:
+            self._unusable.add(cid)
+            self._changed()
         if await self._stop_call(self.profile.service, cid):
-            del self._unusable[cid]
+            self._unusable.discard(cid)
             self._changed()
 
     async def _stop_call(self, service: str, cid: str) -> bool:
@@ -307,9 +310,7 @@ class ProxyKeeper:
         for lease in list(self._open.values()):
             await self._stop(lease)
         for cid in list(self._unusable):
-            if await self._stop_call(self._unusable[cid], cid):
-                del self._unusable[cid]
-                self._changed()
+            await self._stop_unusable(cid)
 
 
 class Upstream:
