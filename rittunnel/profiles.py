@@ -158,6 +158,9 @@ class Profile:
     idle_timeout: float | None = None
     #: create the first proxy only when the first local client arrives
     on_demand: bool = False
+    #: keep a proxy ready at all times: replace one remote.it dropped for idleness at
+    #: once, and renew it before it expires even when nobody used it
+    warm: bool = False
     #: the section of ~/.remoteit/credentials holding this tunnel's access key
     credentials: str | None = None
     #: the name the profile gave for its service, once ``service`` holds the ID it
@@ -190,6 +193,7 @@ _KEYS = {
     "hold_timeout": "seconds a local client waits for a fresh proxy (default 30)",
     "idle_timeout": "seconds without a local connection before the proxy is stopped",
     "on_demand": "true: create the proxy only when the first client connects",
+    "warm": "true: keep a proxy ready even while nobody uses the tunnel",
     "credentials": "the section of ~/.remoteit/credentials to use (default: DEFAULT)",
 }
 
@@ -377,6 +381,13 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
     on_demand = data.get("on_demand", False)
     if not isinstance(on_demand, bool):
         raise fail("on_demand", f"{shown(on_demand)} is not true or false")
+    warm = data.get("warm", False)
+    if not isinstance(warm, bool):
+        raise fail("warm", f"{shown(warm)} is not true or false")
+    if warm and on_demand:
+        raise fail("warm", "true contradicts on_demand: true; keep one of them")
+    if warm and idle_timeout is not None:
+        raise fail("warm", "true contradicts idle_timeout (which stops an unused proxy); keep one")
 
     credentials = data.get("credentials")
     if credentials is not None and (
@@ -401,6 +412,7 @@ def parse_profile(data: object, *, source: str, name: str) -> Profile:
         hold_timeout=hold_timeout,
         idle_timeout=idle_timeout,
         on_demand=on_demand,
+        warm=warm,
         credentials=credentials.strip() if credentials else None,
     )
 

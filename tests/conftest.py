@@ -304,6 +304,10 @@ class MemoryApi:
         #: where the proxies are (a host that resolves: their ports are then refused)
         self.proxy_host = "h"
         self.stop_hangs = False
+        #: what connects say about remote.it's idle timer (REST ``idleLeft``)
+        self.idle_left: float | None = None
+        #: trio time of each successful connect's answer
+        self.connect_times: list[float] = []
 
     async def connect(
         self, service: str, mode: str, hostip: str | None, proxy: str = "auto"
@@ -312,12 +316,14 @@ class MemoryApi:
         if self.failures:
             raise self.failures.pop(0)
         self.connects += 1
+        self.connect_times.append(trio.current_time())
         return Connection(
             f"C{self.connects}",
             service,
             PortProxy(self.proxy_host, self.connects),
             self.expires_in,
             replaced=self.replaced,
+            idle_left=self.idle_left,
         )
 
     async def stop(self, service: str, cid: str) -> None:

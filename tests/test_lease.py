@@ -1,9 +1,22 @@
 from __future__ import annotations
 
+import math
 import random
 
 from rittunnel.remoteit.protocol import Connection, PortProxy
-from rittunnel.tunnel.lease import backoff_delays, is_expired, lease_from
+from rittunnel.tunnel.lease import (
+    IDLE_WINDOW,
+    Lease,
+    Plan,
+    Use,
+    backoff_delays,
+    is_dropped,
+    is_expired,
+    lease_from,
+    plan,
+    renew_at,
+    renewal_lead,
+)
 
 
 def conn(expires_in: float | None) -> Connection:
@@ -33,3 +46,90 @@ def test_backoff_grows_with_jitter_and_caps() -> None:
     bounds = [1, 2, 4, 8, 8, 8]
     for d, b in zip(got, bounds, strict=True):
         assert b / 2 <= d <= b
+
+
+# -- plan: renewal, idle drops, warm ---------------------------------------------------
+
+
+def lease(expires_in: float | None = 100.0, idle: float | None = 60.0, at: float = 0.0) -> Lease:
+    return lease_from(Connection("c", "s", PortProxy("h", 1), expires_in, idle_left=idle), at)
+
+
+def test_the_idle_window_comes_from_the_api_or_is_fifteen_minutes() -> None:
+    assert lease(idle=42).idle_window == 42
+    assert lease(idle=None).idle_window == IDLE_WINDOW == 900
+
+
+def test_a_proxy_is_dropped_an_idle_window_after_its_last_connection() -> None:
+    one = lease(idle=60)
+    assert not is_dropped(one, None, 1e9)  # in use: never
+    assert not is_dropped(one, 10.0, 10 + 60 - 5.01)
+    assert is_dropped(one, 10.0, 10 + 60 - 5)  # a margin before remote.it's timer
+
+
+def test_renewal_leaves_room_for_a_connect_twice_as_slow_as_the_slowest() -> None:
+    assert renewal_lead([]) == 1.0
+    assert renewal_lead([0.5, 1.2, 0.8]) == 2 * 1.2 + 1
+    one = lease(expires_in=28800, at=0.0)
+    assert renew_at(one, renewal_lead([3.0])) == 28800 - 5 - 7
+    # never before half the lifetime, however slow the connects were
+    assert renew_at(lease(expires_in=10, at=0.0), 100.0) == 5.0
+    assert renew_at(lease(expires_in=None), 1.0) == math.inf
+
+
+def test_a_tunnel_in_use_renews_at_renewal_time() -> None:
+    one = lease(expires_in=100, idle=60)
+    busy = Use(users=1, idle_since=None, last_used=10.0)
+    assert plan(one, busy, now=50.0, warm=False, lead=3.0) == Plan(wake_at=100 - 5 - 3)
+    assert plan(one, busy, now=92.0, warm=False, lead=3.0) == Plan(make=True, why="renewal")
+
+
+def test_a_tunnel_used_within_the_idle_window_renews_too() -> None:
+    one = lease(expires_in=100, idle=60)
+    recent = Use(users=0, idle_since=80.0, last_used=80.0)
+    assert plan(one, recent, now=92.0, warm=False, lead=3.0).make
+
+
+def test_an_unused_tunnel_lets_its_proxy_lapse() -> None:
+    one = lease(expires_in=100, idle=900)
+    never = Use(users=0, idle_since=0.0, last_used=None)
+    step = plan(one, never, now=92.0, warm=False, lead=3.0)
+    assert not step.make and step.wake_at == 95.0  # look again when it stops being usable
+    assert plan(one, never, now=95.0, warm=False, lead=3.0) == Plan(retire=True, why="expiring")
+    # used long ago (more than an idle window): the same
+    old = Use(users=0, idle_since=0.0, last_used=1.0)
+    assert not plan(lease(expires_in=2000, idle=60), old, now=1990.0, warm=False, lead=3.0).make
+
+
+def test_warm_renews_even_when_unused_and_replaces_a_dropped_proxy() -> None:
+    one = lease(expires_in=100, idle=900)
+    never = Use(users=0, idle_since=0.0, last_used=None)
+    assert plan(one, never, now=92.0, warm=True, lead=3.0) == Plan(make=True, why="renewal")
+    short = lease(expires_in=28800, idle=60)
+    idle = Use(users=0, idle_since=100.0, last_used=100.0)
+    assert plan(short, idle, now=155.0, warm=True, lead=3.0) == Plan(
+        retire=True, make=True, why="idle"
+    )
+    assert plan(short, idle, now=155.0, warm=False, lead=3.0) == Plan(retire=True, why="idle")
+    assert plan(None, Use(), now=0.0, warm=True, lead=3.0) == Plan(make=True, why="warm")
+    assert plan(None, Use(), now=0.0, warm=False, lead=3.0) == Plan()
+
+
+def test_an_idle_proxy_wakes_the_tunnel_when_it_will_be_dropped() -> None:
+    short = lease(expires_in=28800, idle=60)
+    idle = Use(users=0, idle_since=100.0, last_used=100.0)
+    assert plan(short, idle, now=120.0, warm=False, lead=3.0).wake_at == 155.0
+
+
+def test_a_late_renewal_at_expiry_retires_and_makes_the_next_at_once() -> None:
+    one = lease(expires_in=100, idle=60)
+    busy = Use(users=2, idle_since=None, last_used=94.0)
+    assert plan(one, busy, now=96.0, warm=False, lead=3.0) == Plan(
+        retire=True, make=True, why="expiring"
+    )
+
+
+def test_a_proxy_without_a_lifetime_is_never_renewed() -> None:
+    one = lease(expires_in=None, idle=60)
+    busy = Use(users=1, idle_since=None, last_used=0.0)
+    assert plan(one, busy, now=1e9, warm=True, lead=3.0) == Plan()

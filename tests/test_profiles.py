@@ -68,6 +68,15 @@ def test_unquoted_service_id_stays_text() -> None:
         ({"service": "s", "local_port": 22, "on_demand": "yes!"}, "on_demand: 'yes!' is not true"),
         ({"service": "s", "local_port": 22, "api": "soap"}, "api: 'soap' is not an API; use rest"),
         ({"service": "s", "local_port": 22, "proxy": "tcp"}, "proxy: 'tcp' is not a proxy kind"),
+        ({"service": "s", "local_port": 22, "warm": 1}, "warm: 1 is not true or false"),
+        (
+            {"service": "s", "local_port": 22, "warm": True, "on_demand": True},
+            "warm: true contradicts on_demand: true",
+        ),
+        (
+            {"service": "s", "local_port": 22, "warm": True, "idle_timeout": 60},
+            "warm: true contradicts idle_timeout",
+        ),
     ],
 )
 def test_bad_profiles_name_file_key_and_value(data: object, message: str) -> None:
@@ -75,6 +84,12 @@ def test_bad_profiles_name_file_key_and_value(data: object, message: str) -> Non
         parse(data)
     assert message in str(info.value)
     assert str(info.value).startswith("p.yaml")
+
+
+def test_warm_is_off_unless_asked() -> None:
+    assert not parse_profile({"service": "s", "local_port": 1}, source="x", name="x").warm
+    on = {"service": "s", "local_port": 1, "warm": True}
+    assert parse_profile(on, source="x", name="x").warm
 
 
 def test_bind_accepts_list_and_localhost_and_normalises() -> None:

@@ -3,6 +3,7 @@ with the fake's knobs making proxies expire, die, the API fail and tokens expire
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -26,7 +27,10 @@ async def test_client_after_expiry_gets_a_fresh_proxy(world: World, nursery: tri
         assert await roundtrip(port, b"one") == b"one"
         await trio.sleep(3.5)
         assert await roundtrip(port, b"two") == b"two"
-        assert len(world.fake.calls_to("connect")) == 2
+        # used recently, so renewed before each expiry (at half its 3 s life, at most)
+        assert 2 <= len(world.fake.calls_to("connect")) <= 4
+        first = next(iter(world.fake.proxies.values()))
+        assert first.ended == "stopped"  # replaced and stopped before it expired
         assert [p.ended for p in world.fake.proxies.values()].count("") == 1
         await finish(cli, world)
 
@@ -188,3 +192,60 @@ async def test_a_wrong_access_key_is_a_clear_error(world: World) -> None:
         assert result.code == 1
         assert "signature does not match" in result.err and "check the access key" in result.err
         assert env["R3_SECRET_ACCESS_KEY"] not in result.all_output
+
+
+async def test_a_busy_tunnel_renews_its_proxy_before_it_expires(
+    world: World, nursery: trio.Nursery
+) -> None:
+    """Issue 17: clients every 0.5 s across two expiries all go through, and none is ever
+    sent into an expired proxy: each proxy was stopped by rittunnel after its successor
+    took over, not ended by remote.it's expiry."""
+    with trio.fail_after(DEADLINE):
+        world.fake.knobs.expirationsec = 6
+        world.fake.knobs.delay = 0.3  # every API call takes a while
+        cli, port = await up(world, nursery)
+        for i in range(28):  # 14 s: two expiries
+            assert await roundtrip(port, b"%d" % i) == b"%d" % i
+            await trio.sleep(0.5)
+        proxies = list(world.fake.proxies.values())
+        assert 3 <= len(proxies) <= 5, [p.ended for p in proxies]
+        # each stopped by rittunnel once replaced (the newest two may still be in use)
+        assert {p.ended for p in proxies[:-2]} == {"stopped"}, [p.ended for p in proxies]
+        assert "expired" not in {p.ended for p in proxies}
+        for old, new in itertools.pairwise(proxies):  # each made while the old one served
+            assert new.created < old.expires_at - 0.6, (new.created, old.expires_at)
+        assert sum(p.refused for p in proxies) == 0
+        assert "new proxy" in cli.all_output
+        await finish(cli, world)
+
+
+async def test_an_idle_dropped_proxy_is_known_not_discovered(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.knobs.idle_sec = 2
+        cli, port = await up(world, nursery)
+        assert await roundtrip(port, b"one") == b"one"
+        await trio.sleep(3)
+        first = next(iter(world.fake.proxies.values()))
+        assert first.ended  # dropped by the fake's idle timer (or stopped just before)
+        assert len(world.fake.calls_to("connect")) == 1  # not warm: nothing made meanwhile
+        assert await roundtrip(port, b"two") == b"two"
+        assert sum(p.refused for p in world.fake.proxies.values()) == 0  # never sent there
+        assert "was dropped by remote.it" in cli.all_output
+        await finish(cli, world)
+
+
+async def test_warm_replaces_an_idle_dropped_proxy_before_the_next_client(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.knobs.idle_sec = 2
+        cli, port = await up(world, nursery, extra="warm: true\n")
+        assert await roundtrip(port, b"one") == b"one"
+        await trio.sleep(3)
+        assert len(world.fake.calls_to("connect")) == 2  # made before anyone asked
+        assert len(world.fake.open_proxies) == 1
+        assert await roundtrip(port, b"two") == b"two"
+        assert len(world.fake.calls_to("connect")) == 2
+        await finish(cli, world)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import io
+import itertools
 import socket
 from typing import Any
 
@@ -234,3 +235,178 @@ async def test_a_stop_refused_for_another_reason_keeps_the_proxy_recorded() -> N
 
     api.stop = denied  # type: ignore[method-assign]
     assert await up.stop_proxies() is False and up.open_ids == ["C1"]
+
+
+# -- zero wait: renewal before expiry, idle drops, warm (issue 17) ---------------------
+
+
+def served(api: MemoryApi, *, warm: bool = False, err: io.StringIO | None = None) -> Upstream:
+    profile = Profile(name="p", source="p.yaml", service="s", local_port=1, warm=warm)
+    reporter = Reporter(err=err or io.StringIO())
+    return Upstream(profile, api, reporter)  # type: ignore[arg-type]
+
+
+async def clients_every(
+    up: Upstream, interval: float, until: float, hold: float = 0.1
+) -> list[tuple[float, str]]:
+    """A client every ``interval`` s until trio time ``until``, each holding its proxy for
+    ``hold`` s: (how long it waited for a proxy, which proxy) per client."""
+    got: list[tuple[float, str]] = []
+
+    async def one() -> None:
+        start = trio.current_time()
+        lease = await up.keeper.acquire(start + 30)
+        got.append((trio.current_time() - start, lease.connection_id))
+        await trio.sleep(hold)
+        await up.keeper.release(lease)
+
+    async with trio.open_nursery() as nursery:
+        while trio.current_time() < until:
+            nursery.start_soon(one)
+            await trio.sleep(interval)
+    return got
+
+
+async def test_a_tunnel_in_use_never_waits_across_expiries(autojump_clock: Any) -> None:
+    # the issue's simulator: connects answered in 1.2 s, 10 s proxies, a client every 0.5 s
+    api = MemoryApi(expires_in=10, latency=1.2)
+    up = served(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        await up.warm(trio.current_time() + 30)  # `up`: ready once its first proxy is
+        got = await clients_every(up, 0.5, trio.current_time() + 35)
+        nursery.cancel_scope.cancel()
+    waits = [w for w, _ in got]
+    assert max(waits) == 0.0, waits
+    assert len({cid for _, cid in got}) >= 4  # three expiries crossed, each on a new proxy
+    # renewed once per lifetime, never more than once per half-lifetime
+    gaps = [b - a for a, b in itertools.pairwise(api.connect_times)]
+    assert all(5.0 <= gap < 10.0 for gap in gaps), gaps
+    # every replaced proxy was stopped once its clients were done
+    assert set(api.stopped) >= {f"C{i}" for i in range(1, api.connects - 1)}
+
+
+async def test_renewal_starts_early_enough_for_a_slow_connect(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=20, latency=3.0)
+    up = served(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        await up.warm(trio.current_time() + 30)
+        got = await clients_every(up, 0.5, trio.current_time() + 45)
+        nursery.cancel_scope.cancel()
+    assert max(w for w, _ in got) == 0.0
+    assert api.connects >= 3
+
+
+async def test_an_unused_tunnel_lets_its_proxy_lapse(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=10, latency=1.0)
+    up = served(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        await up.warm(trio.current_time() + 30)  # start-up: not a use
+        await trio.sleep(60)
+        assert api.connects == 1  # no renewal for nobody
+        assert api.stopped == ["C1"] and up.current is None  # retired when it expired
+        start = trio.current_time()
+        lease, _ = await up.keeper.acquire(start + 30), None
+        assert lease.connection_id == "C2"
+        assert trio.current_time() - start == pytest.approx(1.0)  # on demand, as before
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_proxy_dropped_for_idleness_is_never_handed_out(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=28800, latency=1.0)
+    api.idle_left = 60.0
+    err = io.StringIO()
+    up = served(api, err=err)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        lease = await up.keeper.acquire(trio.current_time() + 30)
+        await up.keeper.release(lease)
+        await trio.sleep(61)  # remote.it dropped it 60 s after its last connection closed
+        assert api.stopped == ["C1"] and up.current is None
+        nxt = await up.keeper.acquire(trio.current_time() + 30)
+        assert nxt.connection_id == "C2"  # not C1, which would refuse the client
+        await up.keeper.release(nxt)
+        nursery.cancel_scope.cancel()
+    assert "was dropped by remote.it (1m00s without a connection)" in err.getvalue()
+
+
+async def test_a_proxy_in_use_is_not_dropped(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=28800, latency=1.0)
+    api.idle_left = 60.0
+    up = served(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        lease = await up.keeper.acquire(trio.current_time() + 30)
+        await trio.sleep(600)  # a long ssh session: remote.it's idle timer does not run
+        assert api.stopped == [] and up.current is lease
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()
+
+
+async def test_warm_replaces_a_dropped_proxy_at_once(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=28800, latency=1.0)
+    api.idle_left = 60.0
+    up = served(api, warm=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        await up.warm(trio.current_time() + 30)
+        await trio.sleep(600)  # ten idle periods
+        assert 9 <= api.connects <= 11  # one connect per idle period
+        start = trio.current_time()
+        lease = await up.keeper.acquire(start + 30)
+        assert trio.current_time() == start  # the first client after a break does not wait
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()
+
+
+async def test_warm_renews_an_unused_proxy_before_it_expires(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=10, latency=1.0)
+    up = served(api, warm=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        await up.warm(trio.current_time() + 30)
+        await trio.sleep(30)
+        start = trio.current_time()
+        lease = await up.keeper.acquire(start + 30)
+        assert trio.current_time() == start
+        assert api.connects >= 4
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_renewed_proxy_keeps_its_connection_until_it_expires(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=10, latency=1.0)
+    up = served(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        long_session = await up.keeper.acquire(trio.current_time() + 30)  # C1, at t=1
+        await trio.sleep(7)  # renewed meanwhile (C2): new clients go there
+        newcomer = await up.keeper.acquire(trio.current_time() + 30)
+        assert newcomer.connection_id == "C2" and api.stopped == []
+        await up.keeper.release(newcomer)
+        assert long_session.expires_at is not None
+        await trio.sleep_until(long_session.expires_at + 0.01)
+        assert "C1" in api.stopped  # stopped when it expired, its session with it
+        await up.keeper.release(long_session)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_renewal_that_fails_is_retried_and_clients_still_get_proxies(
+    autojump_clock: Any,
+) -> None:
+    api = MemoryApi(expires_in=10, latency=1.0)
+    err = io.StringIO()
+    up = served(api, err=err)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        lease = await up.keeper.acquire(trio.current_time() + 30)
+        api.failures = [ApiRefused("service not found", "not found")]  # permanent, once
+        await trio.sleep(20)
+        assert "could not make the next proxy ahead of time" in err.getvalue()
+        assert api.connects >= 2 and up.current is not None
+        assert up.current.connection_id != "C1"  # tried again, and made it
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()

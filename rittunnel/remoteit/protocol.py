@@ -14,8 +14,9 @@ Everything here is pure so that each documented quirk is tested without a socket
   ``https`` URL without a port is a reverse proxy, anything else without a valid port is
   a :class:`ProtocolError` that carries the connection's ID (it exists at remote.it and
   must be stopped);
-* ``expirationsec`` is a string of seconds; newer answers add ``proxyExpirationSec``; a
-  lifetime that is not finite, negative or over 30 days is treated as unknown;
+* ``expirationsec`` is a string of seconds; newer answers add ``proxyExpirationSec`` and
+  ``idleLeft`` (how long the proxy lives without a connection); a lifetime that is not
+  finite, negative or over 30 days is treated as unknown;
 * unknown fields are ignored; an HTML page or a 5xx is an outage, not a crash;
 * a second connect for a service replaces its earlier proxy unless the body says
   ``"concurrent": true`` (we always do); an answer that replaced one says
@@ -90,6 +91,9 @@ class Connection:
     expires_in: float | None
     #: the earlier proxy of this service that this connect replaced, if remote.it says so
     replaced: str | None = None
+    #: seconds remote.it keeps the proxy without a TCP connection (REST ``idleLeft``;
+    #: None: the API did not say, as GraphQL never does)
+    idle_left: float | None = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,7 @@ def parse_connect(data: dict[str, Any], service: str) -> Connection:
         proxy=proxy,
         expires_in=expires_in,
         replaced=replaced,
+        idle_left=lifetime(conn.get("idleLeft")),
     )
 
 

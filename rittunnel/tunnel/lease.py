@@ -1,17 +1,39 @@
-"""Timing decisions, pure: when a proxy counts as expired, how long to wait between
-retries. Times are trio clock readings (``trio.current_time()``) so tests can
-fast-forward them with ``autojump_clock``."""
+"""Timing decisions, pure: when a proxy counts as expired or dropped, when to renew it,
+how long to wait between retries. Times are trio clock readings (``trio.current_time()``)
+so tests can fast-forward them with ``autojump_clock``.
+
+remote.it ends a proxy two ways (API-NOTES "Lifetime"): at the end of its lifetime
+(``expirationsec`` / GraphQL ``timeout``, about 8 hours), and about 15 minutes after its
+last TCP connection closed (REST says how long as ``idleLeft``; GraphQL does not, so
+:data:`IDLE_WINDOW` is assumed). :func:`plan` decides, from a proxy and how the tunnel
+uses it, what a tunnel does next so that no client waits for remote.it when it need not:
+
+* **renew** a proxy that is in use (or was within the idle window) before it expires:
+  early enough for a connect as slow as the last ones (:func:`renewal_lead`), never before
+  half its lifetime, so at most once per half-lifetime;
+* **retire** a proxy remote.it has dropped for idleness, or that is about to expire, so
+  no client is sent into it; with ``warm`` (or, at expiry, for a tunnel in use) make the
+  next one at once instead of on the next client's time.
+"""
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..remoteit.protocol import Connection
 
 #: a proxy this close to its expiry is treated as expired (a new client would be cut)
 EXPIRY_MARGIN = 5.0
+#: remote.it drops a proxy this long after its last connection closed, when the API does
+#: not say (``idleLeft``): about 15 minutes
+IDLE_WINDOW = 900.0
+#: a renewal starts this many times the slowest recent connect before the expiry margin…
+RENEW_LEAD_FACTOR = 2.0
+#: …plus this many seconds
+RENEW_SLACK = 1.0
 
 
 @dataclass(frozen=True)
@@ -21,24 +43,126 @@ class Lease:
     connection: Connection
     created_at: float
     expires_at: float | None
+    #: seconds remote.it keeps it without a connection
+    idle_window: float = IDLE_WINDOW
 
     @property
     def connection_id(self) -> str:
         return self.connection.connection_id
 
+    @property
+    def lifetime(self) -> float | None:
+        return None if self.expires_at is None else self.expires_at - self.created_at
+
 
 def lease_from(connection: Connection, now: float) -> Lease:
     expires_at = None if connection.expires_in is None else now + connection.expires_in
-    return Lease(connection=connection, created_at=now, expires_at=expires_at)
+    idle = connection.idle_left if connection.idle_left is not None else IDLE_WINDOW
+    return Lease(connection=connection, created_at=now, expires_at=expires_at, idle_window=idle)
+
+
+def margin_of(span: float, margin: float = EXPIRY_MARGIN) -> float:
+    """The safety margin for a timer of ``span`` seconds: ``margin``, but at most a tenth
+    of the span (a very short-lived proxy must not be expired on arrival)."""
+    return min(margin, span / 10)
+
+
+def usable_until(lease: Lease, margin: float = EXPIRY_MARGIN) -> float:
+    """When new clients stop going to ``lease`` (its expiry less the margin; inf: never)."""
+    lifetime = lease.lifetime
+    if lease.expires_at is None or lifetime is None:
+        return math.inf
+    return lease.expires_at - margin_of(lifetime, margin)
 
 
 def is_expired(lease: Lease, now: float, margin: float = EXPIRY_MARGIN) -> bool:
-    if lease.expires_at is None:
-        return False
-    # a very short-lived proxy must not be expired on arrival: scale the margin down
-    lifetime = lease.expires_at - lease.created_at
-    margin = min(margin, lifetime / 10)
-    return now >= lease.expires_at - margin
+    return now >= usable_until(lease, margin)
+
+
+def dropped_at(lease: Lease, idle_since: float) -> float:
+    """When remote.it drops ``lease`` if no connection opens after ``idle_since`` (the
+    time its last one closed, or its creation), less the margin."""
+    return idle_since + lease.idle_window - margin_of(lease.idle_window)
+
+
+def is_dropped(lease: Lease, idle_since: float | None, now: float) -> bool:
+    """Whether remote.it has (about) dropped ``lease`` for idleness; ``idle_since`` is
+    None while a connection is open through it."""
+    return idle_since is not None and now >= dropped_at(lease, idle_since)
+
+
+def renewal_lead(recent_connects: Iterable[float]) -> float:
+    """How long before a proxy's expiry margin its renewal starts: room for a connect
+    twice as slow as the slowest recent one (seconds each), plus :data:`RENEW_SLACK`."""
+    return RENEW_LEAD_FACTOR * max(recent_connects, default=0.0) + RENEW_SLACK
+
+
+def renew_at(lease: Lease, lead: float) -> float:
+    """When to start replacing ``lease`` (inf: it does not expire): ``lead`` before it
+    stops being usable, but not before half its lifetime."""
+    lifetime = lease.lifetime
+    if lifetime is None:
+        return math.inf
+    return max(lease.created_at + lifetime / 2, usable_until(lease) - lead)
+
+
+@dataclass(frozen=True)
+class Use:
+    """How a tunnel uses its current proxy."""
+
+    #: connections through it now
+    users: int = 0
+    #: when its last connection closed (its creation if none came yet); None while in use
+    idle_since: float | None = None
+    #: when a client last came or went on this tunnel (None: never)
+    last_used: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a tunnel does about its proxy now (see :func:`plan`)."""
+
+    #: the current proxy is no use to new clients any more: retire it now
+    retire: bool = False
+    #: make a new proxy now (the current one, unless retired, serves meanwhile)
+    make: bool = False
+    #: otherwise, when to look again (inf: only when the use changes)
+    wake_at: float = math.inf
+    #: why (for the log): "idle", "expiring" or "renewal"; "" when nothing is done
+    why: str = ""
+
+
+def used_recently(lease: Lease, use: Use, now: float) -> bool:
+    """Whether the tunnel is in use, or was within remote.it's idle window."""
+    if use.users > 0:
+        return True
+    return use.last_used is not None and now - use.last_used < lease.idle_window
+
+
+def plan(lease: Lease | None, use: Use, *, now: float, warm: bool, lead: float) -> Plan:
+    """The next step for a tunnel's current proxy ``lease`` (None: it has none).
+
+    A proxy dropped for idleness, or past :func:`usable_until`, is retired; a new one is
+    made at once with ``warm``, or, at expiry, when the tunnel was used recently (a
+    renewal that came too late). From :func:`renew_at` on, a proxy of a tunnel used
+    recently (or ``warm``) is renewed: the new one is made while it still serves.
+    Otherwise: look again at the next of those times (an unwanted proxy becomes wanted
+    only through a change of use, which the caller wakes up for)."""
+    if lease is None:
+        return Plan(make=True, why="warm") if warm else Plan()
+    if use.users == 0 and is_dropped(lease, use.idle_since, now):
+        return Plan(retire=True, make=warm, why="idle")
+    until = usable_until(lease)
+    wanted = warm or used_recently(lease, use, now)
+    if now >= until:
+        return Plan(retire=True, make=wanted, why="expiring")
+    renew = renew_at(lease, lead)
+    if now >= renew and wanted:
+        return Plan(make=True, why="renewal")
+    wake = until if now >= renew else min(renew, until)
+    if use.users == 0 and use.idle_since is not None:
+        wake = min(wake, dropped_at(lease, use.idle_since))
+    return Plan(wake_at=wake)
 
 
 def backoff_delays(

@@ -77,7 +77,12 @@ class Tunnel:
         self.reporter = reporter
         self.start_timeout = settings.start_timeout
         self.upstream = Upstream(
-            profile, api, reporter, stop_timeout=settings.stop_timeout, on_change=on_change
+            profile,
+            api,
+            reporter,
+            stop_timeout=settings.stop_timeout,
+            make_timeout=settings.start_timeout,
+            on_change=on_change,
         )
         self.port = Port(profile, self.upstream, reporter, relayer)
         self.ready = False

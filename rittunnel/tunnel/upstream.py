@@ -4,7 +4,11 @@ through it.
 * :class:`ProxyKeeper` owns the proxy connections of one tunnel. It makes one when a
   client needs it (one creation at a time however many clients wait), retries transient
   API failures with backoff, replaces an expired or dead proxy, and stops every proxy it
-  made: a replaced one as soon as no relayed connection uses it any more, the rest at exit.
+  made: a replaced one as soon as no relayed connection uses it any more (or when it
+  expires), the rest at exit. While the tunnel runs, :meth:`ProxyKeeper.maintain` keeps
+  clients from waiting for remote.it (see :func:`~rittunnel.tunnel.lease.plan`): it renews
+  a proxy in use before it expires, retires one remote.it has dropped for idleness before
+  a client is sent into it, and with ``warm: true`` makes the next one at once.
 * :class:`Upstream` puts a keeper to use: :meth:`Upstream.connect` gives a proxy and a
   socket connected through it (trying the next proxy when one does not take the
   connection), :meth:`Upstream.stop_proxies` is the teardown. ``stdio`` uses this half
@@ -14,9 +18,11 @@ through it.
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import trio
@@ -35,13 +41,28 @@ from ..remoteit.client import ApiClient
 from ..remoteit.protocol import Connection, PortProxy, ReverseProxy, is_gone
 from ..report import Reporter
 from ..settings import STOP_TIMEOUT
-from .lease import Lease, backoff_delays, is_expired, lease_from
+from ..units import format_duration
+from .lease import (
+    Lease,
+    Use,
+    backoff_delays,
+    is_dropped,
+    is_expired,
+    lease_from,
+    plan,
+    renewal_lead,
+    usable_until,
+)
 
 #: how long one TCP connect to a proxy may take
 UPSTREAM_CONNECT_TIMEOUT = 10.0
 #: seconds before asking for another proxy after one refused at once (doubling)
 REFUSAL_PAUSE = 0.5
 REFUSAL_PAUSE_MAX = 30.0
+#: the longest pause between background attempts to make a proxy that keep failing
+BACKGROUND_RETRY_MAX = 300.0
+#: how many recent connect times the renewal lead is based on
+RECENT_CONNECTS = 5
 #: errors that say this machine is out of something (not the proxy's fault)
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
@@ -70,6 +91,11 @@ class ProxyKeeper:
     ``on_change`` is called (synchronously) with the IDs of every proxy that is open at
     remote.it whenever that set changes, so the caller can record them for cleanup.
 
+    It tracks how the tunnel uses its current proxy (:class:`~rittunnel.tunnel.lease.Use`):
+    clients through it, since when it has had none (remote.it's idle timer), when a client
+    last came; :meth:`maintain` acts on that. ``make_timeout``: how long a background
+    attempt to make a proxy retries transient failures.
+
     Nothing leaks: a connect call, once made, is awaited (shielded; the API client's
     timeout bounds it) and what it made is recorded before a cancellation takes effect;
     an ID leaves :attr:`open_ids` only when remote.it confirmed the stop, or said that
@@ -86,12 +112,16 @@ class ProxyKeeper:
         on_change: Callable[[list[str]], None] | None = None,
         *,
         stop_timeout: float = STOP_TIMEOUT,
+        make_timeout: float = 30.0,
     ) -> None:
         self.api = api
         self.profile = profile
         self.reporter = reporter
         self.on_change = on_change
         self.stop_timeout = stop_timeout
+        self.make_timeout = make_timeout
+        #: keep a proxy ready even when nobody uses the tunnel (the profile's ``warm``)
+        self.warm = profile.warm
         self.current: Lease | None = None
         self.generation = 0
         #: where replaced proxies are stopped (None: inline)
@@ -107,6 +137,19 @@ class ProxyKeeper:
         #: proxies in a row that refused a connection (backoff before the next)
         self._refusals = 0
         self._lock = trio.Lock()
+        #: per proxy with no connection through it: since when (remote.it's idle timer)
+        self._idle_since: dict[str, float] = {}
+        #: when a client last came or went (None: never)
+        self._last_used: float | None = None
+        #: how long the recent successful creations took (seconds)
+        self._connect_times: deque[float] = deque(maxlen=RECENT_CONNECTS)
+        #: set while a proxy is being made (by a client or in the background): one at a time
+        self._making: trio.Event | None = None
+        #: set when the use changes (wakes :meth:`maintain`)
+        self._changes = trio.Event()
+        #: background attempts to make a proxy failed: not before this time again
+        self._retry_at = 0.0
+        self._retry_delays: Iterator[float] | None = None
 
     @property
     def open_ids(self) -> list[str]:
@@ -116,29 +159,81 @@ class ProxyKeeper:
         if self.on_change is not None:
             self.on_change(self.open_ids)
 
-    async def acquire(self, deadline: float) -> Lease:
-        """A usable proxy, made if needed; counts one user until :meth:`release`.
+    def _poke(self) -> None:
+        self._changes.set()
 
-        Transient API failures are retried with backoff until ``deadline`` (trio time);
-        then, or at once for a permanent failure, the :class:`ApiError` is raised."""
+    def use(self) -> Use:
+        """How the tunnel uses its current proxy now."""
+        lease = self.current
+        if lease is None:
+            return Use(last_used=self._last_used)
+        cid = lease.connection_id
+        return Use(
+            users=self._users.get(cid, 0),
+            idle_since=self._idle_since.get(cid),
+            last_used=self._last_used,
+        )
+
+    async def acquire(self, deadline: float, *, use: bool = True) -> Lease:
+        """A usable proxy, made if needed; counts one user until :meth:`release`.
+        ``use=False``: not a client (start-up), so it does not count as the tunnel used.
+
+        A proxy remote.it has expired or dropped for idleness is never handed out. While
+        a proxy is being made (for another client, or in the background) this waits for
+        it rather than making a second. Transient API failures are retried with backoff
+        until ``deadline`` (trio time); then, or at once for a permanent failure, the
+        :class:`ApiError` is raised."""
         async with self._lock:
-            lease = self.current
-            if lease is not None and is_expired(lease, trio.current_time()):
-                self.reporter.info(f"{self.profile.name}: proxy expired; making a fresh one")
-                await self._retire(lease)
-                lease = None
-            if lease is None:
-                lease = await self._create(deadline)
-            self._users[lease.connection_id] = self._users.get(lease.connection_id, 0) + 1
+            while True:
+                lease = self.current
+                if lease is not None:
+                    why = self._why_unusable(lease, trio.current_time())
+                    if why:
+                        self.reporter.info(f"{self.profile.name}: {why}; making a fresh one")
+                        await self._retire(lease)
+                        lease = None
+                if lease is not None:
+                    break
+                if self._making is None:
+                    lease = await self._create(deadline)
+                    break
+                with trio.move_on_at(deadline):
+                    await self._making.wait()
+                if self.current is None and trio.current_time() >= deadline:
+                    raise ApiUnavailable(f"{self.profile.name}: no proxy in time")
+            cid = lease.connection_id
+            self._users[cid] = self._users.get(cid, 0) + 1
+            self._idle_since.pop(cid, None)
+            if use:
+                self._last_used = trio.current_time()
+            self._poke()
             return lease
 
-    async def release(self, lease: Lease) -> None:
+    def _why_unusable(self, lease: Lease, now: float) -> str:
+        """Why no client may be sent into ``lease`` now ("" when one may)."""
+        if is_expired(lease, now):
+            return "proxy expired"
+        if is_dropped(lease, self._idle_since.get(lease.connection_id), now):
+            return (
+                f"proxy {lease.connection.proxy} was dropped by remote.it "
+                f"({format_duration(lease.idle_window)} without a connection)"
+            )
+        return ""
+
+    async def release(self, lease: Lease, *, use: bool = True) -> None:
+        """A user of ``lease`` is done (``use``: as for :meth:`acquire`)."""
         cid = lease.connection_id
+        now = trio.current_time()
         self._users[cid] = self._users.get(cid, 1) - 1
         if self._users[cid] <= 0:
             del self._users[cid]
+            if cid in self._open:
+                self._idle_since[cid] = now
             if cid in self._retired:
                 await self._stop_soon(lease)
+        if use:
+            self._last_used = now
+        self._poke()
 
     def worked(self) -> None:
         """A connection went through the current proxy: refusals are behind us."""
@@ -161,21 +256,52 @@ class ProxyKeeper:
                 await self._retire(self.current)
 
     async def _retire(self, lease: Lease) -> None:
+        """No new client goes to ``lease``; it is stopped once its last one is done."""
         if self.current is lease:
             self.current = None
+            self._changed()
         self._retired.add(lease.connection_id)
+        self._poke()
         if self._users.get(lease.connection_id, 0) == 0:
             await self._stop_soon(lease)
 
     async def _create(self, deadline: float) -> Lease:
-        profile = self.profile
+        """Make a proxy and make it the current one (the one it replaces, if any, is
+        retired: it keeps its live connections). One at a time: see :attr:`_making`."""
+        making = self._making = trio.Event()
+        started = trio.current_time()
+        try:
+            conn = await self._connect_retrying(deadline)
+            if conn.replaced is not None:
+                self.reporter.warn(
+                    f"{self.profile.name}: remote.it replaced an earlier proxy of this service "
+                    f"({conn.replaced}); connections through it were cut"
+                )
+            now = trio.current_time()
+            self._connect_times.append(now - started)
+            lease = lease_from(conn, now)
+            self._open[conn.connection_id] = lease
+            self._idle_since[conn.connection_id] = now  # remote.it's idle timer starts now
+            previous, self.current = self.current, lease
+            self.generation += 1
+            self._changed()
+            if self.generation > 1:
+                self._announce_renewal(lease)
+            if previous is not None:
+                await self._retire(previous)
+            await trio.lowlevel.checkpoint()  # cancelled meanwhile: now, with it recorded
+            return lease
+        finally:
+            self._making = None
+            making.set()
+
+    async def _connect_retrying(self, deadline: float) -> Connection:
         await self._pause_after_refusals(deadline)
         delays = backoff_delays()
         attempt = 1
         while True:
             try:
-                conn = await self._connect()
-                break
+                return await self._connect()
             except ApiError as exc:
                 # remote.it may ask how long to wait (HTTP 429 Retry-After): at least that
                 delay = max(next(delays), getattr(exc, "retry_after", None) or 0.0)
@@ -186,20 +312,92 @@ class ProxyKeeper:
                 self.reporter.warn(f"{exc} (attempt {attempt}; retrying in {delay:.1f}s)")
                 attempt += 1
                 await trio.sleep(delay)
-        if conn.replaced is not None:
-            self.reporter.warn(
-                f"{profile.name}: remote.it replaced an earlier proxy of this service "
-                f"({conn.replaced}); connections through it were cut"
+
+    # -- in the background: renewal, idle drops, warm ------------------------------------
+
+    async def maintain(self) -> None:
+        """Act on :func:`~rittunnel.tunnel.lease.plan` until cancelled: retire a proxy
+        remote.it has dropped (or is about to expire), make the next one before a client
+        needs it (a renewal while the current one still serves), and stop a replaced
+        proxy that still has connections when it expires. Runs in the tunnel's nursery
+        (:meth:`Upstream.serve`); a failed background attempt is said and tried again with
+        backoff, while clients keep making proxies on their own time as before."""
+        while True:
+            self._changes = trio.Event()
+            if self._making is not None:
+                await self._making.wait()
+                continue
+            now = trio.current_time()
+            lease = self.current
+            step = plan(
+                lease, self.use(), now=now, warm=self.warm, lead=renewal_lead(self._connect_times)
             )
-        lease = lease_from(conn, trio.current_time())
-        self._open[conn.connection_id] = lease
-        self.current = lease
-        self.generation += 1
-        self._changed()
-        if self.generation > 1:
-            self._announce_renewal(lease)
-        await trio.lowlevel.checkpoint()  # cancelled meanwhile: now, with it recorded
-        return lease
+            if step.retire and lease is not None:
+                self._say_retired(step.why, lease, step.make)
+                await self._retire(lease)
+            wake = min(step.wake_at, await self._stop_expired_retired(now))
+            if step.make:
+                if now >= self._retry_at:
+                    await self._make_in_background(step.why)
+                    continue
+                wake = min(wake, self._retry_at)
+            with trio.move_on_at(wake):
+                await self._changes.wait()
+
+    def _say_retired(self, why: str, lease: Lease, making: bool) -> None:
+        name, proxy = self.profile.name, lease.connection.proxy
+        if why == "idle":
+            what = (
+                f"proxy {proxy} was dropped by remote.it "
+                f"({format_duration(lease.idle_window)} without a connection)"
+            )
+        else:
+            what = f"proxy {proxy} is about to expire"
+        then = "making the next one now" if making else "the next client gets a fresh one"
+        self.reporter.info(f"{name}: {what}; {then}")
+
+    async def _make_in_background(self, why: str) -> None:
+        """Make the next proxy without holding up clients (they keep the current one, if
+        it is usable, meanwhile). A renewal retries until the current one is unusable."""
+        current = self.current
+        if why == "renewal" and current is not None:
+            self.reporter.debug(
+                f"{self.profile.name}: renewing proxy {current.connection.proxy} before it expires"
+            )
+            deadline = usable_until(current)
+        else:
+            deadline = trio.current_time() + self.make_timeout
+        try:
+            await self._create(deadline)
+        except ApiError as exc:
+            delays = self._retry_delays = self._retry_delays or backoff_delays(
+                base=2 * REFUSAL_PAUSE, cap=BACKGROUND_RETRY_MAX
+            )
+            delay = next(delays)
+            self._retry_at = trio.current_time() + delay
+            self.reporter.warn(
+                f"{self.profile.name}: could not make the next proxy ahead of time: {exc}; "
+                f"trying again in {format_duration(delay)} (or when a client needs one)"
+            )
+        else:
+            self._retry_delays = None
+            self._retry_at = 0.0
+
+    async def _stop_expired_retired(self, now: float) -> float:
+        """Stop replaced proxies that still have connections once they expire (remote.it
+        cuts those then); return when the next one expires (inf: none)."""
+        wake = math.inf
+        for cid in list(self._retired):
+            lease = self._open.get(cid)
+            if lease is None or lease.expires_at is None:
+                continue
+            if cid in self._stopping or cid in self.warned or not self._users.get(cid):
+                continue  # being stopped, failed to stop (left for teardown), or unused
+            if now >= lease.expires_at:
+                await self._stop_soon(lease)
+            else:
+                wake = min(wake, lease.expires_at)
+        return wake
 
     async def _connect(self) -> Connection:
         """One connect call, shielded: once asked, remote.it may make the proxy whether or
@@ -267,6 +465,7 @@ class ProxyKeeper:
         if stopped:
             self._open.pop(cid, None)
             self._retired.discard(cid)
+            self._idle_since.pop(cid, None)
             self._changed()
 
     async def _stop_unusable(self, cid: str) -> None:
@@ -326,12 +525,20 @@ class Upstream:
         reporter: Reporter,
         *,
         stop_timeout: float = STOP_TIMEOUT,
+        make_timeout: float = 30.0,
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self.profile = profile
         self.reporter = reporter
         self._on_change = on_change
-        self.keeper = ProxyKeeper(api, profile, reporter, self._changed, stop_timeout=stop_timeout)
+        self.keeper = ProxyKeeper(
+            api,
+            profile,
+            reporter,
+            self._changed,
+            stop_timeout=stop_timeout,
+            make_timeout=make_timeout,
+        )
         #: the last proxy handed out, as ``host:port`` or URL ("" before the first)
         self.proxy = ""
 
@@ -353,10 +560,12 @@ class Upstream:
             self._on_change()
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the keeper's background work (stopping replaced proxies) until cancelled;
-        what it had not finished is done by :meth:`stop_proxies`."""
+        """Run the keeper's background work (renewals, idle drops, stopping replaced
+        proxies: :meth:`ProxyKeeper.maintain`) until cancelled; what it had not finished
+        is done by :meth:`stop_proxies`."""
         async with trio.open_nursery() as background:
             self.keeper.background = background
+            background.start_soon(self.keeper.maintain)
             try:
                 task_status.started()
                 await trio.sleep_forever()
@@ -369,8 +578,8 @@ class Upstream:
 
     async def warm(self, deadline: float) -> Lease:
         """Make sure a proxy exists (start-up, unless ``on_demand``) and return it."""
-        lease = await self.keeper.acquire(deadline)
-        await self.keeper.release(lease)
+        lease = await self.keeper.acquire(deadline, use=False)
+        await self.keeper.release(lease, use=False)
         return lease
 
     async def connect(self, deadline: float) -> tuple[Lease, socket.socket | None]:
