@@ -110,28 +110,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait (default 20)",
     )
 
+    # `run` and `stdio`: a profile NAME, or --service without one (checked in the command)
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument(
+        "name", nargs="?", metavar="NAME", help="profile name or path to a .yaml (or --service)"
+    )
+    target.add_argument(
+        "--service",
+        metavar="NAME|ID",
+        default=None,
+        help="the service itself instead of a profile: latching, the default account",
+    )
+    target.add_argument(
+        "--credentials",
+        metavar="SECTION",
+        default=None,
+        help="with --service: the section of ~/.remoteit/credentials to use "
+        "(default: R3_PROFILE or DEFAULT)",
+    )
+
     run = sub.add_parser(
         "run",
-        parents=[common, start_timeout],
-        help="bring a tunnel up, run a command against it, tear down when it exits",
-        usage="rittunnel run [-p PORT] NAME -- CMD [ARGS…]   ({port} and {host} are replaced)",
+        parents=[common, start_timeout, target],
+        help="run a command against a running tunnel of the service, else bring one up for it",
+        usage="rittunnel run [-p PORT] (NAME | --service NAME|ID [--credentials SECTION]) "
+        "-- CMD [ARGS…]   ({port} and {host} are replaced)",
     )
-    run.add_argument("name", metavar="NAME")
     run.add_argument(
         "-p",
         "--port",
         type=port_or_any_arg,
         default=None,
-        help="local port instead of the profile's (0: any)",
+        help="local port instead of the profile's (0: any; with --service, any unless given)",
     )
     run.add_argument("command_argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
-    stdio = sub.add_parser(
+    sub.add_parser(
         "stdio",
-        parents=[common, start_timeout],
-        help="relay stdin/stdout through a fresh proxy (ssh ProxyCommand)",
+        parents=[common, start_timeout, target],
+        help="relay stdin/stdout through a running tunnel, else a fresh proxy (ssh ProxyCommand)",
+        usage="rittunnel stdio (NAME | --service NAME|ID [--credentials SECTION])",
     )
-    stdio.add_argument("name", metavar="NAME")
 
     wait = sub.add_parser("wait", parents=[common], help="wait until a background tunnel is ready")
     wait.add_argument("name", metavar="NAME")

@@ -10,6 +10,11 @@ A profile is a small flat file, and is read as one: at most :data:`MAX_PROFILE_B
 no YAML anchors or aliases (``&a``, ``*a``: a few hundred bytes of nested aliases expand
 to gigabytes), no key twice (YAML would silently keep the last), nothing nested deeper
 than :data:`MAX_DEPTH`.
+
+``stdio`` and ``run`` also take a service instead of a profile (``--service NAME|ID``):
+:func:`command_profile` applies their argument rules and :func:`profile_for_service`
+makes the :class:`Profile` such a command line describes, so it goes through the same
+code as a profile read from a file.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import ipaddress
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +31,8 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import ProfileError
-from .report import redact_url, shown
+from .errors import ProfileError, UsageError
+from .report import printable, redact_url, shown
 from .settings import APIS, Api, url_problem
 
 Mode = Literal["latching", "restricted", "public"]
@@ -179,6 +185,122 @@ _SERVICE_ID = re.compile(r"^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){7}$")
 
 def is_service_id(text: str) -> bool:
     return bool(_SERVICE_ID.match(text))
+
+
+# -- a profile from the command line: ``--service NAME|ID`` ------------------------------
+
+#: what a profile made from ``--service`` names as its source (messages then read
+#: ``command line: service: 'pi' names 2 services: …``)
+COMMAND_LINE = "command line"
+#: the longest service name taken from ``--service``
+MAX_SERVICE_NAME = 200
+#: the most characters of a service name that go into a tunnel name
+MAX_NAME_PART = 60
+#: a try at a service ID (hex groups and colons) that is not one: a typo, not a name
+_ID_LIKE = re.compile(r"^[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){3,}$")
+#: a run of characters a tunnel name made from a service name cannot have
+_NOT_IN_NAME = re.compile(r"[^a-z0-9_-]+")
+
+
+def service_problem(text: str) -> str:
+    """What makes ``text`` (``--service``) neither a service ID nor a plausible service
+    name ("" when nothing): empty, hex groups and colons that are not eight bytes (a
+    mistyped ID: looked up as a name, it would only fail later), control characters, or
+    longer than :data:`MAX_SERVICE_NAME` characters. Pure."""
+    value = text.strip()
+    if not value:
+        return "is empty; give a service name or ID (`rittunnel services` lists them)"
+    if is_service_id(value):
+        return ""
+    if _ID_LIKE.match(value):
+        return (
+            "is not a service ID: eight hex bytes separated by colons, e.g. 80:00:00:00:01:02:03:04"
+        )
+    if printable(value) != value:
+        return "has control characters: it is not a service name"
+    if len(value) > MAX_SERVICE_NAME:
+        return f"is longer than {MAX_SERVICE_NAME} characters: it is not a service name"
+    return ""
+
+
+def service_tunnel_name(service: str) -> str:
+    """The tunnel name (state files, messages) of a tunnel made for ``--service``:
+    ``service-`` and the ID with ``-`` for ``:`` (``service-80-00-00-00-01-02-03-04``),
+    or the name folded to lower-case ASCII, each run of other characters than letters,
+    digits, ``-`` and ``_`` made one ``-``, at most :data:`MAX_NAME_PART` of them
+    (``My Pi!`` → ``service-my-pi``); ``service`` when nothing is left. Always a valid
+    tunnel name, with no ``.`` (the suffixes ``.stdio-PID``, ``.run-PID`` keep it apart
+    from other runs of the same service). Pure."""
+    value = service.strip()
+    if is_service_id(value):
+        return "service-" + value.lower().replace(":", "-")
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().lower()
+    part = _NOT_IN_NAME.sub("-", folded).strip("-")[:MAX_NAME_PART].strip("-")
+    return f"service-{part}" if part else "service"
+
+
+def _section_problem(section: object) -> bool:
+    """Whether ``section`` cannot name a section of the key file (as ``credentials:``)."""
+    return (
+        not isinstance(section, str)
+        or not section.strip()
+        or "]" in section
+        or printable(section) != section
+    )
+
+
+def profile_for_service(
+    service: str, credentials: str | None = None, *, proxy: ProxyKind = "auto"
+) -> Profile:
+    """The profile ``--service SERVICE [--credentials SECTION]`` describes: that service
+    (an ID, or a name resolved as a profile's is), latching, the default account or the
+    key file's ``credentials`` section, local port 0 (any free one), everything else as
+    a profile's defaults; named by :func:`service_tunnel_name`, its source
+    :data:`COMMAND_LINE`. ``proxy``: what the command needs (``stdio``: a port). A value
+    that cannot be meant is a one-line :class:`UsageError`."""
+    problem = service_problem(service)
+    if problem:
+        raise UsageError(f"--service {shown(service)} {problem}")
+    if credentials is not None and _section_problem(credentials):
+        raise UsageError(
+            f"--credentials {shown(credentials)} is not a section name of ~/.remoteit/credentials"
+        )
+    return Profile(
+        name=service_tunnel_name(service),
+        source=COMMAND_LINE,
+        service=service.strip(),
+        local_port=0,
+        proxy=proxy,
+        credentials=credentials.strip() if credentials else None,
+    )
+
+
+def command_profile(
+    command: str,
+    name: str | None,
+    service: str | None,
+    credentials: str | None,
+    env: Mapping[str, str],
+    *,
+    proxy: ProxyKind = "auto",
+) -> Profile:
+    """The profile a ``stdio`` or ``run`` command line names: profile ``name`` (loaded),
+    or the one made for ``--service`` (:func:`profile_for_service`, with ``proxy``).
+    Exactly one of the two; ``--credentials`` only with ``--service`` (a profile names
+    its own section). Breaking a rule is a one-line :class:`UsageError`."""
+    if name is not None and service is not None:
+        extra = "; the command goes after `--`" if command == "run" else ""
+        raise UsageError(f"{command}: give a profile NAME or --service, not both{extra}")
+    if service is not None:
+        return profile_for_service(service, credentials, proxy=proxy)
+    if name is None:
+        raise UsageError(f"{command}: give a profile NAME or --service NAME|ID")
+    if credentials is not None:
+        raise UsageError(
+            f"{command}: --credentials goes with --service; profile {shown(name)} names its "
+            "own section (its credentials: key)"
+        )
+    return load_profile(name, env)
 
 
 _KEYS = {

@@ -11,7 +11,11 @@ target services are measured with the same load generator:
 Metrics: bulk throughput both ways (iperf3 when installed, else our own Python
 generator), 64-byte ping-pong round trips (p50, p99), short connections per second,
 RSS per idle relayed connection (1,000 of them), and ``rittunnel up`` to ready.
-Every phase is bounded in time and count; everything binds 127.0.0.1.
+
+Then the zero-wait part (:mod:`bench_wait`): how long clients wait for remote.it across
+proxy expiries, after an idle drop, and through ``rittunnel stdio`` beside a running
+tunnel, against the fake with a connect delay. ``--only relay`` / ``--only wait`` runs
+one part. Every phase is bounded in time and count; everything binds 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bench_wait  # scripts/, beside this file
 import psutil
 
 CHUNK = 1 << 20
@@ -381,6 +386,33 @@ def socat_path(procs: Procs, targets: dict[str, int]) -> Path_:
 # -- the run ---------------------------------------------------------------------------
 
 
+def measure_relay(
+    procs: Procs,
+    targets: dict[str, int],
+    tmp: Path,
+    plan: Plan,
+    socat: bool,
+    iperf: bool,
+    results: dict[str, dict[str, Any]],
+    log: Callable[[str], None],
+) -> None:
+    """The relay part: direct, socat (if ``socat``) and rittunnel on every metric, into
+    ``results`` by path name."""
+    rig = start_rittunnel_env(procs, targets, tmp)
+    paths = [Path_("direct", dict(targets))]
+    if socat:
+        paths.append(socat_path(procs, targets))
+    ready = time_to_ready(rig, plan.ready_runs)
+    paths.append(rittunnel_path(rig))
+    paths[-1].results["ready"] = ready
+    measure_bulk(paths, plan, iperf, log)
+    measure_rtt(paths, plan, log)
+    for path in paths:
+        measure(path, plan, log)
+        path.results.pop("_pids", None)
+        results[path.name] = path.results
+
+
 @dataclass
 class Plan:
     bulk_seconds: float
@@ -550,27 +582,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     parser.add_argument("--no-socat", action="store_true", help="skip socat even if installed")
     parser.add_argument("--no-iperf3", action="store_true", help="use the Python generator")
+    parser.add_argument(
+        "--only",
+        choices=("relay", "wait"),
+        help="run one part: the relay against direct and socat, or the zero-wait part",
+    )
     parser.add_argument("--target", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.target:
         run_target()
         return 0
     plan = QUICK if args.quick else FULL
+    wait_plan = bench_wait.QUICK_WAIT if args.quick else bench_wait.FULL_WAIT
+    relay, zero_wait = args.only in (None, "relay"), args.only in (None, "wait")
     from rittunnel.net import raise_fd_limit
 
     raise_fd_limit()  # 1,000 idle connections: client and target ends in this run
-    socat = None if args.no_socat else shutil.which("socat")
-    iperf = None if args.no_iperf3 else shutil.which("iperf3")
+    socat = None if args.no_socat or not relay else shutil.which("socat")
+    iperf = None if args.no_iperf3 or not relay else shutil.which("iperf3")
 
     def log(text: str) -> None:
         print(f"bench: {text}", file=sys.stderr, flush=True)
 
-    if not socat:
+    if relay and not socat:
         log("socat not found (or --no-socat): measuring direct and rittunnel only")
-    if not iperf:
+    if relay and not iperf:
         log("iperf3 not found (or --no-iperf3): bulk throughput by the Python generator")
     procs = Procs()
     results: dict[str, dict[str, Any]] = {}
+    wait: dict[str, Any] = {}
     started = time.time()
     try:
         with tempfile.TemporaryDirectory(prefix="rittunnel-bench-") as tmp_name:
@@ -580,6 +620,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             assert target.stdout is not None
             targets: dict[str, int] = json.loads(target.stdout.readline())
+            if zero_wait:
+                wait = bench_wait.run_wait(targets["echo"], tmp / "wait", wait_plan, log)
+            if not relay:
+                targets = {}
             if iperf:
                 iport = free_port()
                 server = procs.start(
@@ -589,22 +633,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 wait_listening(server.pid, iport)  # a probe connection would upset iperf3
                 targets["iperf"] = iport
-            rig = start_rittunnel_env(procs, targets, tmp)
-            paths = [Path_("direct", dict(targets))]
-            if socat:
-                paths.append(socat_path(procs, targets))
-            ready = time_to_ready(rig, plan.ready_runs)
-            paths.append(rittunnel_path(rig))
-            paths[-1].results["ready"] = ready
-            measure_bulk(paths, plan, bool(iperf), log)
-            measure_rtt(paths, plan, log)
-            for path in paths:
-                measure(path, plan, log)
-                path.results.pop("_pids", None)
-                results[path.name] = path.results
+            if relay:
+                measure_relay(procs, targets, tmp, plan, bool(socat), bool(iperf), results, log)
     finally:
         procs.stop_all()
-    targets_met = verdicts(results)
+    targets_met = (verdicts(results) if relay else []) + (
+        bench_wait.verdicts(wait) if zero_wait else []
+    )
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "seconds": round(time.time() - started, 1),
@@ -616,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         "tools": {"socat": bool(socat), "iperf3": bool(iperf)},
         "plan": plan.__dict__,
         "results": results,
+        "wait": wait,
         "targets": targets_met,
     }
     if args.json:
@@ -623,12 +659,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     python = platform.python_version()
     print(f"rittunnel bench, {report['date']}, {os.cpu_count()} CPUs, Python {python}")
-    print(f"bulk by {'iperf3' if iperf else 'the Python generator'}; loopback only\n")
-    for line in table(results):
-        print(line)
+    if relay:
+        print(f"bulk by {'iperf3' if iperf else 'the Python generator'}; loopback only\n")
+        for line in table(results):
+            print(line)
     print()
+    if zero_wait:
+        for line in bench_wait.table(wait):
+            print(line)
+        print()
     for v in targets_met:
-        value = "-" if v["value"] is None else f"{v['value']:.2f}"
+        value = v["value"]
+        value = "-" if value is None else value if isinstance(value, int) else f"{value:.2f}"
         mark = "ok  " if v["met"] else "MISS"
         print(f"  {mark} {v['target']}: {value} (target {v['bar']})")
     return 0

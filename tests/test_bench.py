@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from .conftest import record_output
 
 BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+sys.path.insert(0, str(BENCH.parent))
+import bench_wait  # noqa: E402 - scripts/ is not a package
 
 
 def test_bench_quick_json_reports_every_metric() -> None:
@@ -35,6 +39,61 @@ def test_bench_quick_json_reports_every_metric() -> None:
     assert 0 < ritt["ready"]["median_ms"] < 10_000
     targets = {t["target"] for t in report["targets"]}
     assert "bulk up vs direct" in targets and "RSS per idle connection (KiB)" in targets
+    # the zero-wait part: every phase ran (its numbers are judged by a real run only)
+    wait = report["wait"]
+    assert wait["plan"] == asdict(bench_wait.QUICK_WAIT)
+    for phase in ("across_expiries", "idle_warm", "idle_cold", "stdio"):
+        assert "error" not in wait[phase], wait[phase]
+    expiries = wait["across_expiries"]
+    assert expiries["clients"] == len(expiries["waits_ms"]) >= 10
+    assert expiries["failed"] == 0 and expiries["connects"] >= 2  # the first and a renewal
+    assert wait["idle_cold"]["first_ms"] >= 1000 * bench_wait.QUICK_WAIT.connect_delay
+    assert wait["idle_warm"]["first_ms"] > 0
+    assert wait["stdio"]["runs"] == len(wait["stdio"]["first_ms"]) and wait["stdio"]["failed"] == 0
+    assert isinstance(wait["stdio"]["api_calls"], int) and wait["stdio"]["live_survived"]
+    assert "stdio beside a running tunnel, API calls" in targets
+
+
+def test_wait_verdicts_and_table_show_errors_and_misses() -> None:
+    """A phase that failed is a missed target and an error line, not a crash."""
+    wait: dict[str, Any] = {
+        "plan": asdict(bench_wait.FULL_WAIT),
+        "across_expiries": {
+            "clients": 36,
+            "failed": 1,
+            "first_ms": 3.0,
+            "max_after_first_ms": 1012.0,
+            "waited_after_first": 2,
+            "connects": 3,
+        },
+        "idle_warm": {"error": "rittunnel up bench-warm did not get ready: unknown key 'warm'"},
+        "idle_cold": {"idle_sec": 3.0, "break_s": 5.0, "first_ms": 1010.0, "connects": 1},
+        "stdio": {
+            "runs": 5,
+            "failed": 0,
+            "median_ms": 90.0,
+            "max_ms": 120.0,
+            "first_ms": [90.0] * 5,
+            "api_calls": 0,
+            "live_survived": True,
+        },
+    }
+    met = {v["target"]: (v["value"], v["met"]) for v in bench_wait.verdicts(wait)}
+    assert met == {
+        "clients after the first waiting > 50 ms, across expiries": (2, False),
+        "first client after an idle drop, warm (ms)": (None, False),
+        "stdio beside a running tunnel, first byte (ms, median)": (90.0, True),
+        "stdio beside a running tunnel, API calls": (0, True),
+    }
+    lines = list(bench_wait.table(wait))
+    assert any("warm: true" in x and "error: rittunnel up bench-warm" in x for x in lines)
+    assert any("max wait after the first (ms)" in x and x.endswith(" 1012") for x in lines)
+    assert any("waited > 50 ms" in x and x.endswith(" 2") for x in lines)
+    assert any("without warm (ms)" in x and x.endswith(" 1010") for x in lines)
+    wait["stdio"] = {"error": "boom"}
+    ok = {v["target"]: v["met"] for v in bench_wait.verdicts(wait)}
+    assert ok["stdio beside a running tunnel, API calls"] is False
+    assert any("stdio beside" in x and x.endswith("error: boom") for x in bench_wait.table(wait))
 
 
 def test_bench_buffers_reports_every_variant() -> None:

@@ -105,3 +105,62 @@ def test_a_closed_stdout_is_filled_with_dev_null(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.stderr.strip().splitlines()[-1] == "/dev/null True", proc.stderr
+
+
+SID = "80:00:00:00:01:02:03:04"
+
+
+def test_stdio_and_run_parse_a_profile_or_a_service() -> None:
+    from rittunnel.cli import build_parser
+
+    parse = build_parser().parse_args
+    stdio = parse(["stdio", "--service", SID, "--credentials", "work"])
+    assert (stdio.name, stdio.service, stdio.credentials) == (None, SID, "work")
+    assert parse(["stdio", "ssh-pi"]).service is None
+    run = parse(["run", "-p", "0", "--service", "pi-ssh"])
+    assert (run.name, run.service, run.port, run.credentials) == (None, "pi-ssh", 0, None)
+    assert parse(["run", "ssh-pi", "-p", "2222"]).name == "ssh-pi"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stdio"], "stdio: give a profile NAME or --service NAME|ID"),
+        (
+            ["stdio", "ssh-pi", "--service", SID],
+            "stdio: give a profile NAME or --service, not both",
+        ),
+        (["stdio", "--credentials", "work"], "stdio: give a profile NAME or --service NAME|ID"),
+        (
+            ["stdio", "ssh-pi", "--credentials", "work"],
+            "stdio: --credentials goes with --service; profile 'ssh-pi' names its own section",
+        ),
+        (
+            ["stdio", "--service", "80:00:00:00:01:02:03"],
+            "--service '80:00:00:00:01:02:03' is not a service ID",
+        ),
+        (["stdio", "--service", " "], "--service ' ' is empty"),
+        (
+            ["stdio", "--service", SID, "--credentials", ""],
+            "--credentials '' is not a section name",
+        ),
+        (
+            ["run", "--service", "pi", "true"],
+            "run: give a profile NAME or --service, not both; the command goes after `--`",
+        ),
+        (["run", "--", "true"], "run: give a profile NAME or --service NAME|ID"),
+        (
+            ["run", "--service", "a\x1bb", "--", "true"],
+            "--service 'a\\x1bb' has control characters",
+        ),
+    ],
+)
+def test_stdio_and_run_argument_rules_are_one_line_usage_errors(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rittunnel.cli import main
+
+    code = main(argv, {"HOME": str(tmp_path), "RITTUNNEL_PROFILES": str(tmp_path)})
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"rittunnel: error: {message}") and err.count("\n") == 1, err

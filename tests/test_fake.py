@@ -505,3 +505,70 @@ async def test_an_empty_fail_list_clears_what_is_queued(world: World) -> None:
                                 json={"fail": {"gql_connect": []}})  # fmt: skip
             assert r.status_code == 200
         assert world.fake.knobs.failures.get("gql_connect", []) == []
+
+
+# -- connect_delay: connects take seconds, nothing else does ----------------------------
+
+
+async def test_connect_delay_slows_connects_only(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        base = world.api_url.rsplit("/apv/", 1)[0]
+        async with httpx.AsyncClient() as c:
+            r = await c.post(f"{base}/_fake/control", json={"connect_delay": 0.5})
+            assert r.json()["ok"] and world.fake.knobs.connect_delay == 0.5
+            start = trio.current_time()
+            token = await login(c, world.api_url)
+            h = {"developerkey": DEVELOPER_KEY, "token": token}
+            r = await c.get(f"{world.api_url}/device/list/all", headers=h)
+            assert r.json()["status"] == "true"
+            assert trio.current_time() - start < 0.4  # login and listing do not wait
+            answers: list[dict[str, Any]] = []
+
+            async def connect() -> None:
+                body = {"deviceaddress": SSH_ID, "wait": "true", "hostip": "0.0.0.0"}
+                r = await c.post(f"{world.api_url}/device/connect", headers=h, json=body)
+                answers.append(r.json())
+
+            start = trio.current_time()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(connect)
+                await trio.sleep(0.3)
+                assert world.fake.open_proxies == []  # no proxy before the answer
+            assert trio.current_time() - start >= 0.5
+            assert answers[0]["status"] == "true" and len(world.fake.open_proxies) == 1
+            # a refused connect (unknown service) opens nothing and does not wait
+            start = trio.current_time()
+            r = await c.post(
+                f"{world.api_url}/device/connect", headers=h, json={"deviceaddress": "nope"}
+            )
+            assert r.json()["status"] == "false" and trio.current_time() - start < 0.4
+
+
+async def test_connect_delay_over_control_refuses_nonsense(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        base = world.api_url.rsplit("/apv/", 1)[0]
+        async with httpx.AsyncClient() as c:
+            for bad in (-1, "1", None, True):
+                r = await c.post(f"{base}/_fake/control", json={"connect_delay": bad})
+                assert r.status_code == 400 and "connect_delay" in r.json()["error"], bad
+            r = await c.post(f"{base}/_fake/control", json={"connect_delay": 0})
+            assert r.json()["ok"]
+            state = (await c.get(f"{base}/_fake/state")).json()
+        assert state["knobs"]["connect_delay"] == 0
+
+
+def test_fake_api_command_line_sets_lifetime_idle_drop_and_connect_delay() -> None:
+    from rittunnel.cli import build_parser
+    from rittunnel.fake.cli import knobs_from
+
+    parser = build_parser()
+    argv = ["fake-api", "--expirationsec", "8", "--idle-sec", "3", "--connect-delay", "1.2"]
+    knobs = knobs_from(parser.parse_args(argv))
+    assert (knobs.expirationsec, knobs.idle_sec, knobs.connect_delay) == (8, 3.0, 1.2)
+    knobs = knobs_from(parser.parse_args(["fake-api"]))
+    assert (knobs.idle_sec, knobs.connect_delay) == (900.0, 0.0)
+    for bad in ("-1", "soon", "nan", "inf"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["fake-api", "--connect-delay", bad])
+        with pytest.raises(SystemExit):
+            parser.parse_args(["fake-api", "--idle-sec", bad])

@@ -98,6 +98,27 @@ async def test_connect_opens_a_real_port_proxy(world: World) -> None:
         assert len(world.fake.calls_to("gql_connect")) == 1
 
 
+async def test_connect_delay_slows_connect_not_devices(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.knobs.connect_delay = 0.5
+        start = trio.current_time()
+        r = await gql(world.fake, DEVICES, {})
+        assert r.json()["data"]["login"]["devices"]["total"] == 3
+        assert trio.current_time() - start < 0.4
+        answers: list[dict[str, Any]] = []
+
+        async def connect_one() -> None:
+            answers.append(await connect(world.fake, SSH_ID))
+
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connect_one)
+            await trio.sleep(0.3)
+            assert world.fake.open_proxies == []  # no proxy before the answer
+        assert trio.current_time() - start >= 0.5
+        assert await echoes(answers[0]["port"])
+
+
 async def test_only_the_fields_asked_for_are_answered(world: World) -> None:
     with trio.fail_after(DEADLINE):
         r = await gql(world.fake, DESKTOP_CONNECT, {"serviceId": SSH_ID})

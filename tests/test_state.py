@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from rittunnel.tunnel.state import (
     is_alive,
     is_rittunnel_argv,
     is_rittunnel_process,
+    listens_on,
     process_start_time,
 )
 
@@ -150,6 +152,7 @@ def good(**fields: object) -> dict[str, object]:
         ({"upstream": "h:1\x1b[2J"}, "upstream: 'h:1\\x1b[2J' contains control characters"),
         ({"service": None}, "service: None is not a string"),
         ({"ready": "yes"}, "ready: 'yes' is not true or false"),
+        ({"reverse": 1}, "reverse: 1 is not true or false"),
         ({"name": "other"}, "name: 'other' is not its file's name 't'"),
         ({"name": "../../t"}, "name: '../../t' is not a tunnel name"),
     ],
@@ -189,6 +192,7 @@ def test_a_state_file_passes_validation_as_written(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     state = me(connections=["C1"], local_port=2222)
     state.expires_at, state.released, state.name = 12.5, True, "p.orphan-77"
+    state.reverse = True
     store.write(state)
     assert store.get("p.orphan-77") == state and store.problems == []
 
@@ -292,3 +296,15 @@ def test_only_a_process_whose_command_line_is_rittunnels_counts() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_listens_on_looks_at_that_process_and_that_port() -> None:
+    with socket.socket() as listening, socket.socket() as bound_only:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        bound_only.bind(("127.0.0.1", 0))
+        port, other = listening.getsockname()[1], bound_only.getsockname()[1]
+        assert listens_on(os.getpid(), port)
+        assert not listens_on(os.getpid(), other)  # bound, not listening
+        assert not listens_on(dead_pid(), port)
+        assert not listens_on(1, port)  # another process (one we may not look into)

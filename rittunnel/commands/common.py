@@ -1,5 +1,6 @@
 """What the commands share: loading profiles, the accounts behind them, resolving service
-names, and running a session of tunnels under trio."""
+names, and running a session of tunnels under trio (imported only there: ``stdio``
+through a running tunnel never needs it)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import argparse
 import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-
-import trio
 
 from ..errors import RittunnelError
 from ..profiles import Profile, load_profile
@@ -66,14 +65,18 @@ def run_session(
     log: str = "",
     on_ready: Callable[[], None] | None = None,
     body: Callable[[Session], Awaitable[int]] | None = None,
+    accounts: Accounts | None = None,
 ) -> Outcome:
-    """Serve ``profiles`` in this process until they end (see :class:`Session`)."""
+    """Serve ``profiles`` in this process until they end (see :class:`Session`);
+    ``accounts``: those of :func:`accounts_for` when the caller made them already."""
+    import trio
+
     from ..net import raise_fd_limit
     from ..tunnel.session import Session
     from ..tunnel.state import StateStore
 
     raise_fd_limit()
-    accounts = accounts_for(settings, reporter, profiles)
+    accounts = accounts or accounts_for(settings, reporter, profiles)
 
     async def main() -> Outcome:
         try:

@@ -1,30 +1,49 @@
-"""``rittunnel stdio NAME``: one connection through a proxy over stdin/stdout (ssh
-``ProxyCommand``); the relaying itself is :mod:`rittunnel.tunnel.stdio`."""
+"""``rittunnel stdio NAME`` (or ``stdio --service NAME|ID [--credentials SECTION]``, no
+profile: what ``ssh-config`` writes): one connection to the service over stdin/stdout
+(ssh ``ProxyCommand``).
+
+With ``--service`` the profile is made from the command line
+(:func:`~rittunnel.profiles.command_profile`): latching, asking for a port proxy (ssh
+needs a port, whatever the service's type), then everything as for a profile.
+
+Through a running tunnel of the same service and account when there is one
+(:mod:`rittunnel.tunnel.share`): looked for before anything that could call the API, and
+used without trio, a state file or an API call, so ssh starts in milliseconds. Else
+through a proxy of its own (:mod:`rittunnel.tunnel.stdio`)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import trio
-
-from ..profiles import load_profile
+from ..profiles import Profile, command_profile
 from ..report import Reporter
 from ..settings import Settings
-from .common import accounts_for, resolve, with_options
+from ..tunnel.state import StateStore
+from .common import accounts_for, with_options
+
+if TYPE_CHECKING:
+    from ..remoteit.accounts import Account
 
 
 def stdio(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
-    """Relay stdin/stdout through a fresh proxy (ssh ProxyCommand)."""
-    from ..tunnel.state import StateStore
-    from ..tunnel.stdio import serve_stdio
-
+    """Relay stdin/stdout through a running tunnel, else through a fresh proxy."""
     settings = with_options(settings, args)
-    profile = load_profile(args.name, settings.env)
+    profile = command_profile(
+        "stdio", args.name, args.service, args.credentials, settings.env, proxy="port"
+    )
     reporter.out = reporter.err  # stdout carries the relayed bytes only
     if not args.verbose:
         reporter.quiet = True
     accounts = accounts_for(settings, reporter, [profile])
     store = StateStore(settings.state_dir)
+    if through_running(profile, accounts.locate(profile), store, reporter):
+        return 0
+
+    import trio
+
+    from ..tunnel.stdio import serve_stdio
+    from .common import resolve
 
     async def main() -> int:
         try:
@@ -34,3 +53,37 @@ def stdio(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> i
             await accounts.aclose()
 
     return trio.run(main)
+
+
+def through_running(
+    profile: Profile, account: Account, store: StateStore, reporter: Reporter
+) -> bool:
+    """Relay stdin/stdout through a running tunnel of ``profile``'s service and account
+    (its port proxy), until the service closes; False when none takes the connection."""
+    from ..tunnel.share import find_running, open_running, relay_stdio
+
+    running = find_running(
+        store,
+        account=account,
+        service=profile.service,
+        prefer=profile.name,
+        port_proxy_only=True,
+    )
+    store.report(reporter.warn)
+    if running is None:
+        return False
+    try:
+        sock = open_running(running)
+    except OSError as exc:
+        reporter.debug(
+            f"{profile.name}: the running tunnel {running.name} (pid {running.pid}) did not "
+            f"take a connection on {running.host}:{running.port} ({exc}); opening a proxy"
+        )
+        return False
+    reporter.debug(
+        f"{profile.name}: relaying stdio through the running tunnel {running.name} "
+        f"(pid {running.pid}) on {running.host}:{running.port}"
+    )
+    with sock:
+        relay_stdio(sock)
+    return True

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported in run(): the parser must stay cheap for `rittunnel --help`
-    from .server import FakeService
+    from .server import FakeService, Knobs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also run an echo service as 80:00:00:00:00:00:00:01 (demo-echo)",
     )
     parser.add_argument("--expirationsec", type=int, default=28797, help="proxy lifetime")
+    parser.add_argument(
+        "--idle-sec",
+        type=seconds,
+        default=900.0,
+        metavar="S",
+        help="drop a proxy S seconds after its last connection closed (default: 900)",
+    )
+    parser.add_argument(
+        "--connect-delay",
+        type=seconds,
+        default=0.0,
+        metavar="S",
+        help="every connect (REST and GraphQL) takes S seconds before it answers, as "
+        "remote.it's do; login and listing do not wait (default: 0)",
+    )
     parser.add_argument("--direct", action="store_true", help="hand out targets as proxies")
     parser.add_argument(
         "--page-max", type=int, default=1000, help="most devices per GraphQL devices page"
@@ -35,6 +50,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mfa",
         choices=("SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"),
         help="a two-factor account: password logins get this code and no token",
+    )
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
+def knobs_from(args: argparse.Namespace) -> Knobs:
+    """The fake's knobs as the command line sets them."""
+    from .server import Knobs
+
+    return Knobs(
+        expirationsec=args.expirationsec,
+        idle_sec=args.idle_sec,
+        connect_delay=args.connect_delay,
+        direct=args.direct,
+        page_max=args.page_max,
+        mfa=args.mfa,
     )
 
 
@@ -60,14 +100,11 @@ def run(args: argparse.Namespace) -> int:
         USERNAME,
         FakeRemoteIt,
         FakeService,
-        Knobs,
     )
     from .target import serve_echo
 
     services = [parse_service(s) for s in args.service]
-    knobs = Knobs(
-        expirationsec=args.expirationsec, direct=args.direct, page_max=args.page_max, mfa=args.mfa
-    )
+    knobs = knobs_from(args)
 
     async def main() -> None:
         fake = FakeRemoteIt(services, knobs=knobs)

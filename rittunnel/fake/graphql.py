@@ -703,6 +703,8 @@ class GraphQLApi:
         return _answer(200, await execute(prepared, roots))
 
     async def connect(self, args: dict[str, Any], peer: str) -> dict[str, Any]:
+        """``connect``: a new proxy of the service, after the fake's ``connect_delay``
+        (as the REST connect; see :meth:`FakeRemoteIt.open_proxy`)."""
         service_id = args["serviceId"]
         service = self.fake.services.get(service_id)
         if service is None:

@@ -63,8 +63,15 @@ class FakeService:
 class Knobs:
     #: endpoint -> failures to apply to its next calls (see ``FakeRemoteIt.fail_next``)
     failures: dict[str, list[str]] = field(default_factory=dict)
+    #: seconds every API answer waits (login and listing included)
     delay: float = 0.0
+    #: seconds every connect that opens a proxy (REST ``/device/connect``, GraphQL
+    #: ``connect``) takes before the proxy exists and the answer goes out, as remote.it
+    #: takes seconds to set one up; nothing else is slowed
+    connect_delay: float = 0.0
     expirationsec: int = 28797
+    #: seconds after its last TCP connection closed (or its creation) that an unused
+    #: proxy is dropped
     idle_sec: float = 900.0
     token_ttl: float | None = None
     direct: bool = False

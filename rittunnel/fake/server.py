@@ -76,11 +76,15 @@ failures per endpoint (:meth:`FakeRemoteIt.fail_next`; REST ``login``, ``connect
 ``hang[:S]``, ``delay:S``; GraphQL ``gql_connect``, ``gql_disconnect``, ``gql_devices``:
 ``http429[:RETRY_AFTER]``, ``http401``, ``http403``, ``errors:MESSAGE``, ``html502``,
 ``http500``, ``reset``, ``hang[:S]``, ``delay:S`` (waits, then answers normally)), a delay
-on every answer, ``expirationsec``, ``idle_sec``, token lifetime, ``direct`` (hand out
-the service's target itself as the proxy, so a benchmark times only the client's hop),
-``page_max``, ``gql_connect_replaces``, ``mfa``, ``mfa_reason``, ``warning`` (an
-``X-R3-Warning`` header), killing proxies. ``GET /_fake/state`` shows open proxies and
-the recorded calls.
+on every answer (``delay``), a delay on every connect that opens a proxy
+(``connect_delay``: REST and GraphQL, as remote.it takes seconds to set a proxy up while
+login and listing answer at once), ``expirationsec``, ``idle_sec``, token lifetime,
+``direct`` (hand out the service's target itself as the proxy, so a benchmark times only
+the client's hop), ``page_max``, ``gql_connect_replaces``, ``mfa``, ``mfa_reason``,
+``warning`` (an ``X-R3-Warning`` header), killing proxies. ``rittunnel fake-api`` sets
+``expirationsec``, ``idle_sec`` (``--idle-sec``), ``connect_delay`` (``--connect-delay``),
+``direct``, ``page_max`` and ``mfa`` from its command line. ``GET /_fake/state`` shows
+open proxies and the recorded calls (endpoint, body, status, peer: an API call count).
 """
 
 from __future__ import annotations
@@ -152,6 +156,7 @@ MFA_REASONS = {
 #: what ``POST /_fake/control`` may set on :class:`Knobs`
 CONTROL_KNOBS = (
     "delay",
+    "connect_delay",
     "expirationsec",
     "idle_sec",
     "token_ttl",
@@ -625,7 +630,10 @@ class FakeRemoteIt:
         self, service: FakeService, hostip: str | None, peer: str, *, reverse: bool
     ) -> FakeProxy:
         """A new proxy of ``service`` (both APIs' connect): a reverse proxy's name, the
-        target itself in ``direct`` mode, or a real listener on 127.0.0.1."""
+        target itself in ``direct`` mode, or a real listener on 127.0.0.1. Takes
+        ``connect_delay`` seconds first: the proxy exists only when the answer goes out."""
+        if self.knobs.connect_delay > 0:
+            await trio.sleep(self.knobs.connect_delay)
         now = trio.current_time()
         proxy = FakeProxy(
             connection_id=str(uuid.uuid4()).upper(),
@@ -769,6 +777,10 @@ class FakeRemoteIt:
         """Apply a ``/_fake/control`` body; returns how many proxies it killed."""
         if body.get("mfa") not in (None, *MFA_CODES):
             raise ValueError(f"mfa must be one of {MFA_CODES} or null")
+        for key in ("delay", "connect_delay"):
+            value = body.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ValueError(f"{key} must be a number of seconds, 0 or more")
         for endpoint, failures in (body.get("fail") or {}).items():
             if not failures:  # an empty list clears what is queued for that endpoint
                 self.knobs.failures.pop(endpoint, None)

@@ -7,6 +7,7 @@
 * :mod:`.port`: the port half: bind, accept, serve each client (relay or redirect), idle;
 * :mod:`.redirect`: the HTTP redirect a reverse proxy's local port answers with;
 * :mod:`.stdio`: one connection over stdin/stdout, through an upstream alone;
+* :mod:`.share`: one proxy per service: a running tunnel that ``stdio`` and ``run`` use;
 * :mod:`.claims`: a tunnel's state file from claim to release, and orphan cleanup;
 * :mod:`.state`: the state files themselves (format, atomic writes, liveness); no trio,
   so ``status`` and ``stop`` stay fast;

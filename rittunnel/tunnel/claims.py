@@ -19,17 +19,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
 from ..errors import ApiError, RittunnelError
 from ..profiles import Profile, list_profiles, load_profile_file
-from ..remoteit.accounts import Account
 from ..remoteit.protocol import DEFAULT_API_URL, is_gone
 from ..report import Reporter, redact_url
-from ..settings import GRAPHQL_URL, STOP_TIMEOUT, Api, Settings
-from .state import StateStore, TunnelState, process_start_time
+from ..settings import GRAPHQL_URL, STOP_TIMEOUT, Settings
+from .state import StateStore, TunnelState, normal_url, process_start_time
+from .state import account_of as account_of  # where session and stdio get it
 from .upstream import ApiClients
 
 #: whether credentials may be sent to an API URL (see :class:`TrustedUrls`)
@@ -61,22 +60,6 @@ def new_state(
         addresses=addresses or [],
         log=log,
     )
-
-
-def account_of(state: TunnelState) -> Account:
-    """The account whose proxies ``state`` records (an older file without ``api``: REST)."""
-    api: Api = "graphql" if state.api == "graphql" else "rest"
-    return Account(state.api_url, state.credentials, api)
-
-
-def normal_url(url: str) -> str:
-    """``url`` as compared for trust: scheme and host in lower case, no trailing ``/``."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return url
-    path = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 
 
 @dataclass

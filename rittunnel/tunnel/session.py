@@ -338,6 +338,8 @@ class Session:
         state.upstream = upstream.proxy
         current = upstream.current
         state.expires_at = wall_clock(current.expires_at) if current is not None else None
+        if current is not None:  # else: the last one's kind (a reverse proxy stays unfit)
+            state.reverse = isinstance(current.connection.proxy, ReverseProxy)
         state.ready = slot.started and not slot.finished
         t = port.traffic
         state.connections, state.opened = t.active, t.opened

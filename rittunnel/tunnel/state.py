@@ -28,11 +28,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import RittunnelError
 from ..files import UnsafeFile, read_private, secure_dir, write_private
 from ..report import shown
-from ..settings import APIS
+from ..settings import APIS, Api
+
+if TYPE_CHECKING:
+    from ..remoteit.accounts import Account
 
 #: the most bytes a state file may have
 MAX_FILE = 256 * 1024
@@ -78,6 +83,9 @@ class TunnelState:
     #: the tunnel is over but could not stop ``proxies``; its process (maybe still
     #: running other tunnels) no longer holds the file: ``cleanup`` may take it
     released: bool = False
+    #: the current proxy is a reverse proxy (the local port answers with HTTP redirects),
+    #: so ``stdio`` cannot use this tunnel (see :mod:`rittunnel.tunnel.share`)
+    reverse: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -113,7 +121,8 @@ class BadState(ValueError):
 # -- validation: each check returns what is wrong with a value ("" when nothing) ------
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-#: a tunnel name: a profile name, maybe with ``.stdio-PID`` or ``.orphan-PID``
+#: a tunnel name: a profile name (or ``service-…`` for ``--service``), maybe with
+#: ``.stdio-PID``, ``.run-PID`` or ``.orphan-PID``
 _NAME = re.compile(r"[\w-][\w.-]*")
 
 
@@ -226,6 +235,7 @@ _CHECKS: dict[str, Callable[[object], str]] = {
     "bytes_down": _count(0, _BIG),
     "log": _text(4096),
     "released": _bool,
+    "reverse": _bool,
 }
 
 
@@ -293,6 +303,19 @@ def is_rittunnel_process(pid: int) -> bool:
     return is_rittunnel_argv(argv)
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` has a TCP socket listening on ``port`` (any address).
+    Looks at that process's sockets only (not a system-wide scan); a process we may not
+    look at, or that is gone, does not."""
+    import psutil
+
+    try:
+        sockets = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(s.status == psutil.CONN_LISTEN and s.laddr and s.laddr.port == port for s in sockets)
+
+
 def is_rittunnel_argv(argv: list[str]) -> bool:
     """Whether ``argv`` runs rittunnel: ``rittunnel …`` (the console script, which the
     kernel runs as ``python …/rittunnel …``) or ``python [options] -m rittunnel …``."""
@@ -311,6 +334,27 @@ def is_rittunnel_argv(argv: list[str]) -> bool:
         if option in ("-X", "-W"):
             args = args[1:]  # the option's value
     return bool(args) and Path(args[0]).name == "rittunnel"
+
+
+# -- accounts ------------------------------------------------------------------------
+
+
+def account_of(state: TunnelState) -> Account:
+    """The account whose proxies ``state`` records (an older file without ``api``: REST)."""
+    from ..remoteit.accounts import Account  # lazy: status and stop need no profiles
+
+    api: Api = "graphql" if state.api == "graphql" else "rest"
+    return Account(state.api_url, state.credentials, api)
+
+
+def normal_url(url: str) -> str:
+    """``url`` as compared for trust: scheme and host in lower case, no trailing ``/``."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 
 
 def orphan_name(name: str, pid: int) -> str:

@@ -1,5 +1,6 @@
 """``rittunnel stdio NAME``: one connection through a fresh proxy, carried over stdin and
-stdout, for ssh's ``ProxyCommand``. No local port is bound.
+stdout, for ssh's ``ProxyCommand``. No local port is bound. (Beside a running tunnel of
+the service, ``stdio`` uses that instead: :mod:`rittunnel.tunnel.share`.)
 
 stdout carries nothing but the bytes from the service. stdin's EOF is passed on as a
 half-close; the command ends when the service closes its side (or on SIGINT, SIGTERM or

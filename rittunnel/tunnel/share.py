@@ -1,0 +1,215 @@
+"""One proxy per service on this machine: ``stdio`` and ``run`` use a running tunnel.
+
+remote.it takes seconds to open a proxy, and a second connect for a service may replace
+the first (cutting its sessions). So when a tunnel of the same service and account is
+already running on this machine (``rittunnel up``, ``up -d``, another ``run``),
+``rittunnel stdio`` and ``rittunnel run`` connect to its local port instead: no API call,
+no state file of their own, and the tunnel counts their connections like any other.
+
+The rule (:func:`candidates`, :func:`find_running`): a state file that
+
+* is a tunnel's own (not ``NAME.stdio-PID`` nor ``NAME.orphan-PID``), ``ready``, not
+  ``released``, held by a live process (same pid and start time), with a local port and
+  an address that is an IP;
+* records the same account: API, URL (compared as :func:`~.state.normal_url` does) and
+  credentials section;
+* records the same service: a service ID compares with the file's ID ignoring case, a
+  service name equals the name the file's profile gave (no lookup: this runs without a
+  network call, and without a profile at all when given a service alone);
+* for ``stdio`` (``port_proxy_only``), whose current proxy is not a reverse proxy: a
+  port that answers with HTTP redirects is no use to ssh;
+* and that is verified, because a state file may be stale or planted: its pid is a
+  rittunnel process of this user that listens on that TCP port.
+
+Of several, the one named ``prefer`` (the caller's profile), else the first by name.
+``run`` adds a port rule (:func:`fit_for_run`). Whoever connects to the port gets what
+any local client gets: the tunnel's proxy, made on demand if it has none at the moment.
+
+Nothing here imports trio or httpx: ``stdio`` through a running tunnel starts in tens of
+milliseconds (:func:`open_running`, :func:`relay_stdio`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import RittunnelError
+from ..profiles import is_service_id
+from .state import (
+    StateStore,
+    TunnelState,
+    account_of,
+    holds,
+    is_rittunnel_process,
+    listens_on,
+    normal_url,
+)
+
+if TYPE_CHECKING:
+    from ..remoteit.accounts import Account
+
+#: seconds to wait for a running tunnel's port to take a connection
+CONNECT_TIMEOUT = 3.0
+#: bytes read at once from stdin or the tunnel
+BUFFER = 256 * 1024
+#: the host a client uses for a tunnel listening on every address
+_ANY = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+@dataclass(frozen=True)
+class Running:
+    """A running tunnel that can be used: where to connect, and whose it is."""
+
+    name: str
+    pid: int
+    host: str
+    port: int
+    state: TunnelState
+
+
+def host_of(address: str) -> str | None:
+    """The host a local client connects to for a listening ``address`` (``127.0.0.1:2222``,
+    ``[::1]:2222``): the IP, with ``0.0.0.0`` as ``127.0.0.1`` and ``::`` as ``::1``;
+    None when it is not an IP with a port."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return _ANY.get(host, host)
+
+
+def same_account(state: TunnelState, account: Account) -> bool:
+    """Whether ``state``'s proxies belong to ``account`` (API, URL, credentials section)."""
+    theirs = account_of(state)
+    return (
+        theirs.api == account.api
+        and theirs.section == account.section
+        and normal_url(theirs.url) == normal_url(account.url)
+    )
+
+
+def same_service(state: TunnelState, service: str) -> bool:
+    """Whether ``state`` runs ``service``: an ID ignoring case, or the profile's name."""
+    if is_service_id(service):
+        return state.service.lower() == service.lower()
+    return bool(state.service_name) and state.service_name == service
+
+
+def _fits(state: TunnelState, account: Account, service: str, port_proxy_only: bool) -> bool:
+    """The rule's checks that need only the file (see the module docstring)."""
+    return (
+        ".stdio-" not in state.name
+        and ".orphan-" not in state.name
+        and state.ready
+        and not state.released
+        and state.local_port > 0
+        and bool(state.addresses)
+        and host_of(state.addresses[0]) is not None
+        and not (port_proxy_only and state.reverse)
+        and same_account(state, account)
+        and same_service(state, service)
+    )
+
+
+def verified(state: TunnelState) -> bool:
+    """Whether a live rittunnel process of this user holds ``state`` and listens on its
+    port (a stale or planted file does not pass)."""
+    return (
+        holds(state) and is_rittunnel_process(state.pid) and listens_on(state.pid, state.local_port)
+    )
+
+
+def candidates(
+    store: StateStore, *, account: Account, service: str, port_proxy_only: bool = False
+) -> list[Running]:
+    """Every running tunnel of ``service`` and ``account`` that may be used, by name."""
+    found: list[Running] = []
+    for _, state in store.all():
+        if not _fits(state, account, service, port_proxy_only) or not verified(state):
+            continue
+        host = host_of(state.addresses[0])
+        assert host is not None  # _fits checked
+        found.append(Running(state.name, state.pid, host, state.local_port, state))
+    return sorted(found, key=lambda r: r.name)
+
+
+def find_running(
+    store: StateStore,
+    *,
+    account: Account,
+    service: str,
+    prefer: str = "",
+    port_proxy_only: bool = False,
+) -> Running | None:
+    """The running tunnel to use for ``service`` (an ID or a name) of ``account``: the
+    one named ``prefer`` if it qualifies, else the first by name; None if none does."""
+    found = candidates(store, account=account, service=service, port_proxy_only=port_proxy_only)
+    return next((r for r in found if r.name == prefer), found[0] if found else None)
+
+
+def fit_for_run(
+    found: list[Running], name: str, port_option: int | None, profile_port: int
+) -> Running | None:
+    """Which of ``found`` ``rittunnel run [-p PORT] NAME`` uses (pure).
+
+    The tunnel of profile ``name`` itself when ``-p`` is omitted, 0 or its port (another
+    port is a :class:`RittunnelError`: that profile cannot run twice); else another
+    profile's tunnel on the port ``run`` would use (``-p``, else the profile's port; 0:
+    any), the first by name; else None (``run`` opens its own tunnel)."""
+    for running in found:
+        if running.name == name:
+            if port_option in (None, 0, running.port):
+                return running
+            raise RittunnelError(
+                f"profile {name} is already running on port {running.port} (pid "
+                f"{running.pid}); `run` uses it when -p is omitted, 0 or {running.port}"
+            )
+    wanted = profile_port if port_option is None else port_option
+    return next((r for r in found if wanted in (0, r.port)), None)
+
+
+def open_running(running: Running, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+    """A TCP connection to ``running``'s local port (blocking, no delay). Raises
+    ``OSError`` when it does not take one within ``timeout`` (it has just died...)."""
+    sock = socket.create_connection((running.host, running.port), timeout=timeout)
+    sock.settimeout(None)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def relay_stdio(
+    sock: socket.socket, stdin_fd: int = 0, stdout_fd: int = 1, bufsize: int = BUFFER
+) -> None:
+    """Relay ``stdin_fd`` → ``sock`` and ``sock`` → ``stdout_fd`` until ``sock``'s other
+    side closes (or resets, or stdout's reader goes away). EOF on stdin is a half-close.
+    Blocking, with one daemon thread for stdin: the blocking twin of
+    :func:`rittunnel.tunnel.stdio.pump_stdio`, without trio's start-up cost."""
+
+    def outbound() -> None:
+        try:
+            while chunk := os.read(stdin_fd, bufsize):
+                sock.sendall(chunk)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the tunnel closed: the inbound side sees it too
+
+    threading.Thread(target=outbound, name="stdin", daemon=True).start()
+    try:
+        while chunk := sock.recv(bufsize):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(stdout_fd, view) :]
+    except OSError:
+        pass  # a reset, or the reader of stdout went away (ssh exited): nothing to carry
