@@ -19,7 +19,7 @@ from .units import MAX_SECONDS, parse_seconds
 
 COMMANDS = (
     "up", "status", "stop", "run", "stdio", "wait", "profiles", "services", "init", "cleanup",
-    "demo", "fake-api",
+    "demo", "fake-api", "ssh-config", "unit",
 )  # fmt: skip
 
 
@@ -173,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
         "filter", nargs="?", metavar="FILTER", help="only names, types or IDs containing this"
     )
     services.add_argument("--json", action="store_true", help="a JSON list on stdout")
+    ssh_config = sub.add_parser(
+        "ssh-config",
+        parents=[common, account],
+        help="print an ssh_config Host block for every SSH service (ssh HOST just works)",
+    )
+    ssh_config.add_argument(
+        "filter",
+        nargs="?",
+        metavar="FILTER",
+        help="only services whose name, host or ID matches this glob (or contains it)",
+    )
     init = sub.add_parser(
         "init", parents=[common, account], help="write a profile for one of your services"
     )
@@ -181,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--port", type=port_arg, metavar="P", help="local port (else: asked)")
     init.add_argument("--force", action="store_true", help="overwrite an existing profile")
     sub.add_parser("cleanup", parents=[common], help="stop proxies left open by killed tunnels")
+    unit = sub.add_parser(
+        "unit", parents=[common], help="print a systemd user unit that serves these profiles"
+    )
+    unit.add_argument("names", nargs="+", metavar="NAME", help="profile name or path to a .yaml")
     demo = sub.add_parser(
         "demo", parents=[common], help="run a tunnel against the built-in fake remote.it"
     )
@@ -316,6 +331,14 @@ def dispatch(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
         return (discover.services if command == "services" else discover.init)(
             args, settings, reporter
         )
+    if command == "ssh-config":
+        from .commands.ssh_config import ssh_config
+
+        return ssh_config(args, settings, reporter)
+    if command == "unit":
+        from .commands.unit import unit
+
+        return unit(args, settings, reporter)
     if command == "cleanup":
         from .commands.cleanup import cleanup
 

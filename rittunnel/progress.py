@@ -29,7 +29,9 @@ async def _spin(reporter: Reporter, text: str) -> None:
 @asynccontextmanager
 async def spinner(reporter: Reporter, text: str) -> AsyncIterator[None]:
     """Show ``text`` with a spinner and the elapsed time while the body runs, when
-    stderr is a terminal; otherwise do nothing. The line is erased at the end."""
+    stderr is a terminal; otherwise do nothing. Lines the reporter prints meanwhile (a
+    ready line, a warning) appear on lines of their own, the spinner drawn again below
+    them; at the end it is erased, leaving nothing on screen."""
     if not reporter.interactive:
         yield
         return

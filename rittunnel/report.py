@@ -5,7 +5,10 @@ on stderr; JSON mode prints one object per line on stdout for scripts. Every lin
 through :func:`redact`, so a secret can never be printed by accident.
 
 On a terminal (and only there) a long wait shows a one-line status on stderr, redrawn in
-place (:meth:`Reporter.status`); any other line written to stderr first clears it.
+place (:meth:`Reporter.status`). Any other line, on stdout or stderr, first erases it (the
+two streams usually share the terminal: a ready line on stdout must not land after the
+spinner's text) and then, while the wait goes on, draws it again below that line;
+:meth:`Reporter.clear_status` ends the wait and leaves nothing of it on screen.
 
 The words of a tunnel's life (its ready, renewed and stopped lines) are written here too
 (:meth:`Reporter.ready`, :meth:`Reporter.renewed`, :meth:`Reporter.stopped`): the tunnel
@@ -177,7 +180,10 @@ class Reporter:
         self.timestamps = timestamps
         #: extra receivers of every event record (``up -d`` forwards them to its parent)
         self.sinks: list[Callable[[Record], None]] = []
+        #: whether the status line is on screen now
         self._status_shown = False
+        #: the status line of the wait going on (None: none), drawn again after a line
+        self._status_text: str | None = None
 
     @property
     def interactive(self) -> bool:
@@ -194,8 +200,13 @@ class Reporter:
         self.secrets.extend(s for s in secrets if s not in self.secrets)
 
     def _write(self, stream: TextIO, line: str) -> None:
-        if self._status_shown and stream is self.err:
-            self.clear_status()
+        if self._status_shown:
+            self._erase_status()
+        self._write_line(stream, line)
+        if self._status_text is not None:
+            self._draw_status()
+
+    def _write_line(self, stream: TextIO, line: str) -> None:
         if self.timestamps:
             line = time.strftime("%Y-%m-%d %H:%M:%S ") + line
         # best effort: a closed, full or broken stream (EPIPE, ENOSPC, EBADF, or
@@ -207,25 +218,47 @@ class Reporter:
             pass
 
     def status(self, text: str) -> None:
-        """Draw (or redraw) the progress line on a terminal's stderr."""
+        """Draw (or redraw) the progress line on a terminal's stderr; it stays (drawn
+        again after any other line) until :meth:`clear_status`."""
         if not self.interactive:
             return
-        width = 79
+        self._status_text = text
+        self._draw_status()
+
+    def clear_status(self) -> None:
+        """End the progress line: erase it, leaving the cursor at the start of its line."""
+        self._status_text = None
+        if self._status_shown:
+            self._erase_status()
+
+    def _status_width(self) -> int:
+        """How many columns the status line may take: one less than the terminal's
+        width (a line that filled it would wrap, and ``\r`` then erases only its last
+        row), 79 when the width is unknown."""
         try:
-            self.err.write("\r\x1b[K" + printable(redact(text, self.secrets), width))
+            columns = os.get_terminal_size(self.err.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return 79
+        return max(columns - 1, 1) if columns > 0 else 79
+
+    def _draw_status(self) -> None:
+        if self._status_text is None:
+            return
+        text = printable(redact(self._status_text, self.secrets), self._status_width())
+        try:
+            self.err.write("\r\x1b[K" + text)
             self.err.flush()
             self._status_shown = True
         except (OSError, ValueError):
             pass
 
-    def clear_status(self) -> None:
-        if self._status_shown:
-            self._status_shown = False
-            try:
-                self.err.write("\r\x1b[K")
-                self.err.flush()
-            except (OSError, ValueError):
-                pass
+    def _erase_status(self) -> None:
+        self._status_shown = False
+        try:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+        except (OSError, ValueError):
+            pass
 
     def _publish(self, kind: str, text: str, fields: dict[str, Any]) -> None:
         record: Record = {"event": kind, "time": round(time.time(), 3), **fields, "message": text}

@@ -47,8 +47,14 @@ def test_status_line_only_on_a_terminal_and_cleared_before_other_lines() -> None
     r.status("⠙ connecting 0.4s")
     r.warn("retrying")
     assert tty.getvalue() == (
-        "\r\x1b[K⠋ connecting 0.3s\r\x1b[K⠙ connecting 0.4s\r\x1b[Krittunnel: warning: retrying\n"
+        "\r\x1b[K⠋ connecting 0.3s\r\x1b[K⠙ connecting 0.4s"
+        "\r\x1b[Krittunnel: warning: retrying\n"  # erased first, the line on its own
+        "\r\x1b[K⠙ connecting 0.4s"  # and drawn again below it
     )
+    r.clear_status()
+    assert tty.getvalue().endswith("⠙ connecting 0.4s\r\x1b[K")
+    r.warn("after")  # nothing to erase or draw any more
+    assert tty.getvalue().endswith("\r\x1b[Krittunnel: warning: after\n")
     quiet = Terminal()
     Reporter(err=quiet, quiet=True).status("x")
     assert quiet.getvalue() == ""

@@ -5,8 +5,11 @@ through a running tunnel never needs it)."""
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import RittunnelError
@@ -17,6 +20,23 @@ from ..settings import Settings
 if TYPE_CHECKING:
     from ..remoteit.accounts import Accounts
     from ..tunnel.session import Outcome, Session
+
+
+def self_argv(argv0: str, executable: str, cwd: str | None = None) -> list[str]:
+    """How to run this rittunnel again from anywhere (``ssh-config``'s ProxyCommand,
+    ``unit``'s ExecStart): the absolute path of the ``rittunnel`` console script it was
+    started as (an executable file of that name), else the absolute path of this Python
+    with ``-m rittunnel``. Symbolic links are kept (a venv's or pipx's stable path, not the
+    versioned file behind it); relative paths are taken from ``cwd`` (default: here)."""
+    base = cwd or os.getcwd()
+    script = argv0
+    if script and os.sep not in script:
+        script = shutil.which(script) or ""
+    if script and Path(script).name == "rittunnel":
+        path = os.path.normpath(os.path.join(base, script))
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return [path]
+    return [os.path.normpath(os.path.join(base, executable)), "-m", "rittunnel"]
 
 
 def with_options(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -66,6 +86,7 @@ def run_session(
     on_ready: Callable[[], None] | None = None,
     body: Callable[[Session], Awaitable[int]] | None = None,
     accounts: Accounts | None = None,
+    on_stopping: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Serve ``profiles`` in this process until they end (see :class:`Session`);
     ``accounts``: those of :func:`accounts_for` when the caller made them already."""
@@ -84,7 +105,7 @@ def run_session(
             session = Session(
                 resolved, accounts, StateStore(settings.state_dir), reporter, settings, log=log
             )
-            return await session.run(on_ready=on_ready, body=body)
+            return await session.run(on_ready=on_ready, body=body, on_stopping=on_stopping)
         finally:
             await accounts.aclose()
 

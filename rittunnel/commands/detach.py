@@ -9,6 +9,11 @@ child sends its events as JSON lines until every tunnel is ready, then closes it
 parent prints the ready lines (and warnings) as they come; EOF after every ready line
 means success. An error event, or EOF without them, means the child failed: its error
 is printed and the exit code is non-zero.
+
+Not for systemd: a ``Type=notify`` unit runs ``rittunnel up`` in the foreground, which
+notifies systemd itself (:mod:`rittunnel.tunnel.notify`). Should ``up -d`` run under
+one anyway (``NOTIFY_SOCKET`` set), it says so, and the child gets no ``NOTIFY_SOCKET``:
+it is not the unit's main process, and must not tell systemd it is ready or stopping.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import RittunnelError
@@ -28,6 +34,7 @@ from ..files import open_log, secure_dir
 from ..profiles import Profile
 from ..report import Reporter
 from ..settings import Settings
+from ..tunnel.notify import ENV_NOTIFY_SOCKET
 
 #: seconds allowed on top of the start-up timeout before the parent gives up on the child
 GRACE = 15.0
@@ -50,6 +57,11 @@ def child_argv(profiles: list[Profile], args: argparse.Namespace, fd: int, log: 
     return argv + [str(Path(p.source).resolve()) for p in profiles]
 
 
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The background process's environment: ours, without ``NOTIFY_SOCKET``."""
+    return {k: v for k, v in env.items() if k != ENV_NOTIFY_SOCKET}
+
+
 def detach(
     profiles: list[Profile],
     args: argparse.Namespace,
@@ -57,6 +69,12 @@ def detach(
     reporter: Reporter,
 ) -> int:
     names = [p.name for p in profiles]
+    if settings.env.get(ENV_NOTIFY_SOCKET):
+        reporter.warn(
+            f"{ENV_NOTIFY_SOCKET} is set, but the background process of `up -d` does not "
+            "notify systemd: in a unit, run `rittunnel up` in the foreground "
+            "(`rittunnel unit` writes one)"
+        )
     log = log_path(settings.state_dir, names)
     secure_dir(log.parent)
     log_fd = open_log(log)  # never through a symbolic link
@@ -70,7 +88,7 @@ def detach(
             pass_fds=(write_end,),
             start_new_session=True,
             cwd="/",
-            env=dict(settings.env),
+            env=child_env(settings.env),
         )
     finally:
         os.close(write_end)

@@ -72,11 +72,11 @@ T = TypeVar("T")
 ATTEMPTS = 3
 
 
-def _fetch(
+def fetch_services(
     settings: Settings, reporter: Reporter, section: str | None
 ) -> tuple[list[ServiceInfo], str]:
-    """A fresh service list of the environment's account (or ``section``'s), and the
-    credentials section it came from."""
+    """A fresh service list of the environment's account (or ``section``'s), every page,
+    and the credentials section it came from (``services``, ``init``, ``ssh-config``)."""
     accounts = Accounts(settings, reporter)
     account = accounts.default_account(section)
     cache = ServiceCache.from_settings(settings)
@@ -88,7 +88,7 @@ def _fetch(
         finally:
             await accounts.aclose()
 
-    return trio.run(main), account[1]
+    return trio.run(main), account.section
 
 
 # -- rittunnel services ----------------------------------------------------------------
@@ -96,7 +96,7 @@ def _fetch(
 
 def services(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """List the account's services (those matching FILTER): name, type, state, address."""
-    found, _ = _fetch(settings, reporter, args.credentials)
+    found, _ = fetch_services(settings, reporter, args.credentials)
     found.sort(key=lambda s: (s.name.casefold(), s.address))
     if args.filter:
         found = filter_services(found, args.filter)
@@ -254,7 +254,7 @@ def init(
             )
         target = existing
 
-    found, section = _fetch(settings, reporter, args.credentials)
+    found, section = fetch_services(settings, reporter, args.credentials)
     if not found:
         raise RittunnelError("init: this remote.it account has no services to tunnel to")
     found.sort(key=lambda s: (s.name.casefold(), s.address))

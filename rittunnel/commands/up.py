@@ -1,5 +1,9 @@
 """``rittunnel up``: serve profiles in the foreground, or with ``-d`` in a background
-process (:mod:`rittunnel.commands.detach`)."""
+process (:mod:`rittunnel.commands.detach`).
+
+In the foreground under systemd (``NOTIFY_SOCKET`` set: a ``Type=notify`` unit, see
+``rittunnel unit``) it tells systemd when every port serves and when it stops
+(:mod:`rittunnel.tunnel.notify`)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from collections.abc import Callable
 
 from ..report import Reporter
 from ..settings import Settings
+from ..tunnel.notify import Notifier, ServiceNotify
 from .common import accounts_for, load_profiles, run_session, with_options
 
 
@@ -23,11 +28,23 @@ def up(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
 
         accounts_for(settings, reporter, profiles)  # missing credentials: here, not in a log
         return detach(profiles, args, settings, reporter)
-    on_ready = None
+    on_ready: Callable[[], None] | None = None
+    on_stopping: Callable[[str], None] | None = None
     if args.notify_fd is not None:  # we are the background process of `up -d`
         reporter.timestamps = True
         on_ready = _notify_parent(args.notify_fd, reporter)
-    outcome = run_session(profiles, settings, reporter, log=args.log_file or "", on_ready=on_ready)
+    elif (notifier := Notifier.from_env(settings.env, reporter)) is not None:
+        systemd = ServiceNotify(notifier)  # a Type=notify unit: READY=1, STOPPING=1
+        reporter.sinks.append(systemd.sink)
+        on_ready, on_stopping = systemd.ready, systemd.stopping
+    outcome = run_session(
+        profiles,
+        settings,
+        reporter,
+        log=args.log_file or "",
+        on_ready=on_ready,
+        on_stopping=on_stopping,
+    )
     return 1 if outcome.failed or outcome.left_open else 0
 
 

@@ -86,6 +86,8 @@ class Tunnel:
         )
         self.port = Port(profile, self.upstream, reporter, relayer)
         self.ready = False
+        #: called when teardown begins, before the port closes and the proxies stop
+        self.on_teardown: Callable[[], None] | None = None
 
     @property
     def info(self) -> TunnelInfo:
@@ -118,6 +120,8 @@ class Tunnel:
                 self.ready = True
                 task_status.started(self.info)
         finally:
+            if self.on_teardown is not None:
+                self.on_teardown()
             self.port.close()
             # "stopped" only when it is true; else stop_proxies said what is left open
             if await self.upstream.stop_proxies() and self.ready:
@@ -150,6 +154,8 @@ class Slot:
     claim: Claim
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     started: bool = False
+    #: its teardown has begun
+    stopping: bool = False
     finished: bool = False
 
     @property
@@ -239,6 +245,9 @@ class Session:
             )
             by_name[profile.name] = Slot(tunnel=tunnel, claim=claim)
             self.slots.append(by_name[profile.name])
+            tunnel.on_teardown = partial(self._tearing_down, by_name[profile.name])
+        self._on_stopping: Callable[[str], None] | None = None
+        self._stopping_said = False
 
     # -- running -------------------------------------------------------------------------
 
@@ -247,11 +256,20 @@ class Session:
         *,
         on_ready: Callable[[], None] | None = None,
         body: Callable[[Session], Awaitable[int]] | None = None,
+        on_stopping: Callable[[str], None] | None = None,
     ) -> Outcome:
         """Run every tunnel until a signal, or until all of them ended, or until ``body``
-        (started once every tunnel is ready) returns. Errors at start-up propagate."""
+        (started once every tunnel is ready) returns. Errors at start-up propagate.
+
+        ``on_ready()`` is called once every port serves; ``on_stopping(why)`` once, when
+        teardown begins (a stop signal, or the last tunnel ending), before any proxy of
+        the tunnels still running is stopped (``rittunnel up`` tells systemd both)."""
+        self._on_stopping = on_stopping
         async with stop_on_signals(
-            self.reporter, forward=self._forward, on_usr1=self._honour_stop_requests
+            self.reporter,
+            forward=self._forward,
+            on_usr1=self._honour_stop_requests,
+            on_stop=lambda signum: self._stopping(signal.Signals(signum).name),
         ) as stop:
             await self._serve(on_ready, body)
         self.outcome.signal = stop.signal
@@ -373,6 +391,16 @@ class Session:
         if signum != signal.SIGINT or self.forward_sigint:
             child.send_signal(signum)
         return True
+
+    def _tearing_down(self, slot: Slot) -> None:
+        slot.stopping = True
+        if all(s.stopping or s.finished for s in self.slots):
+            self._stopping("the last tunnel ended")
+
+    def _stopping(self, why: str) -> None:
+        if self._on_stopping is not None and not self._stopping_said:
+            self._stopping_said = True
+            self._on_stopping(why)
 
     def _honour_stop_requests(self) -> None:
         for slot in self.slots:

@@ -40,9 +40,11 @@ async def stop_on_signals(
     *,
     forward: Callable[[int], bool] | None = None,
     on_usr1: Callable[[], None] | None = None,
+    on_stop: Callable[[int], None] | None = None,
 ) -> AsyncIterator[Stop]:
     """Cancel the body at the first stop signal (see module docstring). ``forward(signum)``
-    returns whether it passed the signal on (then nothing else happens)."""
+    returns whether it passed the signal on (then nothing else happens); ``on_stop(signum)``
+    is called at the first stop signal, just before the body is cancelled."""
     stop = Stop()
     watched = (*STOP_SIGNALS, signal.SIGUSR1) if on_usr1 is not None else STOP_SIGNALS
     with trio.open_signal_receiver(*watched) as receiver:
@@ -57,6 +59,8 @@ async def stop_on_signals(
                         continue
                     elif stop.signal is None:
                         stop.signal = signum
+                        if on_stop is not None:
+                            on_stop(signum)
                         reporter.info(f"{signal.Signals(signum).name}: stopping (again to force)")
                         body.cancel()
                     elif signum != signal.SIGHUP:

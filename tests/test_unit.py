@@ -1,0 +1,434 @@
+"""``rittunnel unit``: systemd quoting (read back the way systemd reads it), the decisions,
+and the installed CLI's unit parsed with configparser, checked by ``systemd-analyze
+verify`` where the machine has it, and finally run the way systemd would run it."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import signal
+import socket
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from rittunnel.commands.common import self_argv
+from rittunnel.commands.unit import (
+    CREDENTIAL_VARS,
+    MAX_UNIT_NAME,
+    Unit,
+    carried_env,
+    env_file_path,
+    env_word,
+    exec_line,
+    parse_env_file,
+    timeouts,
+    unit_name,
+)
+from rittunnel.errors import RittunnelError
+from rittunnel.fake import ACCESS_SECRET, DEVELOPER_KEY, PASSWORD, USERNAME
+from rittunnel.settings import Settings
+
+from .conftest import RITTUNNEL, World, free_port, record_output, roundtrip, run_cli, ssh_profile
+
+DEADLINE = 60
+TRICKY = ["plain", "a b", 'q"uote', "back\\slash", "100%", "$HOME", "${X}", "", ";", "a\nb", "é"]
+
+
+# -- reading a unit back as systemd does ----------------------------------------------
+
+
+def systemd_words(value: str) -> list[str]:
+    """Split a command line or Environment= value as systemd does (quotes, C escapes)."""
+    words: list[str] = []
+    i, n = 0, len(value)
+    escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", " ": " "}
+    while i < n:
+        while i < n and value[i].isspace():
+            i += 1
+        if i >= n:
+            break
+        word: list[str] = []
+        quote = ""
+        while i < n and (quote or not value[i].isspace()):
+            ch = value[i]
+            if ch == "\\":
+                nxt = value[i + 1]
+                if nxt == "x":
+                    word.append(chr(int(value[i + 2 : i + 4], 16)))
+                    i += 4
+                    continue
+                word.append(escapes[nxt])
+                i += 2
+                continue
+            if quote and ch == quote:
+                quote = ""
+            elif not quote and ch in "\"'":
+                quote = ch
+            else:
+                word.append(ch)
+            i += 1
+        assert not quote, f"unterminated quote in {value!r}"
+        words.append("".join(word))
+    return words
+
+
+def unspecify(text: str) -> str:
+    """systemd's specifier expansion, for text that must have none: ``%%`` → ``%``."""
+    assert "%" not in text.replace("%%", ""), f"a specifier in {text!r}"
+    return text.replace("%%", "%")
+
+
+def exec_argv(value: str) -> list[str]:
+    """What systemd runs for ``ExecStart=value`` (no variables set)."""
+    program, *args = (unspecify(w) for w in systemd_words(value))
+    for arg in args:
+        assert "$" not in arg.replace("$$", ""), f"a variable in {arg!r}"
+    return [program, *(a.replace("$$", "$") for a in args)]
+
+
+def parse_unit(text: str) -> tuple[configparser.ConfigParser, dict[str, str]]:
+    """The unit's sections, and its Environment= assignments read back."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    environment: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("Environment="):
+            for word in systemd_words(line.removeprefix("Environment=")):
+                name, _, value = unspecify(word).partition("=")
+                environment[name] = value
+    return parser, environment
+
+
+# -- pure ------------------------------------------------------------------------------
+
+
+def test_every_argument_reads_back_as_it_was() -> None:
+    argv = ["/opt/my tools/100% $x/rittunnel", "up", *TRICKY]
+    assert exec_argv(exec_line(argv)) == argv
+
+
+def test_the_program_keeps_its_dollars_single() -> None:
+    # systemd expands no variable in the program path, so "$$" there would stay two
+    assert exec_line(["/opt/a$b/rittunnel", "$b"]) == "/opt/a$b/rittunnel $$b"
+
+
+def test_a_program_path_systemd_refuses_is_an_error() -> None:
+    with pytest.raises(RittunnelError, match="systemd runs no program whose path has quotes"):
+        exec_line(['/opt/"odd"/rittunnel', "up"])
+
+
+def test_environment_values_read_back_as_they_were() -> None:
+    for value in TRICKY:
+        [word] = systemd_words(env_word("RITTUNNEL_PROFILES", value))
+        assert unspecify(word) == f"RITTUNNEL_PROFILES={value}"
+
+
+def test_carried_settings_are_absolute_and_never_a_secret() -> None:
+    env = {
+        "HOME": "/home/me",
+        "RITTUNNEL_PROFILES": "profiles:~/more:/abs",
+        "XDG_STATE_HOME": "~/state",
+        "RITTUNNEL_API": "graphql",
+        "RITTUNNEL_API_URL": "https://user:hunter2@api.example.com/apv/v27",
+        "RITTUNNEL_GRAPHQL_URL": "https://api.example.com/graphql/v1",
+        "RITTUNNEL_START_TIMEOUT": "40",
+        "RITTUNNEL_DEBUG": "1",
+        "R3_PROFILE": "work",
+        "NOTIFY_SOCKET": "/run/notify",
+        **{name: "secret-value" for name in CREDENTIAL_VARS},
+    }
+    carried, secret = carried_env(env, "/work")
+    assert carried == {
+        "RITTUNNEL_PROFILES": "/work/profiles:/home/me/more:/abs",
+        "XDG_STATE_HOME": "/home/me/state",
+        "RITTUNNEL_API": "graphql",
+        "RITTUNNEL_GRAPHQL_URL": "https://api.example.com/graphql/v1",
+        "RITTUNNEL_START_TIMEOUT": "40",
+        "R3_PROFILE": "work",
+    }
+    assert secret == ["RITTUNNEL_API_URL"]
+
+
+def test_timeouts_leave_room_for_a_connect_in_flight_and_the_stop_calls() -> None:
+    settings = Settings(state_dir=Path("/s"), cache_dir=Path("/c"))
+    start, stop = timeouts(settings)
+    assert stop > settings.api_timeout + settings.stop_timeout and stop == 55
+    assert start >= 90
+    slow = settings.replace(api_timeout=120.0, start_timeout=300.0)
+    assert timeouts(slow) == (300 + 240 + 10 + 15, 120 + 10 + 15)
+
+
+def test_a_unit_made_without_timeouts_has_the_default_ones() -> None:
+    unit = Unit(names=["a"], command="", argv=["/x"], env_file="/e")
+    default = Settings(state_dir=Path("/s"), cache_dir=Path("/c"))
+    assert (unit.start_sec, unit.stop_sec) == timeouts(default)
+
+
+def test_unit_names() -> None:
+    assert unit_name(["ssh-pi"]) == "rittunnel-ssh-pi"
+    assert unit_name(["ssh-pi", "db"]) == "rittunnel-ssh-pi-db"
+    long = unit_name([f"profile{i:03}" for i in range(40)])
+    assert len(long) <= MAX_UNIT_NAME and long == "rittunnel-profile000-and-39-more"
+
+
+def test_the_env_file_follows_xdg_config_home() -> None:
+    assert env_file_path({"HOME": "/h"}) == Path("/h/.config/rittunnel/env")
+    assert env_file_path({"HOME": "/h", "XDG_CONFIG_HOME": "/cfg"}) == Path("/cfg/rittunnel/env")
+
+
+def test_env_files_are_read_as_systemd_reads_simple_ones() -> None:
+    text = "# comment\n; also\n\nA=1\n B = \"two words\" \nC='x'\nnot an assignment\n"
+    assert parse_env_file(text) == {"A": "1", "B": "two words", "C": "x"}
+
+
+def test_self_argv_is_the_console_script_else_python_m(tmp_path: Path) -> None:
+    script = tmp_path / "bin" / "rittunnel"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert self_argv("bin/rittunnel", "/usr/bin/python3", str(tmp_path)) == [str(script)]
+    assert self_argv(str(script), "python3", "/") == [str(script)]
+    python = ["/venv/bin/python", "-m", "rittunnel"]
+    assert self_argv("/x/rittunnel/__main__.py", "/venv/bin/python", "/") == python
+    assert self_argv("/venv/bin/pytest", "/venv/bin/python", "/") == python  # not us
+    assert self_argv("bin/python", "bin/python", "/venv") == python
+    assert self_argv("bin/./rittunnel", "/usr/bin/python3", str(tmp_path)) == [str(script)]
+    script.chmod(0o644)  # not something one can run
+    assert self_argv(str(script), "/venv/bin/python", "/") == python
+
+
+def test_the_text_has_every_setting_systemd_needs() -> None:
+    unit = Unit(
+        names=["ssh-pi"],
+        command="rittunnel unit ssh-pi",
+        argv=["/usr/bin/rittunnel", "up", "ssh-pi"],
+        env_file="/home/me/.config/rittunnel/env",
+        environment={"RITTUNNEL_PROFILES": "/home/me/my profiles"},
+    )
+    parser, environment = parse_unit(unit.text())
+    assert dict(parser["Unit"]) == {
+        "Description": "rittunnel: remote.it tunnel ssh-pi",
+        "Wants": "network-online.target",
+        "After": "network-online.target",
+    }
+    service = parser["Service"]
+    assert service["Type"] == "notify" and service["NotifyAccess"] == "main"
+    assert exec_argv(service["ExecStart"]) == ["/usr/bin/rittunnel", "up", "ssh-pi"]
+    assert service["EnvironmentFile"] == "-/home/me/.config/rittunnel/env"
+    assert environment == {"RITTUNNEL_PROFILES": "/home/me/my profiles"}
+    assert service["Restart"] == "on-failure" and int(service["RestartSec"]) > 0
+    assert service["KillMode"] == "mixed" and int(service["TimeoutStopSec"]) > 10
+    assert dict(parser["Install"]) == {"WantedBy": "default.target"}
+    assert "systemctl --user enable --now rittunnel-ssh-pi" in unit.text()
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+
+async def unit_of(world: World, *names: str, env: dict[str, str] | None = None) -> str:
+    result = await run_cli(env or world.env, "unit", *names)
+    assert result.code == 0, result.all_output
+    return result.out
+
+
+async def test_the_cli_prints_a_notify_unit_with_this_rittunnel_and_no_secret(
+    world: World,
+) -> None:
+    ssh_profile(world, free_port())
+    env = {
+        **world.env,
+        "R3_SECRET_ACCESS_KEY": ACCESS_SECRET,
+        "R3_ACCESS_KEY_ID": "FAKEACCESSKEYID0001",
+    }
+    result = await run_cli(env, "unit", "ssh-pi")
+    assert result.code == 0, result.all_output
+    parser, environment = parse_unit(result.out)
+    service = parser["Service"]
+    assert service["Type"] == "notify"
+    argv = exec_argv(service["ExecStart"])
+    assert argv == [RITTUNNEL, "up", "ssh-pi"] and os.path.isabs(argv[0])
+    assert environment["RITTUNNEL_PROFILES"] == str(world.profiles)
+    assert environment["RITTUNNEL_API_URL"] == world.api_url
+    assert not set(environment) & set(CREDENTIAL_VARS)
+    for secret in (PASSWORD, DEVELOPER_KEY, ACCESS_SECRET, USERNAME):
+        assert secret not in result.all_output
+    # the service cannot see this shell's credentials: said, by name only
+    [warning] = [line for line in result.err.splitlines() if "will not see" in line]
+    for name in ("REMOTEIT_USERNAME", "REMOTEIT_PASSWORD", "R3_SECRET_ACCESS_KEY"):
+        assert name in warning
+    assert f"install -D -m 600 /dev/null {world.tmp}/config/rittunnel/env" in warning
+
+
+async def test_python_m_rittunnel_writes_python_m_rittunnel(world: World) -> None:
+    ssh_profile(world, free_port())
+    with trio.fail_after(DEADLINE):
+        proc = await trio.run_process(
+            [sys.executable, "-m", "rittunnel", "unit", "ssh-pi"],
+            env=world.env,
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+    out = proc.stdout.decode()
+    record_output(out + proc.stderr.decode(), world.env)
+    parser, _ = parse_unit(out)
+    assert exec_argv(parser["Service"]["ExecStart"]) == [
+        os.path.abspath(sys.executable),
+        "-m",
+        "rittunnel",
+        "up",
+        "ssh-pi",
+    ]
+
+
+async def test_a_missing_profile_is_the_usual_error(world: World) -> None:
+    ssh_profile(world, free_port())
+    result = await run_cli(world.env, "unit", "ssh-pi", "nope")
+    assert result.code == 1 and result.out == ""
+    assert result.err.startswith("rittunnel: error: no profile 'nope': looked for nope.yaml")
+
+
+async def test_an_api_url_with_a_password_stays_out(world: World) -> None:
+    ssh_profile(world, free_port())
+    url = world.api_url.replace("http://", "http://user:s3cretpass@")
+    result = await run_cli({**world.env, "RITTUNNEL_API_URL": url}, "unit", "ssh-pi")
+    assert result.code == 0 and "s3cretpass" not in result.all_output
+    _, environment = parse_unit(result.out)
+    assert "RITTUNNEL_API_URL" not in environment
+    assert "RITTUNNEL_API_URL has a user name or password in it" in result.err
+
+
+async def test_no_warning_when_the_env_file_holds_the_credentials(world: World) -> None:
+    ssh_profile(world, free_port())
+    env_file = world.tmp / "config" / "rittunnel" / "env"
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text("".join(f"{k}={world.env[k]}\n" for k in CREDENTIAL_VARS if k in world.env))
+    env_file.chmod(0o644)
+    result = await run_cli(world.env, "unit", "ssh-pi")
+    assert result.code == 0
+    assert result.err == (
+        f"rittunnel: warning: {env_file} can be read by other users (mode 0644); "
+        f"run `chmod 600 {env_file}`\n"
+    )
+    env_file.chmod(0o600)
+    assert (await run_cli(world.env, "unit", "ssh-pi")).err == ""
+
+
+async def test_no_credentials_anywhere_is_said(world: World) -> None:
+    ssh_profile(world, free_port())
+    env = {k: v for k, v in world.env.items() if k not in CREDENTIAL_VARS}
+    result = await run_cli(env, "unit", "ssh-pi")
+    assert result.code == 0 and "[Service]" in result.out
+    assert "the service has no credentials: there is no" in result.err
+
+
+def odd_profiles(world: World) -> Path:
+    """A profile directory whose name needs every kind of quoting."""
+    odd = world.tmp / "my profiles 100% $HOME"
+    odd.mkdir()
+    world.env["RITTUNNEL_PROFILES"] = str(odd)
+    return odd
+
+
+async def test_quoted_paths_read_back(world: World) -> None:
+    odd = odd_profiles(world)
+    (odd / "ssh-pi.yaml").write_text(f"service: pi-ssh\nlocal_port: {free_port()}\n")
+    (odd / "db.yaml").write_text(f"service: pi-ssh\nlocal_port: {free_port()}\n")
+    out = await unit_of(world, "ssh-pi", str(odd / "db.yaml"))
+    parser, environment = parse_unit(out)
+    assert environment["RITTUNNEL_PROFILES"] == str(odd)
+    argv = exec_argv(parser["Service"]["ExecStart"])
+    assert argv[1:] == ["up", "ssh-pi", str(odd / "db.yaml")]
+    assert parser["Unit"]["Description"] == "rittunnel: remote.it tunnels ssh-pi db"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+async def test_systemd_analyze_verify_accepts_it(world: World, tmp_path: Path) -> None:
+    odd = odd_profiles(world)
+    (odd / "ssh-pi.yaml").write_text(f"service: pi-ssh\nlocal_port: {free_port()}\n")
+    # the program path too: a symbolic link in a directory that needs quoting
+    bindir = tmp_path / "my bin 100% $x"
+    bindir.mkdir()
+    (bindir / "rittunnel").symlink_to(RITTUNNEL)
+    with trio.fail_after(DEADLINE):
+        made = await trio.run_process(
+            [bindir / "rittunnel", "unit", "ssh-pi"],
+            env=world.env,
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+    out = made.stdout.decode()
+    record_output(out + made.stderr.decode(), world.env)
+    assert exec_argv(parse_unit(out)[0]["Service"]["ExecStart"])[0] == str(bindir / "rittunnel")
+    path = tmp_path / "rittunnel-ssh-pi.service"
+    path.write_text(out)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    with trio.fail_after(DEADLINE):
+        verify = await trio.run_process(
+            ["systemd-analyze", "--user", "verify", str(path)],
+            env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    output = (verify.stdout + verify.stderr).decode()
+    if "Failed to initialize manager" in output:
+        pytest.skip(f"systemd-analyze cannot run here: {output.strip()}")
+    assert verify.returncode == 0 and output == "", output
+
+
+async def test_the_unit_runs_as_systemd_would_run_it(world: World, nursery: trio.Nursery) -> None:
+    """ExecStart with only the unit's Environment= and EnvironmentFile=, NOTIFY_SOCKET an
+    abstract socket: READY=1, a relayed round trip, SIGTERM, STOPPING=1, exit 0."""
+    odd = odd_profiles(world)
+    port = free_port()
+    (odd / "ssh-pi.yaml").write_text(f"service: pi-ssh\nlocal_port: {port}\n")
+    env_file = world.tmp / "config" / "rittunnel" / "env"
+    env_file.parent.mkdir(parents=True)
+    credentials = {k: world.env[k] for k in CREDENTIAL_VARS if k in world.env}
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in credentials.items()))
+    env_file.chmod(0o600)
+    out = await unit_of(world, "ssh-pi")
+    parser, environment = parse_unit(out)
+    service = parser["Service"]
+    assert service["EnvironmentFile"] == f"-{env_file}"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    name = f"rittunnel-test-{os.getpid()}-{time.monotonic_ns()}"
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with sock, trio.fail_after(DEADLINE):
+        await sock.bind("\0" + name)
+        # what systemd gives a user service: HOME, PATH, the unit's environment
+        service_env = {
+            "HOME": world.env["HOME"],
+            "PATH": world.env["PATH"],
+            **environment,
+            **parse_env_file(env_file.read_text()),
+            "NOTIFY_SOCKET": "@" + name,
+        }
+        argv = exec_argv(service["ExecStart"])
+        log = (world.tmp / "service.log").open("wb")  # the journal, read for secrets too
+        proc = await trio.lowlevel.open_process(argv, env=service_env, stdout=log, stderr=log)
+        log.close()
+        try:
+            ready = (await sock.recv(4096)).decode().split("\n")
+            assert ready[0] == "READY=1" and ready[1].startswith(
+                f"STATUS=ssh-pi on 127.0.0.1:{port}"
+            )
+            assert await roundtrip(port, b"as a service") == b"as a service"
+            proc.send_signal(signal.SIGTERM)  # KillMode=mixed: SIGTERM to rittunnel
+            stopping = (await sock.recv(4096)).decode()
+            assert stopping.startswith("STOPPING=1\n")
+            assert await proc.wait() == 0
+            assert world.fake.open_proxies == []
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                with trio.CancelScope(shield=True):
+                    await proc.wait()
