@@ -107,6 +107,10 @@ def test_warm_renews_even_when_unused_and_replaces_a_dropped_proxy() -> None:
     assert plan(one, never, now=92.0, warm=True, lead=3.0) == Plan(make=True, why="renewal")
     short = lease(expires_in=28800, idle=60)
     idle = Use(users=0, idle_since=100.0, last_used=100.0)
+    # warm: replaced lead (3 s) before the drop (155), the idle one serving meanwhile
+    assert plan(short, idle, now=151.0, warm=True, lead=3.0) == Plan(wake_at=152.0)
+    assert plan(short, idle, now=152.0, warm=True, lead=3.0) == Plan(make=True, why="renewal")
+    # and if that failed, retired at the drop and tried again
     assert plan(short, idle, now=155.0, warm=True, lead=3.0) == Plan(
         retire=True, make=True, why="idle"
     )
@@ -133,3 +137,11 @@ def test_a_proxy_without_a_lifetime_is_never_renewed() -> None:
     one = lease(expires_in=None, idle=60)
     busy = Use(users=1, idle_since=None, last_used=0.0)
     assert plan(one, busy, now=1e9, warm=True, lead=3.0) == Plan()
+
+
+def test_warm_replaces_no_earlier_than_half_the_idle_window() -> None:
+    tiny = lease(expires_in=28800, idle=4)
+    idle = Use(users=0, idle_since=0.0, last_used=0.0)
+    # lead 3 s would mean 4 - 0.4 - 3 = 0.6 s: one connect a second; half the window is 2
+    assert plan(tiny, idle, now=1.0, warm=True, lead=3.0) == Plan(wake_at=2.0)
+    assert plan(tiny, idle, now=2.0, warm=True, lead=3.0).make

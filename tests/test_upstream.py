@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trio
 
-from rittunnel.errors import ApiRefused, ApiUnavailable, LocalResourceError
+from rittunnel.errors import ApiRefused, ApiUnavailable, LocalResourceError, TwoFactorError
 from rittunnel.profiles import Profile
 from rittunnel.report import Reporter
 from rittunnel.settings import STOP_TIMEOUT
@@ -330,7 +330,7 @@ async def test_a_proxy_dropped_for_idleness_is_never_handed_out(autojump_clock: 
         assert nxt.connection_id == "C2"  # not C1, which would refuse the client
         await up.keeper.release(nxt)
         nursery.cancel_scope.cancel()
-    assert "was dropped by remote.it (1m00s without a connection)" in err.getvalue()
+    assert "h:1 has had no connection for 1m00s, after which remote.it drops it" in err.getvalue()
 
 
 async def test_a_proxy_in_use_is_not_dropped(autojump_clock: Any) -> None:
@@ -346,7 +346,7 @@ async def test_a_proxy_in_use_is_not_dropped(autojump_clock: Any) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_warm_replaces_a_dropped_proxy_at_once(autojump_clock: Any) -> None:
+async def test_warm_replaces_an_idle_proxy_before_it_is_dropped(autojump_clock: Any) -> None:
     api = MemoryApi(expires_in=28800, latency=1.0)
     api.idle_left = 60.0
     up = served(api, warm=True)
@@ -354,7 +354,9 @@ async def test_warm_replaces_a_dropped_proxy_at_once(autojump_clock: Any) -> Non
         await nursery.start(up.serve)
         await up.warm(trio.current_time() + 30)
         await trio.sleep(600)  # ten idle periods
-        assert 9 <= api.connects <= 11  # one connect per idle period
+        # one connect per idle period: made 5 s (margin) + 3 s (lead) early, 1 s long
+        assert 10 <= api.connects <= 600 / (60 - 5 - 3) + 1
+        assert len(up.open_ids) == 1  # each idle one stopped once replaced
         start = trio.current_time()
         lease = await up.keeper.acquire(start + 30)
         assert trio.current_time() == start  # the first client after a break does not wait
@@ -410,3 +412,71 @@ async def test_a_renewal_that_fails_is_retried_and_clients_still_get_proxies(
         assert up.current.connection_id != "C1"  # tried again, and made it
         await up.keeper.release(lease)
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("offset", [50.0, 51.5, 52.0, 52.5, 53.0, 54.0, 54.9, 55.5, 57.0])
+async def test_warm_never_makes_a_client_wait_around_the_idle_drop(
+    autojump_clock: Any, offset: float
+) -> None:
+    """A client arriving at any moment around the idle drop (before, during and after
+    the replacement's connect) gets a proxy at once."""
+    api = MemoryApi(expires_in=28800, latency=1.0)
+    api.idle_left = 60.0
+    up = served(api, warm=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        await up.warm(trio.current_time() + 30)
+        await trio.sleep(offset)
+        start = trio.current_time()
+        lease = await up.keeper.acquire(start + 30)
+        assert trio.current_time() == start, offset
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_idle_policy_overtaking_a_renewal_stops_it_too(autojump_clock: Any) -> None:
+    """idle_timeout stopped the proxy while a renewal's connect was under way: the new
+    proxy is stopped as soon as it is made, and the tunnel is not renewed again."""
+    api = MemoryApi(expires_in=6, latency=1.0)
+    up = served(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        lease = await up.keeper.acquire(trio.current_time() + 30)  # C1 at t=1
+        await up.keeper.release(lease)
+        await trio.sleep(3.2)  # the renewal (from t=4) is connecting
+        assert up.keeper._making is not None
+        await up.drop("no local connection for 3s")
+        await trio.sleep(1)  # the renewal's answer came: stopped at once
+        assert api.connects == 2 and up.open_ids == [] and up.current is None
+        await trio.sleep(30)
+        assert api.connects == 2  # and no renewal for an unused tunnel
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_credentials_failure_in_the_background_is_said_not_fatal(
+    autojump_clock: Any,
+) -> None:
+    api = MemoryApi(expires_in=10, latency=1.0)
+    err = io.StringIO()
+    up = served(api, err=err)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        lease = await up.keeper.acquire(trio.current_time() + 30)
+        api.failures = [TwoFactorError("this account now signs in with two-factor")] * 3
+        await trio.sleep(8)  # the renewal fails: said, retried later
+        assert "could not make the next proxy ahead of time: this account" in err.getvalue()
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_stop_refused_for_credentials_keeps_the_proxy_recorded() -> None:
+    class NoLogin(MemoryApi):
+        async def stop(self, service: str, cid: str) -> None:
+            raise TwoFactorError("this account now signs in with two-factor")
+
+    api = NoLogin(latency=0)
+    err = io.StringIO()
+    up = served(api, err=err)
+    await up.warm(trio.current_time() + 30)
+    assert not await up.stop_proxies()
+    assert up.open_ids == ["C1"] and "C1 may still be open" in err.getvalue()

@@ -12,8 +12,11 @@ uses it, what a tunnel does next so that no client waits for remote.it when it n
   early enough for a connect as slow as the last ones (:func:`renewal_lead`), never before
   half its lifetime, so at most once per half-lifetime;
 * **retire** a proxy remote.it has dropped for idleness, or that is about to expire, so
-  no client is sent into it; with ``warm`` (or, at expiry, for a tunnel in use) make the
-  next one at once instead of on the next client's time.
+  no client is sent into it (at expiry, a tunnel in use makes the next one at once
+  instead of on the next client's time);
+* with ``warm``, make the next proxy ``lead`` before an idle proxy would be dropped (not
+  before half its idle window), as a renewal: the idle one serves meanwhile, so no client
+  ever waits.
 """
 
 from __future__ import annotations
@@ -145,24 +148,29 @@ def plan(lease: Lease | None, use: Use, *, now: float, warm: bool, lead: float) 
     A proxy dropped for idleness, or past :func:`usable_until`, is retired; a new one is
     made at once with ``warm``, or, at expiry, when the tunnel was used recently (a
     renewal that came too late). From :func:`renew_at` on, a proxy of a tunnel used
-    recently (or ``warm``) is renewed: the new one is made while it still serves.
-    Otherwise: look again at the next of those times (an unwanted proxy becomes wanted
-    only through a change of use, which the caller wakes up for)."""
+    recently (or ``warm``) is renewed: the new one is made while it still serves; with
+    ``warm``, so is an idle one from ``lead`` before it would be dropped. Otherwise: look
+    again at the next of those times (an unwanted proxy becomes wanted only through a
+    change of use, which the caller wakes up for)."""
     if lease is None:
         return Plan(make=True, why="warm") if warm else Plan()
-    if use.users == 0 and is_dropped(lease, use.idle_since, now):
+    drop = math.inf
+    if use.users == 0 and use.idle_since is not None:
+        drop = dropped_at(lease, use.idle_since)
+    if now >= drop:
         return Plan(retire=True, make=warm, why="idle")
     until = usable_until(lease)
     wanted = warm or used_recently(lease, use, now)
     if now >= until:
         return Plan(retire=True, make=wanted, why="expiring")
     renew = renew_at(lease, lead)
+    if warm and use.idle_since is not None and drop < math.inf:
+        # like a renewal: lead before the drop, but not before half the idle window
+        renew = min(renew, max(drop - lead, use.idle_since + lease.idle_window / 2))
     if now >= renew and wanted:
         return Plan(make=True, why="renewal")
     wake = until if now >= renew else min(renew, until)
-    if use.users == 0 and use.idle_since is not None:
-        wake = min(wake, dropped_at(lease, use.idle_since))
-    return Plan(wake_at=wake)
+    return Plan(wake_at=min(wake, drop))
 
 
 def backoff_delays(

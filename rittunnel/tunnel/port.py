@@ -15,7 +15,7 @@ import socket
 
 import trio
 
-from ..errors import ApiError, LocalResourceError
+from ..errors import RittunnelError
 from ..net import abort, bind_listeners, format_address, tune
 from ..profiles import DEFAULT_BIND, Profile
 from ..relay import Counts, Relayer
@@ -168,7 +168,7 @@ class Port:
             lease, upstream = await self.upstream.connect(
                 trio.current_time() + self.profile.hold_timeout
             )
-        except (ApiError, LocalResourceError) as exc:
+        except RittunnelError as exc:  # no proxy (API, credentials) or no fds
             self.reporter.warn(f"{name}: no proxy for a client from {peer}: {exc}")
             abort(client)
             return

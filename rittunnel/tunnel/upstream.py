@@ -33,6 +33,7 @@ from ..errors import (
     ApiUnavailable,
     LocalResourceError,
     ProtocolError,
+    RittunnelError,
 )
 from ..net import open_tcp
 from ..profiles import Profile
@@ -150,6 +151,9 @@ class ProxyKeeper:
         #: background attempts to make a proxy failed: not before this time again
         self._retry_at = 0.0
         self._retry_delays: Iterator[float] | None = None
+        #: how many times :meth:`drop` was called (a background creation it overtook
+        #: is dropped too)
+        self._drops = 0
 
     @property
     def open_ids(self) -> list[str]:
@@ -214,10 +218,7 @@ class ProxyKeeper:
         if is_expired(lease, now):
             return "proxy expired"
         if is_dropped(lease, self._idle_since.get(lease.connection_id), now):
-            return (
-                f"proxy {lease.connection.proxy} was dropped by remote.it "
-                f"({format_duration(lease.idle_window)} without a connection)"
-            )
+            return _idle_drop(lease)
         return ""
 
     async def release(self, lease: Lease, *, use: bool = True) -> None:
@@ -251,6 +252,8 @@ class ProxyKeeper:
     async def drop(self, why: str) -> None:
         """Stop the current proxy (idle policy); the next client gets a fresh one."""
         async with self._lock:
+            self._drops += 1
+            self._last_used = None  # the tunnel counts as unused: no renewal for it
             if self.current is not None:
                 self.reporter.info(f"{self.profile.name}: {why}; stopping the proxy")
                 await self._retire(self.current)
@@ -265,13 +268,15 @@ class ProxyKeeper:
         if self._users.get(lease.connection_id, 0) == 0:
             await self._stop_soon(lease)
 
-    async def _create(self, deadline: float) -> Lease:
+    async def _create(self, deadline: float, *, background: bool = False) -> Lease:
         """Make a proxy and make it the current one (the one it replaces, if any, is
-        retired: it keeps its live connections). One at a time: see :attr:`_making`."""
+        retired: it keeps its live connections). One at a time: see :attr:`_making`.
+        ``background``: nobody waits for it, so its retries are only debug lines."""
         making = self._making = trio.Event()
         started = trio.current_time()
         try:
-            conn = await self._connect_retrying(deadline)
+            say = self.reporter.debug if background else None
+            conn = await self._connect_retrying(deadline, say)
             if conn.replaced is not None:
                 self.reporter.warn(
                     f"{self.profile.name}: remote.it replaced an earlier proxy of this service "
@@ -295,7 +300,12 @@ class ProxyKeeper:
             self._making = None
             making.set()
 
-    async def _connect_retrying(self, deadline: float) -> Connection:
+    async def _connect_retrying(
+        self, deadline: float, say: Callable[[str], None] | None = None
+    ) -> Connection:
+        """One connect, transient failures retried with backoff until ``deadline``; each
+        retry is said (``say``: default a warning)."""
+        say = say or self.reporter.warn
         await self._pause_after_refusals(deadline)
         delays = backoff_delays()
         attempt = 1
@@ -309,7 +319,7 @@ class ProxyKeeper:
                     if isinstance(exc, ApiRefused) and exc.offline:
                         raise self._offline(exc) from None
                     raise
-                self.reporter.warn(f"{exc} (attempt {attempt}; retrying in {delay:.1f}s)")
+                say(f"{exc} (attempt {attempt}; retrying in {delay:.1f}s)")
                 attempt += 1
                 await trio.sleep(delay)
 
@@ -346,13 +356,7 @@ class ProxyKeeper:
 
     def _say_retired(self, why: str, lease: Lease, making: bool) -> None:
         name, proxy = self.profile.name, lease.connection.proxy
-        if why == "idle":
-            what = (
-                f"proxy {proxy} was dropped by remote.it "
-                f"({format_duration(lease.idle_window)} without a connection)"
-            )
-        else:
-            what = f"proxy {proxy} is about to expire"
+        what = _idle_drop(lease) if why == "idle" else f"proxy {proxy} is about to expire"
         then = "making the next one now" if making else "the next client gets a fresh one"
         self.reporter.info(f"{name}: {what}; {then}")
 
@@ -367,9 +371,10 @@ class ProxyKeeper:
             deadline = usable_until(current)
         else:
             deadline = trio.current_time() + self.make_timeout
+        drops = self._drops
         try:
-            await self._create(deadline)
-        except ApiError as exc:
+            lease = await self._create(deadline, background=True)
+        except RittunnelError as exc:  # an API failure, or credentials (a 2FA login)
             delays = self._retry_delays = self._retry_delays or backoff_delays(
                 base=2 * REFUSAL_PAUSE, cap=BACKGROUND_RETRY_MAX
             )
@@ -377,11 +382,13 @@ class ProxyKeeper:
             self._retry_at = trio.current_time() + delay
             self.reporter.warn(
                 f"{self.profile.name}: could not make the next proxy ahead of time: {exc}; "
-                f"trying again in {format_duration(delay)} (or when a client needs one)"
+                f"trying again in {_seconds(delay)} (or when a client needs one)"
             )
-        else:
-            self._retry_delays = None
-            self._retry_at = 0.0
+            return
+        self._retry_delays = None
+        self._retry_at = 0.0
+        if self._drops != drops:  # the idle policy stopped the tunnel's proxy meanwhile
+            await self._retire(lease)
 
     async def _stop_expired_retired(self, now: float) -> float:
         """Stop replaced proxies that still have connections once they expire (remote.it
@@ -491,6 +498,8 @@ class ProxyKeeper:
             if is_gone(exc):  # "connectionid incorrect", "not found": expired or killed
                 self.reporter.debug(f"{name}: proxy {cid} is gone already ({exc})")
                 return True
+            why = str(exc)
+        except RittunnelError as exc:  # credentials: a login that now needs 2FA, say
             why = str(exc)
         else:
             self.reporter.debug(f"{name}: stopped proxy {cid}")
@@ -647,3 +656,16 @@ class Upstream:
                 f"{self.keeper.stop_timeout:g}s); `rittunnel cleanup` will try again"
             )
         return not left
+
+
+def _idle_drop(lease: Lease) -> str:
+    """What is said of a proxy retired because remote.it drops it for idleness."""
+    return (
+        f"proxy {lease.connection.proxy} has had no connection for "
+        f"{format_duration(lease.idle_window)}, after which remote.it drops it"
+    )
+
+
+def _seconds(delay: float) -> str:
+    """A retry delay for people: ``0.7s``, ``12s``, ``4m10s``."""
+    return f"{delay:.1f}s" if delay < 10 else format_duration(delay)
