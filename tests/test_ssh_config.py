@@ -62,7 +62,20 @@ def test_ssh_by_type_ignoring_case() -> None:
         ("a*b?c,d#e'f\"g%h!i j\tk", "a-b-c-d-e-f-g-h-i-j-k"),
         ("-rm -rf", "rm-rf"),  # never an ssh option
         ("..hidden..", "hidden"),
-        ("café.local_1", "cafe.local_1"),
+        ("café.local_1", "cafe-local_1"),
+        # never a real host's name or address (the file comes before the user's Hosts)
+        ("github.com", "github-com"),
+        ("GitHub.COM.", "github-com"),
+        ("192.168.1.5", "192-168-1-5"),
+        ("::1", "1-remoteit"),
+        ("localhost", "localhost-remoteit"),
+        (" LocalHost ", "localhost-remoteit"),
+        ("ip6-localhost", "ip6-localhost-remoteit"),
+        ("2130706433", "2130706433-remoteit"),  # 127.0.0.1 to getaddrinfo
+        ("0x7F000001", "0x7f000001-remoteit"),
+        ("9" * 80, "9" * 55 + "-remoteit"),
+        ("localhost.localdomain", "localhost-localdomain"),
+        ("pi 4", "pi-4"),
         ("\x1b[31mred", "31mred"),
         ("", "remoteit-8000000000000105"),
         ("!!!", "remoteit-8000000000000105"),
@@ -77,8 +90,8 @@ def test_host_name_is_never_unsafe_or_long() -> None:
     for name in ["x" * 500, " ".join(["ab"] * 100), "%h %p", "a,b", "'\"`$(id)"]:
         host = host_name(name, sid(1))
         assert 0 < len(host) <= 64
-        assert all(c.isascii() and (c.isalnum() or c in "-_.") for c in host), host
-        assert host == host.lower() and host[0] not in "-." and host[-1] not in "-."
+        assert all(c.isascii() and (c.isalnum() or c in "-_") for c in host), host
+        assert host == host.lower() and host[0] != "-" and host[-1] != "-"
 
 
 def test_duplicate_names_made_distinct_by_id_whatever_the_order() -> None:
@@ -88,8 +101,16 @@ def test_duplicate_names_made_distinct_by_id_whatever_the_order() -> None:
         svc(sid(5), "pi"),
         svc(sid(1), "pi-2"),  # a real name the suffix must not take
         svc(sid(7), "other"),
+        svc(sid(8), "pi.2"),  # the dot made a dash: pi-2 too
     ]
-    expected = {sid(3): "pi", sid(5): "pi-3", sid(9): "pi-4", sid(1): "pi-2", sid(7): "other"}
+    expected = {
+        sid(3): "pi",
+        sid(5): "pi-3",
+        sid(9): "pi-4",
+        sid(1): "pi-2",
+        sid(8): "pi-2-2",
+        sid(7): "other",
+    }
     assert host_names(services) == expected
     assert host_names(reversed(services)) == expected
     assert len(set(expected.values())) == len(expected)
@@ -160,7 +181,7 @@ def test_words_that_cannot_go_on_a_config_line_are_refused() -> None:
 
 
 def test_block_quotes_what_remote_it_said_only_in_its_comment() -> None:
-    entry = Entry(svc(sid(1), "evil\nHost *\n  ProxyCommand x", "SSH", "active"), "evil-host")
+    entry = Entry(svc(sid(1), "evil\nHost *\n  ProxyCommand x", " SSH ", "active"), "evil-host")
     text = block(entry, PROGRAM, "")
     assert text.splitlines() == [
         f"# evil\\nHost *\\n  ProxyCommand x: service {sid(1)} (SSH, active)",
@@ -179,6 +200,8 @@ def test_render_is_the_header_then_blocks_and_the_same_each_time() -> None:
     assert head == header(None, "")
     assert all(line.startswith("#") for line in head.splitlines())
     assert "rittunnel ssh-config > ~/.ssh/rittunnel.conf" in head and "Include" in head
+    # stdio uses a running tunnel of the service when there is one: not always a fresh proxy
+    assert "fresh" not in head and "a running tunnel of the service" in head
     assert first.splitlines()[1] == "Host a" and "(SSH, inactive)" in first
     assert second.splitlines()[1] == "Host b" and text.endswith("\n")
     filtered = header("my pi*", "work")
@@ -232,6 +255,10 @@ def fleet(world: World) -> dict[str, str]:
         FakeService("80:00:00:00:01:02:03:14", "pi-ssh-2", "SSH", target=world.echo),
         FakeService("80:00:00:00:01:02:03:15", "garage ssh", "TCP"),
         FakeService("80:00:00:00:01:02:03:16", "", "SSH", target=world.echo),
+        # named like real hosts: never their names (test_ssh_itself_reads_the_config)
+        FakeService("80:00:00:00:01:02:03:17", "github.com", "SSH", target=world.echo),
+        FakeService("80:00:00:00:01:02:03:18", "localhost", " SSH ", target=world.echo),
+        FakeService("80:00:00:00:01:02:03:19", "127.0.0.1", "SSH", target=world.echo),
     ]
     for service in more:
         world.fake.add_service(service)
@@ -242,6 +269,9 @@ def fleet(world: World) -> dict[str, str]:
         "80:00:00:00:01:02:03:11": "kitchen-pi-2",
         "80:00:00:00:01:02:03:14": "pi-ssh-2",
         "80:00:00:00:01:02:03:16": "remoteit-8000000001020316",
+        "80:00:00:00:01:02:03:17": "github-com",
+        "80:00:00:00:01:02:03:18": "localhost-remoteit",
+        "80:00:00:00:01:02:03:19": "127-0-0-1",
     }
 
 
@@ -270,12 +300,12 @@ async def ssh_g(config: Path, host: str) -> dict[str, str]:
 async def test_every_ssh_service_and_none_other_over_both_apis(world: World) -> None:
     with trio.fail_after(DEADLINE):
         expected = fleet(world)
-        world.fake.knobs.page_max = 2  # GraphQL: 10 devices, five pages
+        world.fake.knobs.page_max = 2  # GraphQL: 13 devices, seven pages
         rest = await run_cli(world.env, "ssh-config")
         assert rest.code == 0 and rest.err == "", rest.err
         gql = await run_cli(key_only(world), "ssh-config")
         assert gql.code == 0 and gql.err == "", gql.err
-        assert len(world.fake.calls_to("gql_devices")) >= 5  # every page
+        assert len(world.fake.calls_to("gql_devices")) >= 7  # every page
         assert world.fake.calls_to("list")  # and REST's one list
 
         for result in (rest, gql):
@@ -290,6 +320,7 @@ async def test_every_ssh_service_and_none_other_over_both_apis(world: World) -> 
             comments = [line for line in result.out.splitlines() if line.startswith("# ")]
             assert any(OFFLINE_ID in c and "inactive" in c for c in comments)
             assert any("Kitchen Pi #2" in c for c in comments)
+            assert any(c.startswith("# localhost: ") and "(SSH, " in c for c in comments)
             for absent in (WEB_ID, "80:00:00:00:01:02:03:12", "80:00:00:00:01:02:03:13"):
                 assert absent not in result.out
             assert "garage" not in result.out
@@ -314,9 +345,40 @@ async def test_ssh_itself_reads_the_config(world: World) -> None:
                 "--service",
                 address,
             ]
-        for other in ("pi-web", "db", "router", "github.com"):
+        # no block for another service, nor for a real host a service is named like
+        for other in ("pi-web", "db", "router", "github.com", "localhost", "127.0.0.1"):
             settings = await ssh_g(config, other)
             assert "proxycommand" not in settings and "hostkeyalias" not in settings
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh to read the config")
+async def test_the_users_own_hosts_and_the_include(world: World) -> None:
+    """What the README says of a Host of the user's with a name the file has, checked
+    with ssh itself: the blocks merge whichever comes first (each setting from the first
+    that sets it); ``ProxyCommand none`` and a ``HostKeyAlias`` in the user's, first,
+    keep it the user's. ``Match all`` + Include at the end reaches every other host."""
+    with trio.fail_after(DEADLINE):
+        fleet(world)
+        result = await run_cli(world.env, "ssh-config")
+        generated = world.tmp / "rittunnel.conf"
+        generated.write_text(result.out)
+        mine = "Host pi-ssh\n    HostName 192.0.2.7\n"
+        config = world.tmp / "config"
+        config.write_text(f"{mine}\nMatch all\nInclude {generated}\n")
+        merged = await ssh_g(config, "pi-ssh")
+        assert merged["hostname"] == "192.0.2.7" and merged["hostkeyalias"] == alias(SSH_ID)
+        assert "stdio" in merged["proxycommand"]  # yours first is not enough alone
+        kept = mine + "    ProxyCommand none\n    HostKeyAlias 192.0.2.7\n"
+        config.write_text(f"{kept}\nMatch all\nInclude {generated}\n")
+        own = await ssh_g(config, "pi-ssh")
+        assert own["hostname"] == "192.0.2.7" and own["hostkeyalias"] == "192.0.2.7"
+        assert "proxycommand" not in own
+        other = await ssh_g(config, "kitchen-pi-2")  # the Include at the end still works
+        assert proxy_argv(other["proxycommand"])[1:] == [
+            "stdio",
+            "--service",
+            "80:00:00:00:01:02:03:11",
+        ]
 
 
 async def test_filter_and_credentials(world: World) -> None:

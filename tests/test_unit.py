@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -171,11 +174,59 @@ def test_a_unit_made_without_timeouts_has_the_default_ones() -> None:
     assert (unit.start_sec, unit.stop_sec) == timeouts(default)
 
 
+#: what systemd accepts in a unit name (before ``.service``; no ``@``: not a template)
+UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+")
+
+
+def unescape_unit(name: str) -> str:
+    """``systemd-escape -u`` for a unit name (``\\xNN`` bytes back; ``-`` stays)."""
+    raw = re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m[1], 16)]), name.encode())
+    return raw.decode("utf-8", "surrogatepass")
+
+
 def test_unit_names() -> None:
     assert unit_name(["ssh-pi"]) == "rittunnel-ssh-pi"
     assert unit_name(["ssh-pi", "db"]) == "rittunnel-ssh-pi-db"
+    assert unit_name(["x.y", "a_b"]) == "rittunnel-x.y-a_b"
     long = unit_name([f"profile{i:03}" for i in range(40)])
     assert len(long) <= MAX_UNIT_NAME and long == "rittunnel-profile000-and-39-more"
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["über"], "rittunnel-\\xc3\\xbcber"),  # systemd refuses rittunnel-über
+        (["日本", "ssh-pi"], "rittunnel-\\xe6\\x97\\xa5\\xe6\\x9c\\xac-ssh-pi"),
+        (["a b"], "rittunnel-a\\x20b"),  # a profile given as a path: its stem
+        (["$x%i\\"], "rittunnel-\\x24x\\x25i\\x5c"),
+        ([".hidden"], "rittunnel-\\x2ehidden"),
+    ],
+)
+def test_unit_names_are_escaped_as_systemd_escape_does(names: list[str], expected: str) -> None:
+    name = unit_name(names)
+    assert name == expected and UNIT_NAME.fullmatch(name)
+    assert unescape_unit(name) == "rittunnel-" + "-".join(names)
+
+
+def test_a_long_unit_name_is_cut_between_escapes() -> None:
+    for names in (["é" * 300], ["ü" * 30, "b"], ["x" * 95 + "é" * 30, "b", "c"]):
+        name = unit_name(names)
+        assert len(name) <= MAX_UNIT_NAME and UNIT_NAME.fullmatch(name), name
+        first = unescape_unit(name.removeprefix("rittunnel-")).split("-")[0]
+        assert names[0].startswith(first) and first  # whole characters only
+        more = f"-and-{len(names) - 1}-more" if len(names) > 1 else ""
+        assert unescape_unit(name) == f"rittunnel-{first}{more}"
+
+
+@pytest.mark.skipif(shutil.which("systemd-escape") is None, reason="no systemd-escape")
+@pytest.mark.parametrize("name", ["über", "ssh_pi.2", "日本", "a b", ".x", "q'\"$%"])
+def test_unit_names_agree_with_systemd_escape(name: str) -> None:
+    """For a name without ``-`` (which ``systemd-escape`` writes ``\\x2d`` for paths'
+    sake; it is valid in a unit name), the same escape."""
+    made = subprocess.run(
+        ["systemd-escape", "--", name], capture_output=True, text=True, check=True, timeout=10
+    )
+    assert unit_name([name]) == "rittunnel-" + made.stdout.strip()
 
 
 def test_the_env_file_follows_xdg_config_home() -> None:
@@ -227,6 +278,38 @@ def test_the_text_has_every_setting_systemd_needs() -> None:
     assert service["KillMode"] == "mixed" and int(service["TimeoutStopSec"]) > 10
     assert dict(parser["Install"]) == {"WantedBy": "default.target"}
     assert "systemctl --user enable --now rittunnel-ssh-pi" in unit.text()
+
+
+def install_commands(text: str) -> dict[str, list[str]]:
+    """The shell commands in a unit's comment as the shell splits them (``~`` left as it
+    is), by first word; of two, the last (``systemctl``: ``enable``)."""
+    commands: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("#   "):
+            words = shlex.split(line.removeprefix("#   "))
+            commands[words[0]] = words
+    return commands
+
+
+def test_the_install_commands_quote_the_unit_name_for_the_shell() -> None:
+    unit = Unit(
+        names=["über", "x.y"],
+        command="rittunnel unit über x.y",
+        argv=["/usr/bin/rittunnel", "up", "über", "x.y"],
+        env_file="/e",
+    )
+    name = "rittunnel-\\xc3\\xbcber-x.y"
+    commands = install_commands(unit.text())
+    assert commands["rittunnel"][-2:] == [">", f"~/.config/systemd/user/{name}.service"]
+    assert commands["systemctl"][-1] == name and commands["journalctl"][-2:] == [name, "-f"]
+    # a name cannot add a line to the unit, in its comment or its Description
+    evil = Unit(
+        names=["a\nExecStartPre=/bin/evil"],
+        command="rittunnel unit x",
+        argv=["/usr/bin/rittunnel", "up", "x"],
+        env_file="/e",
+    )
+    assert not any(line.startswith("ExecStartPre") for line in evil.text().splitlines())
 
 
 # -- the CLI ------------------------------------------------------------------------------
@@ -373,6 +456,54 @@ async def test_systemd_analyze_verify_accepts_it(world: World, tmp_path: Path) -
     with trio.fail_after(DEADLINE):
         verify = await trio.run_process(
             ["systemd-analyze", "--user", "verify", str(path)],
+            env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    output = (verify.stdout + verify.stderr).decode()
+    if "Failed to initialize manager" in output:
+        pytest.skip(f"systemd-analyze cannot run here: {output.strip()}")
+    assert verify.returncode == 0 and output == "", output
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+async def test_systemd_accepts_the_unit_under_the_name_it_says(
+    world: World, tmp_path: Path
+) -> None:
+    """Profiles named with any letters (and one given as a path with a space in its
+    name): the unit, saved as its install command says, passes ``systemd-analyze
+    verify``; ``systemctl`` and ``journalctl`` are told that same name."""
+    odd = odd_profiles(world)
+    for stem in ("über", "x.y", "日本"):
+        (odd / f"{stem}.yaml").write_text(f"service: pi-ssh\nlocal_port: {free_port()}\n")
+    spaced = tmp_path / "a b.yaml"
+    spaced.write_text(f"service: pi-ssh\nlocal_port: {free_port()}\n")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    units = tmp_path / "units"
+    units.mkdir()
+    made: list[Path] = []
+    for names in (["über"], ["x.y"], ["日本", "über"], [str(spaced)]):
+        out = await unit_of(world, *names)
+        commands = install_commands(out)
+        target = commands["rittunnel"][-1]
+        assert target.startswith("~/.config/systemd/user/") and target.endswith(".service")
+        filename = target.removeprefix("~/.config/systemd/user/")
+        assert commands["rittunnel"][:-2] == ["rittunnel", "unit", *names]
+        assert commands["systemctl"][-1] + ".service" == filename
+        assert commands["journalctl"][-2] + ".service" == filename
+        made.append(units / filename)
+        made[-1].write_text(out)
+    assert [p.name for p in made] == [
+        "rittunnel-\\xc3\\xbcber.service",
+        "rittunnel-x.y.service",
+        "rittunnel-\\xe6\\x97\\xa5\\xe6\\x9c\\xac-\\xc3\\xbcber.service",
+        "rittunnel-a\\x20b.service",
+    ]
+    with trio.fail_after(DEADLINE):
+        verify = await trio.run_process(
+            ["systemd-analyze", "--user", "verify", *map(str, made)],
             env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
             capture_stdout=True,
             capture_stderr=True,

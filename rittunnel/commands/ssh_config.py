@@ -12,9 +12,15 @@ Decisions (all pure functions below; :func:`ssh_config` does the one API call an
 * **Host names** (:func:`host_name`): the service name folded to ASCII and lower-cased
   (ssh matches ``Host`` as typed: one case to remember; ``Pi`` and ``pi`` then come out
   the same and are made distinct below), every run of characters other than letters,
-  digits, ``-``, ``_`` and ``.`` made one ``-`` (so no whitespace, ``*?!,#%``, quotes),
-  no ``-`` or ``.`` at either end (a leading ``-`` would read as an ssh option), at most
+  digits, ``-`` and ``_`` made one ``-`` (so no whitespace, ``*?!,#%``, quotes, and no
+  ``.``), no ``-`` at either end (a leading ``-`` would read as an ssh option), at most
   :data:`MAX_HOST` characters; nothing left → ``remoteit-`` and the ID's hex digits.
+  **No real host is shadowed**: the file is Included before the user's own ``Host``
+  blocks, so a ``Host github.com`` made from a service someone shared would send
+  ``ssh git@github.com`` through that device. With no ``.``, no host name is a domain
+  name or a dotted IP address; a loopback name (:data:`LOOPBACK`: ``localhost``…) or a
+  number (``2130706433`` and ``0x7f000001`` are IPv4 addresses to ``getaddrinfo``) gets
+  :data:`NOT_REAL` after it (``localhost-remoteit``).
   Names that come out the same are made distinct (:func:`host_names`): ordered by ID,
   the first keeps the name, the next get ``-2``, ``-3``…, skipping any name another
   service has. Names are chosen over every SSH service before FILTER is applied, so a
@@ -65,8 +71,15 @@ MAX_HOST = 64
 SSH_TYPE = "ssh"
 #: the widest a name, type or state from the API is shown in a comment
 COMMENT = 60
-#: a run of characters a host name cannot have, with any ``-`` around it (one ``-``)
-_UNSAFE = re.compile(r"-*[^a-z0-9._-][^a-z0-9._]*")
+#: a run of characters a host name cannot have, with any ``-`` around it (one ``-``);
+#: ``.`` among them, so that no host name is a domain name or a dotted IP address
+_UNSAFE = re.compile(r"-*[^a-z0-9_-][^a-z0-9_]*")
+#: names that mean this machine to ssh (``/etc/hosts``' loopback names): never a Host
+LOOPBACK = frozenset({"localhost", "localhost4", "localhost6", "ip6-localhost", "ip6-loopback"})
+#: a host name ``getaddrinfo`` reads as an IPv4 address (a number, decimal, octal or hex)
+_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
+#: put after a host name that would name a real host (:data:`LOOPBACK`, a number)
+NOT_REAL = "-remoteit"
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -89,10 +102,15 @@ def id_digits(address: str) -> str:
 
 
 def host_name(name: str, address: str) -> str:
-    """``name`` as an ssh ``Host`` name (see the module docstring); never empty."""
+    """``name`` as an ssh ``Host`` name (see the module docstring): never empty, never
+    with a ``.``, never a name or address of a real host (``localhost``, a number)."""
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    host = _UNSAFE.sub("-", folded)[:MAX_HOST].strip("-.")
-    return host or f"remoteit-{id_digits(address)}"
+    host = _UNSAFE.sub("-", folded)[:MAX_HOST].strip("-")
+    if not host:
+        return f"remoteit-{id_digits(address)}"
+    if host in LOOPBACK or _NUMBER.fullmatch(host):
+        return host[: MAX_HOST - len(NOT_REAL)] + NOT_REAL
+    return host
 
 
 def host_names(services: Iterable[ServiceInfo]) -> dict[str, str]:
@@ -165,13 +183,17 @@ def header(pattern: str | None, section: str) -> str:
     return "\n".join(
         [
             f"# ssh_config: a Host block for {which} of your remote.it account;",
-            "# each ssh connection goes through a fresh remote.it proxy. Made by:",
+            "# ssh reaches each through `rittunnel stdio`: a running tunnel of the service",
+            "# (`rittunnel up`), else a remote.it proxy of its own. No Host name has a dot,",
+            "# is localhost or is a number: none is a domain name, an IP address or this",
+            "# machine. Made by:",
             f"#     {command}",
             "# Save it, and include it at the top of ~/.ssh/config (before any Host line):",
             f"#     {command} > ~/.ssh/rittunnel.conf",
             "#     Include ~/.ssh/rittunnel.conf",
             "# Then ssh USER@HOST, scp, rsync and ansible reach each one by its Host name.",
-            "# Run it again when your devices change.",
+            "# Run it again when your devices change. A Host block of yours with a name used",
+            "# here shares settings with this one: see the README (ssh-config).",
         ]
     )
 
@@ -179,7 +201,7 @@ def header(pattern: str | None, section: str) -> str:
 def block(entry: Entry, program: Sequence[str], section: str) -> str:
     """One service's ssh_config block, its comment quoting what remote.it said."""
     s = entry.service
-    details = ", ".join(printable(x, COMMENT) for x in (s.type, s.state) if x)
+    details = ", ".join(printable(x.strip(), COMMENT) for x in (s.type, s.state) if x.strip())
     name = printable(s.name, COMMENT) or "(no name)"
     return "\n".join(
         [

@@ -26,6 +26,12 @@ credentials the service will have, and prints):
   name or password in it is left out (it is a secret) and said on stderr. Credentials
   this shell has in its environment and the service would not see are named on stderr
   (names only, never values), with how to give them to it.
+* **The unit's name** (:func:`unit_name`): ``rittunnel-`` and the profile names joined
+  by ``-``, each escaped as ``systemd-escape`` escapes a unit name (a profile name may
+  have any Unicode letter: ``über`` → ``rittunnel-\\xc3\\xbcber``, which systemd accepts
+  where it refuses ``rittunnel-über``), except ``-``, which is valid in a unit name and
+  keeps ``rittunnel-ssh-pi`` as it is. The commands in the unit's comment quote it for
+  the shell (its ``\\``).
 * **Quoting** (:func:`exec_line`, :func:`env_word`): a word with spaces, quotes,
   backslashes or control characters is double-quoted with C escapes; ``%`` is doubled
   everywhere (systemd specifiers), ``$`` in ``ExecStart``'s arguments too (variable
@@ -39,6 +45,7 @@ import math
 import os
 import shlex
 import stat
+import string
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +114,8 @@ SLACK = 15
 DEFAULT_START_SEC = 90
 #: the longest unit name used, without ``.service`` (systemd allows 255 in all)
 MAX_UNIT_NAME = 200
+#: the characters a unit name keeps as they are (:func:`unit_escape`); others are escaped
+_UNIT_CHARS = frozenset(string.ascii_letters + string.digits + ":_.-")
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,8 @@ class Unit:
         return unit_name(self.names)
 
     def text(self) -> str:
-        svc, names, command = self.service, " ".join(self.names), printable(self.command)
+        svc, command = shlex.quote(self.service), printable(self.command)
+        names = printable(" ".join(self.names))
         what = "tunnel" if len(self.names) == 1 else "tunnels"
         environment = [
             f"Environment={env_word(name, value)}" for name, value in self.environment.items()
@@ -138,7 +148,7 @@ class Unit:
         lines = [
             f"# A systemd user unit for rittunnel {names}: `{command}` wrote it.",
             "# Install it, start it now and at every login, and follow its log:",
-            f"#   {command} > ~/.config/systemd/user/{svc}.service",
+            f"#   {command} > ~/.config/systemd/user/{shlex.quote(self.service + '.service')}",
             "#   systemctl --user daemon-reload",
             f"#   systemctl --user enable --now {svc}",
             f"#   journalctl --user -u {svc} -f",
@@ -174,13 +184,33 @@ class Unit:
 # -- pure decisions --------------------------------------------------------------------
 
 
+def unit_escape(name: str, limit: int | None = None) -> str:
+    """``name`` as part of a unit name, as ``systemd-escape`` writes it except that ``-``
+    stays: every UTF-8 byte other than ASCII letters, digits, ``:``, ``_``, ``.`` and
+    ``-`` as ``\\xNN``, and a leading ``.`` too. With ``limit``, as many whole
+    characters as fit in that many (no escape cut in two)."""
+    out: list[str] = []
+    size = 0
+    for i, ch in enumerate(name):
+        if ch in _UNIT_CHARS and not (i == 0 and ch == "."):
+            part = ch
+        else:
+            part = "".join(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+        if limit is not None and size + len(part) > limit:
+            break
+        out.append(part)
+        size += len(part)
+    return "".join(out)
+
+
 def unit_name(names: Sequence[str]) -> str:
-    """``rittunnel-`` and the profile names joined by ``-`` (profile names are letters,
-    digits, ``-``, ``_`` and ``.``: all allowed in a unit name); when that would be too
-    long for one, the first name and how many more."""
-    name = "rittunnel-" + "-".join(names)
+    """``rittunnel-`` and the profile names (:func:`unit_escape`) joined by ``-``; when
+    that would be longer than :data:`MAX_UNIT_NAME`, the first name (cut to 100) and how
+    many more. Always a name systemd accepts for a unit."""
+    name = "rittunnel-" + "-".join(unit_escape(n) for n in names)
     if len(name) > MAX_UNIT_NAME:
-        name = f"rittunnel-{names[0][:100]}-and-{len(names) - 1}-more"
+        more = f"-and-{len(names) - 1}-more" if len(names) > 1 else ""
+        name = f"rittunnel-{unit_escape(names[0], 100)}{more}"
     return name
 
 
