@@ -44,6 +44,13 @@ OFFLINE_ID = "80:00:00:00:01:02:03:06"
 __all__ = ["roundtrip"]
 
 RITTUNNEL = str(Path(sys.executable).parent / "rittunnel")
+#: a ``python -c`` child for ``rittunnel run``: says "child waiting", exits 42 on SIGTERM
+EXIT_42_ON_SIGTERM = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
+    "print('child waiting', flush=True)\n"
+    "time.sleep(60)\n"
+)
 
 #: environment variables whose values are secrets
 SECRET_VARS = (

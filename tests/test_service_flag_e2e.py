@@ -1,8 +1,8 @@
 """No profile needed (issue 18, item 2), end to end: ``stdio --service NAME|ID`` and
 ``run --service NAME|ID`` against the fake remote.it and a real echo service, with the
 installed CLI: bytes relayed with no profile directory at all, names resolved (an
-ambiguous one is a one-line error), a free port for ``run``, and a running tunnel of the
-service (``up``, another ``run --service``) used with no API call."""
+ambiguous one is a one-line error), a free port for ``run``, a running tunnel of the
+service (``up``) used with no API call, but never another ``run``'s (each has its own)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import trio
 from rittunnel.fake import FakeService
 
 from .conftest import SSH_ID, World, free_port, run_cli, start_cli, up
-from .test_share_e2e import ROUND_TRIP, state_names
+from .test_share_e2e import ROUND_TRIP, echo, state_names
 
 DEADLINE = 60
 TWIN_ID = "80:00:00:00:01:02:03:08"
@@ -103,9 +103,11 @@ async def test_a_profile_naming_the_service_is_shared_by_name(
         assert world.fake.calls[calls:] == []
 
 
-async def test_runs_of_the_same_service_share_one_tunnel_and_never_refuse(
+async def test_runs_of_the_same_service_each_have_their_own_tunnel_and_never_refuse(
     world: World, nursery: trio.Nursery
 ) -> None:
+    # the tunnel of a run ends with its command: another run (or stdio) that used it would
+    # be cut then, so each makes its own proxy; remote.it keeps both (concurrent)
     with trio.fail_after(DEADLINE):
         first = await start_cli(
             nursery, world.env, "run", "--service", "pi-ssh", "--", sys.executable, "-c", HOLD
@@ -114,26 +116,33 @@ async def test_runs_of_the_same_service_share_one_tunnel_and_never_refuse(
         first_port = int(await first.wait_for(""))  # the command's first line
         [own] = state_names(world)
         assert own == f"service-pi-ssh.run-{first.proc.pid}.json"
-
-        calls = len(world.fake.calls)
-        script = "import os; print(os.environ['RITTUNNEL_PORT'])"
-        for service in ("pi-ssh", SSH_ID):  # its state file records both
-            again = await run_cli(
-                world.env, "run", "--service", service, "--", sys.executable, "-c", script
-            )
-            assert again.code == 0 and again.out == f"{first_port}\n", again.all_output
-            assert f"using the running tunnel service-pi-ssh.run-{first.proc.pid}" in again.err
-        assert world.fake.calls[calls:] == []
-
-        other = free_port()
-        beside = await run_cli(
-            world.env, "run", "--service", "pi-ssh", "-p", str(other), "--", sys.executable,
-            "-c", script,
-        )  # fmt: skip
-        assert beside.code == 0 and beside.out == f"{other}\n", beside.all_output
-        assert len(world.fake.calls_to("connect")) == 2  # its own tunnel on that port
+        live = await trio.open_tcp_stream("127.0.0.1", first_port)
+        async with live:
+            assert await echo(live, b"first") == b"first"
+            script = "import os; print(os.environ['RITTUNNEL_PORT'])"
+            for n, service in enumerate(("pi-ssh", SSH_ID), start=2):
+                again = await run_cli(
+                    world.env, "run", "--service", service, "--", sys.executable, "-c", script
+                )
+                assert again.code == 0, again.all_output
+                assert again.out != f"{first_port}\n" and "running tunnel" not in again.err
+                assert len(world.fake.calls_to("connect")) == n  # its own tunnel
+                assert await echo(live, b"still") == b"still"  # the first run's is not cut
+            assert all(c.body["concurrent"] for c in world.fake.calls_to("connect"))
         assert await first.stop() == 128 + 15  # SIGTERM: passed to the command
         assert world.fake.open_proxies == [] and state_names(world) == []
+
+
+async def test_run_without_a_command_is_a_usage_error(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        for rest in ([], ["--"]):
+            result = await run_cli(world.env, "run", "--service", "pi-ssh", *rest)
+            assert result.code == 2 and result.out == ""
+            assert result.err == (
+                "rittunnel: error: run: no command given; usage: rittunnel run NAME -- CMD "
+                "[ARGS…] (or run --service NAME|ID -- CMD [ARGS…])\n"
+            )
+        assert world.fake.calls == []
 
 
 async def test_an_ambiguous_or_unknown_name_is_a_one_line_error(world: World) -> None:

@@ -1,16 +1,19 @@
 """rittunnel.tunnel.share: which running tunnel ``stdio`` and ``run`` may use, from real
 state files in a temporary directory, verified against real processes: a rittunnel
-process that listens on a port (``python -m rittunnel.fake --port P``), this test
-process (alive, listening, but not rittunnel), and a process that has exited."""
+process that listens on two ports of 127.0.0.1 (``python -m rittunnel.fake --port P
+--echo``: its API and its echo service), this test process (alive, listening, but not
+rittunnel), and a process that has exited."""
 
 from __future__ import annotations
 
 import os
 import selectors
 import socket
+import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,10 +41,11 @@ ACCOUNT = Account(URL, "", "rest")
 
 @dataclass
 class Listener:
-    """A rittunnel process listening on ``port``."""
+    """A rittunnel process listening on 127.0.0.1 at ``port`` and ``second``."""
 
     pid: int
     port: int
+    second: int
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +53,25 @@ def listener() -> Iterator[Listener]:
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rittunnel.fake", "--port", str(port)],
+        [sys.executable, "-m", "rittunnel.fake", "--port", str(port), "--echo"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
+        bufsize=0,  # unbuffered: select() sees every line not read yet
     )
     try:
         assert proc.stdout is not None
+        echo = " demo-echo TCP -> 127.0.0.1:"
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stdout, selectors.EVENT_READ)
-            assert sel.select(timeout=30), "the fake did not start within 30 s"
-        assert b"fake remote.it API at" in proc.stdout.readline()
-        yield Listener(proc.pid, port)
+            deadline = time.monotonic() + 30
+            line = ""
+            while echo not in line:
+                left = deadline - time.monotonic()
+                assert left > 0 and sel.select(timeout=left), "the fake did not start in 30 s"
+                line = proc.stdout.readline().decode()
+                assert line, "the fake exited"
+        yield Listener(proc.pid, port, int(line.rsplit(":", 1)[1]))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -157,6 +168,8 @@ def test_same_account_only(
         {"local_port": 0},
         {"addresses": []},
         {"addresses": ["localhost:2222"]},  # not an IP: never connect by a file's name
+        {"addresses": ["127.0.0.1:1"]},  # not its local port
+        {"addresses": ["127.0.0.1"]},
     ],
 )
 def test_a_tunnel_that_is_not_ready_to_serve_is_skipped(
@@ -214,6 +227,68 @@ def test_a_file_naming_a_process_that_is_not_rittunnel_is_skipped(
         assert find(store) is None
 
 
+@pytest.mark.parametrize("address", ["127.0.0.2", "[::1]", "192.0.2.1", "[::]"])
+def test_a_file_whose_address_the_process_does_not_listen_on_is_skipped(
+    store: StateStore, listener: Listener, address: str
+) -> None:
+    # the listener listens on 127.0.0.1 only: a client sent to that address and port
+    # would reach something else (another machine, another process)
+    store.write(tunnel(listener, addresses=[f"{address}:{listener.port}"]))
+    assert find(store) is None
+
+
+def test_every_address_means_loopback(store: StateStore, listener: Listener) -> None:
+    store.write(tunnel(listener, addresses=[f"0.0.0.0:{listener.port}"]))
+    found = find(store)
+    assert found is not None and (found.host, found.port) == ("127.0.0.1", listener.port)
+
+
+def test_the_tunnel_of_a_run_is_no_ones_to_use(store: StateStore, listener: Listener) -> None:
+    # it is torn down when its command exits: whoever borrowed it would be cut
+    store.write(tunnel(listener, name="service-pi.run-12", shareable=False))
+    assert find(store) is None
+    assert find(store, port_proxy_only=True) is None
+    store.write(tunnel(listener, name="ssh-pi", local_port=listener.second,
+                       addresses=[f"127.0.0.1:{listener.second}"]))  # fmt: skip
+    assert (found := find(store)) is not None and found.name == "ssh-pi"
+
+
+def test_two_files_naming_one_port_of_a_process_are_both_distrusted(
+    store: StateStore, listener: Listener
+) -> None:
+    store.write(tunnel(listener, name="ssh-pi"))
+    # a copy naming another service (and account) on that very port of that process
+    store.write(tunnel(listener, name="a8", service=WEB_ID, service_name="", credentials="w"))
+    assert find(store) is None
+    assert store.problems == [
+        f"state files a8.json and ssh-pi.json name the same port {listener.port} of pid "
+        f"{listener.pid}: using neither (remove the one that pid does not run)"
+    ]
+    store.problems.clear()
+    assert find(store, service=WEB_ID, account=Account(URL, "w", "rest")) is None
+    assert len(store.problems) == 1
+    store.problems.clear()
+    store.write(tunnel(listener, name="a8", service=SSH_ID))  # of the same service: the same
+    assert find(store) is None and len(store.problems) == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"released": True},  # over: it holds nothing
+        {"pid_started": 1.0},  # a process before this one with the same pid
+        {"local_port": 0, "addresses": ["stdio"]},  # a stdio connection's own proxy
+    ],
+)
+def test_a_record_that_does_not_hold_the_port_is_no_copy(
+    store: StateStore, listener: Listener, fields: dict[str, object]
+) -> None:
+    store.write(tunnel(listener))
+    store.write(replace(tunnel(listener, name="old"), **fields))  # type: ignore[arg-type]
+    assert (found := find(store)) is not None and found.name == "ssh-pi"
+    assert store.problems == []
+
+
 def test_a_reverse_proxy_tunnel_is_no_use_to_stdio(store: StateStore, listener: Listener) -> None:
     store.write(tunnel(listener, reverse=True))
     assert find(store, port_proxy_only=True) is None
@@ -223,15 +298,17 @@ def test_a_reverse_proxy_tunnel_is_no_use_to_stdio(store: StateStore, listener: 
 def test_the_preferred_name_wins_else_the_first_by_name(
     store: StateStore, listener: Listener
 ) -> None:
-    for name in ("b-pi", "a-pi", "c-pi"):
-        store.write(tunnel(listener, name=name))
+    second = [f"127.0.0.1:{listener.second}"]
+    store.write(tunnel(listener, name="b-pi"))
+    store.write(tunnel(listener, name="a-pi", local_port=listener.second, addresses=second))
     assert [r.name for r in candidates(store, account=ACCOUNT, service=SSH_ID)] == [
         "a-pi",
         "b-pi",
-        "c-pi",
     ]
     assert (found := find(store, prefer="b-pi")) is not None and found.name == "b-pi"
+    assert found.port == listener.port
     assert (found := find(store)) is not None and found.name == "a-pi"
+    assert found.port == listener.second
     assert (found := find(store, prefer="zz")) is not None and found.name == "a-pi"
 
 
@@ -324,7 +401,7 @@ def test_relay_stdio_carries_both_ways_and_half_closes() -> None:
     writer = threading.Thread(target=lambda: _write_and_close(stdin_w, payload[1000:]))
     writer.start()
     with ours:
-        relay_stdio(ours, stdin_r, stdout_w, bufsize=4096)
+        assert relay_stdio(ours, stdin_r, stdout_w, bufsize=4096) == len(payload)
     os.close(stdout_w)
     for t in (*threads, writer, *_stdin_threads()):
         t.join(timeout=10)
@@ -350,8 +427,40 @@ def test_relay_stdio_ends_when_the_reader_of_stdout_went_away() -> None:
     os.close(stdin_w)
     with service, ours:
         service.sendall(b"banner")
-        relay_stdio(ours, stdin_r, stdout_w)  # returns: EPIPE is the end, not an error
+        # returns: EPIPE is the end, not an error
+        assert relay_stdio(ours, stdin_r, stdout_w) == len(b"banner")
         for t in _stdin_threads():
             t.join(timeout=10)
     for fd in (stdin_r, stdout_w):
         os.close(fd)
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_relay_stdio_says_nothing_came_back(reset: bool) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        ours = socket.create_connection(server.getsockname())
+        tunnel_side, _ = server.accept()
+    got = bytearray()
+
+    def tunnel() -> None:  # takes the client's first bytes, then closes (or resets): no proxy
+        with tunnel_side:
+            got.extend(tunnel_side.recv(100))
+            if reset:
+                tunnel_side.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    os.write(stdin_w, b"SSH-2.0-client\r\n")
+    os.close(stdin_w)
+    side = threading.Thread(target=tunnel)
+    side.start()
+    with ours:
+        assert relay_stdio(ours, stdin_r, stdout_w) == 0
+    for t in (side, *_stdin_threads()):
+        t.join(timeout=10)
+        assert not t.is_alive()
+    assert bytes(got) == b"SSH-2.0-client\r\n"
+    os.close(stdout_w)
+    with os.fdopen(stdout_r, "rb") as out:
+        assert out.read() == b""
+    os.close(stdin_r)

@@ -1,7 +1,8 @@
 """One proxy per service, end to end (issue 17, item 1): ``stdio`` and ``run`` beside a
 running tunnel of the same service use its local port, make no API call, and leave its
-live session alone. Real processes: the installed CLI against the fake remote.it and a
-real echo service."""
+live session alone; the tunnel of a ``run`` (gone with its command) is nobody else's; a
+running tunnel that cannot reach the service makes ``stdio`` fail, not succeed. Real
+processes: the installed CLI against the fake remote.it and a real echo service."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
+import pytest
 import trio
 
 from rittunnel.fake import FakeService
 
 from .conftest import (
+    EXIT_42_ON_SIGTERM,
+    RITTUNNEL,
     SSH_ID,
     WEB_ID,
     World,
@@ -191,15 +196,91 @@ async def test_run_beside_a_tunnel_forwards_signals_to_the_command(
 ) -> None:
     with trio.fail_after(DEADLINE):
         await up(world, nursery)
-        script = (
-            "import signal, sys, time\n"
-            "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
-            "print('child waiting', flush=True)\n"
-            "time.sleep(60)\n"
-        )
         cli = await start_cli(
-            nursery, world.env, "run", "ssh-pi", "--", sys.executable, "-c", script
+            nursery, world.env, "run", "ssh-pi", "--", sys.executable, "-c", EXIT_42_ON_SIGTERM
         )
         await cli.wait_for("child waiting")
         assert await cli.stop(signal.SIGTERM) == 42
         assert len(world.fake.calls_to("connect")) == 1
+
+
+async def receive_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
+    got = b""
+    while len(got) < size:
+        chunk = await stream.receive_some(size - len(got))
+        assert chunk, f"the stream ended after {got!r}"
+        got += chunk
+    return got
+
+
+async def test_stdio_beside_a_run_has_its_own_proxy_and_outlives_the_run(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        ran = await start_cli(
+            nursery, world.env, "run", "--service", SSH_ID, "--", sys.executable, "-c",
+            EXIT_42_ON_SIGTERM,
+        )  # fmt: skip
+        await ran.wait_for("child waiting")
+        [own] = state_names(world)
+        assert state_of(world, own.removesuffix(".json"))["shareable"] is False
+        stdio = await trio.lowlevel.open_process(
+            [RITTUNNEL, "-v", "stdio", "--service", SSH_ID],
+            env=world.env,
+            stdin=-1,
+            stdout=-1,
+            stderr=-1,
+        )
+        try:
+            assert stdio.stdin is not None and stdio.stdout is not None
+            assert stdio.stderr is not None
+            await stdio.stdin.send_all(b"during the run")
+            assert await receive_exactly(stdio.stdout, 14) == b"during the run"
+            assert len(world.fake.calls_to("connect")) == 2  # its own proxy
+            assert await ran.stop() == 42  # the run's tunnel is torn down
+            assert len(world.fake.open_proxies) == 1
+            await stdio.stdin.send_all(b"after the run")
+            assert await receive_exactly(stdio.stdout, 13) == b"after the run"
+            await stdio.stdin.aclose()
+            assert await stdio.stdout.receive_some(100) == b""  # the service closed
+            err = b""
+            while chunk := await stdio.stderr.receive_some(65536):
+                err += chunk
+            assert await stdio.wait() == 0, err
+        finally:
+            if stdio.returncode is None:
+                stdio.kill()
+                with trio.CancelScope(shield=True):
+                    await stdio.wait()
+        assert b"running tunnel" not in err
+        assert world.fake.open_proxies == [] and state_names(world) == []
+
+
+@pytest.mark.parametrize("detached", [False, True])
+async def test_stdio_through_a_tunnel_that_cannot_reach_the_service_fails(
+    world: World, nursery: trio.Nursery, detached: bool
+) -> None:
+    with trio.fail_after(DEADLINE):
+        port = free_port()
+        ssh_profile(world, port, "hold_timeout: 1\n")
+        if detached:
+            started = await run_cli(world.env, "up", "-d", "ssh-pi")
+            assert started.code == 0, started.all_output
+        else:
+            await (await start_cli(nursery, world.env, "ssh-pi")).ready()
+        state = state_of(world, "ssh-pi")
+        world.fake.kill_proxy()  # its proxy is gone, and the device went offline
+        world.fake.fail_next("connect", *["status_false:[0211] Device is not active"] * 30)
+        result = await run_cli(world.env, "stdio", "ssh-pi", stdin=b"SSH-2.0-OpenSSH\r\n")
+        assert result.code == 1 and result.raw_out == b""
+        where = f"its log {state['log']}" if detached else "its output"
+        assert result.err == (
+            f"rittunnel: error: stdio: the running tunnel ssh-pi (pid {state['pid']}, port "
+            f"{port}) closed the connection before the service sent anything; see {where} "
+            "and `rittunnel status`\n"
+        )
+        assert state_names(world) == ["ssh-pi.json"]  # stdio made no proxy of its own
+        assert state_of(world, "ssh-pi")["pid"] == state["pid"]  # the tunnel keeps running
+        if detached:
+            assert "no proxy for a client" in Path(str(state["log"])).read_text()
+            assert (await run_cli(world.env, "stop", "ssh-pi")).code == 0

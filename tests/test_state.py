@@ -72,6 +72,10 @@ def test_live_holder_is_named(tmp_path: Path) -> None:
     store.write(other)
     with pytest.raises(RittunnelError, match=f"already running as pid {os.getppid()} on port 2222"):
         store.claim(me())
+    other.shareable = False  # a `rittunnel run`: it ends with its command
+    store.write(other)
+    with pytest.raises(RittunnelError, match="it is a `rittunnel run` and ends with its command"):
+        store.claim(me())
 
 
 def test_dead_holder_is_taken_over_and_its_record_kept_beside(tmp_path: Path) -> None:
@@ -153,6 +157,7 @@ def good(**fields: object) -> dict[str, object]:
         ({"service": None}, "service: None is not a string"),
         ({"ready": "yes"}, "ready: 'yes' is not true or false"),
         ({"reverse": 1}, "reverse: 1 is not true or false"),
+        ({"shareable": "no"}, "shareable: 'no' is not true or false"),
         ({"name": "other"}, "name: 'other' is not its file's name 't'"),
         ({"name": "../../t"}, "name: '../../t' is not a tunnel name"),
     ],
@@ -192,9 +197,19 @@ def test_a_state_file_passes_validation_as_written(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     state = me(connections=["C1"], local_port=2222)
     state.expires_at, state.released, state.name = 12.5, True, "p.orphan-77"
-    state.reverse = True
+    state.reverse, state.shareable = True, False
     store.write(state)
     assert store.get("p.orphan-77") == state and store.problems == []
+
+
+def test_a_file_of_an_older_rittunnel_without_shareable_counts_as_shareable(
+    tmp_path: Path,
+) -> None:
+    assert "shareable" not in good()
+    plant(tmp_path, "t", json.dumps(good()))
+    state = StateStore(tmp_path).get("t")
+    assert state is not None and state.shareable is True
+    assert me().shareable is True  # and a new one is, unless its maker says not
 
 
 def test_names_never_leave_the_state_directory(tmp_path: Path) -> None:
@@ -304,7 +319,50 @@ def test_listens_on_looks_at_that_process_and_that_port() -> None:
         listening.listen()
         bound_only.bind(("127.0.0.1", 0))
         port, other = listening.getsockname()[1], bound_only.getsockname()[1]
-        assert listens_on(os.getpid(), port)
-        assert not listens_on(os.getpid(), other)  # bound, not listening
-        assert not listens_on(dead_pid(), port)
-        assert not listens_on(1, port)  # another process (one we may not look into)
+        assert listens_on(os.getpid(), "127.0.0.1", port)
+        assert not listens_on(os.getpid(), "127.0.0.1", other)  # bound, not listening
+        assert not listens_on(dead_pid(), "127.0.0.1", port)
+        assert not listens_on(1, "127.0.0.1", port)  # another process (we may not look)
+
+
+def test_listens_on_wants_that_very_address() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        for host in ("127.0.0.2", "0.0.0.0", "::1", "192.0.2.1", "localhost", ""):
+            assert not listens_on(os.getpid(), host, port), host
+
+
+def test_a_wildcard_listener_counts_for_loopback_only() -> None:
+    with socket.socket() as listening:
+        listening.bind(("0.0.0.0", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert listens_on(os.getpid(), "127.0.0.1", port)
+        assert listens_on(os.getpid(), "0.0.0.0", port)
+        assert not listens_on(os.getpid(), "127.0.0.2", port)  # another IP: only itself
+        assert not listens_on(os.getpid(), "::1", port)  # another family
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_an_ipv6_listener_by_address_or_wildcard() -> None:
+    try:
+        exact, wildcard = socket.socket(socket.AF_INET6), socket.socket(socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 sockets")
+    with exact, wildcard:
+        wildcard.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            exact.bind(("::1", 0))
+            wildcard.bind(("::", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback")
+        exact.listen()
+        wildcard.listen()
+        one, anywhere = exact.getsockname()[1], wildcard.getsockname()[1]
+        assert listens_on(os.getpid(), "::1", one)
+        assert listens_on(os.getpid(), "0:0:0:0:0:0:0:1", one)  # the same IP, spelled out
+        assert not listens_on(os.getpid(), "127.0.0.1", one)
+        assert listens_on(os.getpid(), "::1", anywhere)
+        assert not listens_on(os.getpid(), "127.0.0.1", anywhere)

@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from .conftest import (
+    EXIT_42_ON_SIGTERM,
     OFFLINE_ID,
     RITTUNNEL,
     World,
@@ -168,20 +169,14 @@ async def test_run_with_a_missing_command_exits_127(world: World) -> None:
         assert result.code == 127 and "cannot run '/no/such/command'" in result.err
         assert world.fake.open_proxies == []
         usage = await run_cli(world.env, "run", "ssh-pi")
-        assert usage.code == 1 and "no command given" in usage.err
+        assert usage.code == 2 and "no command given" in usage.err  # a usage error
 
 
 async def test_run_forwards_signals_to_the_command(world: World, nursery: trio.Nursery) -> None:
     with trio.fail_after(DEADLINE):
         ssh_profile(world, free_port())
-        script = (
-            "import signal, sys, time\n"
-            "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
-            "print('child waiting', flush=True)\n"
-            "time.sleep(60)\n"
-        )
         cli = await start_cli(
-            nursery, world.env, "run", "ssh-pi", "--", sys.executable, "-c", script
+            nursery, world.env, "run", "ssh-pi", "--", sys.executable, "-c", EXIT_42_ON_SIGTERM
         )
         await cli.wait_for("child waiting")
         assert await cli.stop(signal.SIGTERM) == 42

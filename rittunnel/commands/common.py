@@ -87,9 +87,11 @@ def run_session(
     body: Callable[[Session], Awaitable[int]] | None = None,
     accounts: Accounts | None = None,
     on_stopping: Callable[[str], None] | None = None,
+    shareable: bool = True,
 ) -> Outcome:
     """Serve ``profiles`` in this process until they end (see :class:`Session`);
-    ``accounts``: those of :func:`accounts_for` when the caller made them already."""
+    ``accounts``: those of :func:`accounts_for` when the caller made them already;
+    ``shareable=False``: no ``stdio`` or ``run`` may use these tunnels (``run``'s own)."""
     import trio
 
     from ..net import raise_fd_limit
@@ -103,7 +105,13 @@ def run_session(
         try:
             resolved = await resolve(profiles, accounts, settings, reporter)
             session = Session(
-                resolved, accounts, StateStore(settings.state_dir), reporter, settings, log=log
+                resolved,
+                accounts,
+                StateStore(settings.state_dir),
+                reporter,
+                settings,
+                log=log,
+                shareable=shareable,
             )
             return await session.run(on_ready=on_ready, body=body, on_stopping=on_stopping)
         finally:

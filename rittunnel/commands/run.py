@@ -5,12 +5,13 @@ from the command line (:func:`~rittunnel.profiles.command_profile`: latching, an
 port unless ``-p``), named ``service-….run-PID`` so that runs of the same service never
 claim the same state file.
 
-When a tunnel of the same service and account already runs (``up``, ``up -d``, another
-``run``) and fits (:func:`rittunnel.tunnel.share.fit_for_run`: the profile's own tunnel,
-or another profile's on the port ``run`` would use), the command runs against it: no
-state file, no API call. Otherwise ``run`` brings its own tunnel up and tears it down
-when the command exits. Either way it exits with the command's code, and stop signals go
-to the command while it runs."""
+When a tunnel of the same service and account already runs (``up``, ``up -d``) and fits
+(:func:`rittunnel.tunnel.share.fit_for_run`: the profile's own tunnel, or another
+profile's on the port ``run`` would use), the command runs against it: no state file, no
+API call. Otherwise ``run`` brings its own tunnel up and tears it down when the command
+exits; that tunnel is recorded as not shareable, so no ``stdio`` or other ``run`` uses it
+(it would be cut when this command exits). Either way it exits with the command's code,
+and stop signals go to the command while it runs. No command is a usage error (exit 2)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..errors import CommandNotRunnable, RittunnelError
+from ..errors import CommandNotRunnable, UsageError
 from ..profiles import Profile, command_profile
 from ..report import Reporter
 from ..settings import Settings
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        raise RittunnelError(
+        raise UsageError(
             "run: no command given; usage: rittunnel run NAME -- CMD [ARGS…] "
             "(or run --service NAME|ID -- CMD [ARGS…])"
         )
@@ -110,7 +111,9 @@ def run(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int
 
         return await child.run(info.host, info.local_port, started)
 
-    outcome = run_session([profile], settings, reporter, body=body, accounts=accounts)
+    outcome = run_session(
+        [profile], settings, reporter, body=body, accounts=accounts, shareable=False
+    )
     if outcome.body_result is not None:
         return outcome.body_result
     if outcome.signal is not None:

@@ -9,13 +9,18 @@ needs a port, whatever the service's type), then everything as for a profile.
 Through a running tunnel of the same service and account when there is one
 (:mod:`rittunnel.tunnel.share`): looked for before anything that could call the API, and
 used without trio, a state file or an API call, so ssh starts in milliseconds. Else
-through a proxy of its own (:mod:`rittunnel.tunnel.stdio`)."""
+through a proxy of its own (:mod:`rittunnel.tunnel.stdio`).
+
+A running tunnel that closes the connection before the service sent a byte could not
+reach it (no proxy: an offline device...): a one-line error naming that tunnel, exit 1;
+what it read from stdin is gone, so no proxy of our own is tried then."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
+from ..errors import RittunnelError
 from ..profiles import Profile, command_profile
 from ..report import Reporter
 from ..settings import Settings
@@ -59,7 +64,8 @@ def through_running(
     profile: Profile, account: Account, store: StateStore, reporter: Reporter
 ) -> bool:
     """Relay stdin/stdout through a running tunnel of ``profile``'s service and account
-    (its port proxy), until the service closes; False when none takes the connection."""
+    (its port proxy), until the service closes; False when none takes the connection.
+    Raises :class:`RittunnelError` when the tunnel closes it before any byte came back."""
     from ..tunnel.share import find_running, open_running, relay_stdio
 
     running = find_running(
@@ -85,5 +91,12 @@ def through_running(
         f"(pid {running.pid}) on {running.host}:{running.port}"
     )
     with sock:
-        relay_stdio(sock)
+        received = relay_stdio(sock)
+    if received == 0:
+        where = f"its log {running.state.log}" if running.state.log else "its output"
+        raise RittunnelError(
+            f"stdio: the running tunnel {running.name} (pid {running.pid}, port "
+            f"{running.port}) closed the connection before the service sent anything; "
+            f"see {where} and `rittunnel status`"
+        )
     return True

@@ -42,8 +42,10 @@ def new_state(
     *,
     log: str = "",
     addresses: list[str] | None = None,
+    shareable: bool = True,
 ) -> TunnelState:
-    """The state file of a tunnel this process runs for ``profile``, under ``name``."""
+    """The state file of a tunnel this process runs for ``profile``, under ``name``;
+    ``shareable``: whether ``stdio`` and ``run`` may use it (see ``TunnelState``)."""
     pid = os.getpid()
     account = clients.locate(profile)
     return TunnelState(
@@ -59,6 +61,7 @@ def new_state(
         source=profile.source,
         addresses=addresses or [],
         log=log,
+        shareable=shareable,
     )
 
 

@@ -208,7 +208,10 @@ class Session:
         relayer: Relayer | None = None,
         log: str = "",
         flush_interval: float = FLUSH_INTERVAL,
+        shareable: bool = True,
     ) -> None:
+        """``shareable=False``: ``stdio`` and ``run`` of the same service must not use
+        these tunnels (a ``run``'s: they end with its command)."""
         self.reporter = reporter
         self.store = store
         self.settings = settings
@@ -226,7 +229,7 @@ class Session:
         self.slots: list[Slot] = []
         by_name: dict[str, Slot] = {}
         for profile in profiles:
-            state = new_state(profile, clients, profile.name, log=log)
+            state = new_state(profile, clients, profile.name, log=log, shareable=shareable)
             tunnel = Tunnel(
                 profile,
                 clients.client(account_of(state)),

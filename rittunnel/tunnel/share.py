@@ -2,7 +2,7 @@
 
 remote.it takes seconds to open a proxy, and a second connect for a service may replace
 the first (cutting its sessions). So when a tunnel of the same service and account is
-already running on this machine (``rittunnel up``, ``up -d``, another ``run``),
+already running on this machine (``rittunnel up``, ``up -d``; not a ``run``'s own),
 ``rittunnel stdio`` and ``rittunnel run`` connect to its local port instead: no API call,
 no state file of their own, and the tunnel counts their connections like any other.
 
@@ -10,7 +10,9 @@ The rule (:func:`candidates`, :func:`find_running`): a state file that
 
 * is a tunnel's own (not ``NAME.stdio-PID`` nor ``NAME.orphan-PID``), ``ready``, not
   ``released``, held by a live process (same pid and start time), with a local port and
-  an address that is an IP;
+  a first address that is an IP with that port;
+* is ``shareable``: not the tunnel of a ``run``, which is torn down when its command
+  exits (and would cut whoever borrowed it);
 * records the same account: API, URL (compared as :func:`~.state.normal_url` does) and
   credentials section;
 * records the same service: a service ID compares with the file's ID ignoring case, a
@@ -19,7 +21,10 @@ The rule (:func:`candidates`, :func:`find_running`): a state file that
 * for ``stdio`` (``port_proxy_only``), whose current proxy is not a reverse proxy: a
   port that answers with HTTP redirects is no use to ssh;
 * and that is verified, because a state file may be stale or planted: its pid is a
-  rittunnel process of this user that listens on that TCP port.
+  rittunnel process of this user that listens on that IP (or, for a loopback IP, on
+  every address) and TCP port, and no other state file of that live process names the
+  same port (a copy claiming another service or account: neither is used, and the
+  store's :attr:`~.state.StateStore.problems` says so).
 
 Of several, the one named ``prefer`` (the caller's profile), else the first by name.
 ``run`` adds a port rule (:func:`fit_for_run`). Whoever connects to the port gets what
@@ -114,33 +119,71 @@ def _fits(state: TunnelState, account: Account, service: str, port_proxy_only: b
         and state.ready
         and not state.released
         and state.local_port > 0
+        and state.shareable
         and bool(state.addresses)
         and host_of(state.addresses[0]) is not None
+        and state.addresses[0].rpartition(":")[2] == str(state.local_port)
         and not (port_proxy_only and state.reverse)
         and same_account(state, account)
         and same_service(state, service)
     )
 
 
-def verified(state: TunnelState) -> bool:
-    """Whether a live rittunnel process of this user holds ``state`` and listens on its
-    port (a stale or planted file does not pass)."""
+def verified(state: TunnelState, host: str) -> bool:
+    """Whether a live rittunnel process of this user holds ``state`` and listens on
+    ``host`` (its address as a client's host) and its port (a stale or planted file does
+    not pass)."""
     return (
-        holds(state) and is_rittunnel_process(state.pid) and listens_on(state.pid, state.local_port)
+        holds(state)
+        and is_rittunnel_process(state.pid)
+        and listens_on(state.pid, host, state.local_port)
     )
+
+
+def claimed_twice(states: list[TunnelState]) -> dict[tuple[int, int], list[str]]:
+    """The (pid, port) pairs that more than one of ``states`` claims for a live process,
+    each with the names claiming it. A process serves each of its ports for one tunnel:
+    a second file naming it is a copy (maybe planted to send a client of another service
+    there), and which of them is true cannot be told."""
+    by_port: dict[tuple[int, int], list[TunnelState]] = {}
+    for state in states:
+        if not state.released and state.local_port > 0:
+            by_port.setdefault((state.pid, state.local_port), []).append(state)
+    twice: dict[tuple[int, int], list[str]] = {}
+    for key, claims in by_port.items():
+        live = [s.name for s in claims if holds(s)] if len(claims) > 1 else []
+        if len(live) > 1:
+            twice[key] = live
+    return twice
 
 
 def candidates(
     store: StateStore, *, account: Account, service: str, port_proxy_only: bool = False
 ) -> list[Running]:
-    """Every running tunnel of ``service`` and ``account`` that may be used, by name."""
+    """Every running tunnel of ``service`` and ``account`` that may be used, by name. A
+    port claimed by two state files (:func:`claimed_twice`) is used by neither and added
+    to ``store.problems`` (the caller reports them)."""
+    states = [state for _, state in store.all()]
+    twice = claimed_twice(states)
+    said: set[tuple[int, int]] = set()
     found: list[Running] = []
-    for _, state in store.all():
-        if not _fits(state, account, service, port_proxy_only) or not verified(state):
+    for state in states:
+        if not _fits(state, account, service, port_proxy_only):
+            continue
+        key = (state.pid, state.local_port)
+        if key in twice:
+            if key not in said:
+                said.add(key)
+                store.problems.append(
+                    f"state files {' and '.join(n + '.json' for n in twice[key])} name the "
+                    f"same port {state.local_port} of pid {state.pid}: using neither (remove "
+                    "the one that pid does not run)"
+                )
             continue
         host = host_of(state.addresses[0])
         assert host is not None  # _fits checked
-        found.append(Running(state.name, state.pid, host, state.local_port, state))
+        if verified(state, host):
+            found.append(Running(state.name, state.pid, host, state.local_port, state))
     return sorted(found, key=lambda r: r.name)
 
 
@@ -191,11 +234,13 @@ def open_running(running: Running, timeout: float = CONNECT_TIMEOUT) -> socket.s
 
 def relay_stdio(
     sock: socket.socket, stdin_fd: int = 0, stdout_fd: int = 1, bufsize: int = BUFFER
-) -> None:
+) -> int:
     """Relay ``stdin_fd`` → ``sock`` and ``sock`` → ``stdout_fd`` until ``sock``'s other
     side closes (or resets, or stdout's reader goes away). EOF on stdin is a half-close.
-    Blocking, with one daemon thread for stdin: the blocking twin of
-    :func:`rittunnel.tunnel.stdio.pump_stdio`, without trio's start-up cost."""
+    Returns how many bytes came from ``sock`` (0: the tunnel closed the connection before
+    the service said anything, e.g. it could not get a proxy). Blocking, with one daemon
+    thread for stdin: the blocking twin of :func:`rittunnel.tunnel.stdio.pump_stdio`,
+    without trio's start-up cost."""
 
     def outbound() -> None:
         try:
@@ -206,10 +251,13 @@ def relay_stdio(
             pass  # the tunnel closed: the inbound side sees it too
 
     threading.Thread(target=outbound, name="stdin", daemon=True).start()
+    received = 0
     try:
         while chunk := sock.recv(bufsize):
+            received += len(chunk)
             view = memoryview(chunk)
             while view:
                 view = view[os.write(stdout_fd, view) :]
     except OSError:
         pass  # a reset, or the reader of stdout went away (ssh exited): nothing to carry
+    return received

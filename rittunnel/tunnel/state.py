@@ -20,6 +20,7 @@ it never stops a command.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import math
 import os
@@ -86,6 +87,9 @@ class TunnelState:
     #: the current proxy is a reverse proxy (the local port answers with HTTP redirects),
     #: so ``stdio`` cannot use this tunnel (see :mod:`rittunnel.tunnel.share`)
     reverse: bool = False
+    #: ``stdio`` and ``run`` of the same service may use this tunnel; False for the
+    #: tunnel of a ``run``, which ends with its command (a file without it: True)
+    shareable: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -236,6 +240,7 @@ _CHECKS: dict[str, Callable[[object], str]] = {
     "log": _text(4096),
     "released": _bool,
     "reverse": _bool,
+    "shareable": _bool,
 }
 
 
@@ -303,17 +308,44 @@ def is_rittunnel_process(pid: int) -> bool:
     return is_rittunnel_argv(argv)
 
 
-def listens_on(pid: int, port: int) -> bool:
-    """Whether process ``pid`` has a TCP socket listening on ``port`` (any address).
-    Looks at that process's sockets only (not a system-wide scan); a process we may not
-    look at, or that is gone, does not."""
+#: the wildcard listener that also takes a client's connection to a loopback address
+_WILDCARD = {"127.0.0.1": "0.0.0.0", "::1": "::"}
+
+
+def listens_on(pid: int, host: str, port: int) -> bool:
+    """Whether process ``pid`` has a TCP socket listening on ``host``:``port``, so that a
+    client connecting there reaches that process: one bound to that very IP, or (for
+    ``127.0.0.1`` and ``::1``) to every address (``0.0.0.0``, ``::``). Looks at that
+    process's sockets only (not a system-wide scan); a process we may not look at, or that
+    is gone, does not; nor does a ``host`` that is not an IP."""
     import psutil
 
+    wanted = _ip(host)
+    if wanted is None:
+        return False
+    accepted = {wanted}
+    wildcard = _WILDCARD.get(str(wanted))
+    if wildcard is not None:
+        accepted.add(ipaddress.ip_address(wildcard))
     try:
         sockets = psutil.Process(pid).net_connections(kind="tcp")
     except psutil.Error:
         return False
-    return any(s.status == psutil.CONN_LISTEN and s.laddr and s.laddr.port == port for s in sockets)
+    return any(
+        s.status == psutil.CONN_LISTEN
+        and s.laddr
+        and s.laddr.port == port
+        and _ip(s.laddr.ip) in accepted
+        for s in sockets
+    )
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``text`` as an IP address (an IPv6 scope ``%eth0`` dropped); None if it is not one."""
+    try:
+        return ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
 
 
 def is_rittunnel_argv(argv: list[str]) -> bool:
@@ -438,9 +470,13 @@ class StateStore:
             holder = self.read(path)
             if holder is not None and holder.pid != os.getpid() and holds(holder):
                 where = f" on port {holder.local_port}" if holder.local_port else ""
-                raise RittunnelError(
-                    f"profile {state.name} is already running as pid {holder.pid}{where}; "
+                then = (
                     f"use it, or `rittunnel stop {state.name}` first"
+                    if holder.shareable
+                    else "it is a `rittunnel run` and ends with its command; try again then"
+                )
+                raise RittunnelError(
+                    f"profile {state.name} is already running as pid {holder.pid}{where}; {then}"
                 )
             if holder is not None and holder.proxies:
                 previous = self._keep_orphan(holder)
