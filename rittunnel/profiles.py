@@ -204,9 +204,10 @@ _NOT_IN_NAME = re.compile(r"[^a-z0-9_-]+")
 
 def service_problem(text: str) -> str:
     """What makes ``text`` (``--service``) neither a service ID nor a plausible service
-    name ("" when nothing): empty, hex groups and colons that are not eight bytes (a
-    mistyped ID: looked up as a name, it would only fail later), control characters, or
-    longer than :data:`MAX_SERVICE_NAME` characters. Pure."""
+    name ("" when nothing): empty, four or more colon-separated groups of up to four hex
+    digits that are not eight bytes (:data:`_ID_LIKE`: a mistyped ID; looked up as a
+    name, it would only fail later; three groups or fewer are taken as a name), control
+    characters, or longer than :data:`MAX_SERVICE_NAME` characters. Pure."""
     value = text.strip()
     if not value:
         return "is empty; give a service name or ID (`rittunnel services` lists them)"

@@ -366,7 +366,9 @@ class Reporter:
         expires_in: float | None,
         expires_at: float | None,
     ) -> None:
-        """A tunnel got a new proxy (the old one expired or failed)."""
+        """A tunnel got a new proxy, any after its first: a renewal ahead of expiry, a
+        ``warm`` replacement made before an idle proxy is dropped, or one made after the
+        old proxy expired, failed or was dropped."""
         life = f", expires in {format_duration(expires_in)}" if expires_in is not None else ""
         self.event(
             "renewed",

@@ -8,7 +8,8 @@ through it.
   expires), the rest at exit. While the tunnel runs, :meth:`ProxyKeeper.maintain` keeps
   clients from waiting for remote.it (see :func:`~rittunnel.tunnel.lease.plan`): it renews
   a proxy in use before it expires, retires one remote.it has dropped for idleness before
-  a client is sent into it, and with ``warm: true`` makes the next one at once.
+  a client is sent into it, and with ``warm: true`` makes the next one before an idle
+  proxy is dropped, while the idle one still serves.
 * :class:`Upstream` puts a keeper to use: :meth:`Upstream.connect` gives a proxy and a
   socket connected through it (trying the next proxy when one does not take the
   connection), :meth:`Upstream.stop_proxies` is the teardown. ``stdio`` uses this half
