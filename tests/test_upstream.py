@@ -396,8 +396,15 @@ async def test_a_renewed_proxy_keeps_its_connection_until_it_expires(autojump_cl
         nursery.cancel_scope.cancel()
 
 
-async def test_a_renewal_that_fails_is_retried_and_clients_still_get_proxies(
-    autojump_clock: Any,
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ApiRefused("service not found", "not found"),  # permanent
+        TwoFactorError("this account now signs in with two-factor"),  # credentials
+    ],
+)
+async def test_a_renewal_that_fails_is_said_retried_and_not_fatal(
+    autojump_clock: Any, failure: Exception
 ) -> None:
     api = MemoryApi(expires_in=10, latency=1.0)
     err = io.StringIO()
@@ -405,9 +412,10 @@ async def test_a_renewal_that_fails_is_retried_and_clients_still_get_proxies(
     async with trio.open_nursery() as nursery:
         await nursery.start(up.serve)
         lease = await up.keeper.acquire(trio.current_time() + 30)
-        api.failures = [ApiRefused("service not found", "not found")]  # permanent, once
+        api.failures = [failure]  # once
         await trio.sleep(20)
-        assert "could not make the next proxy ahead of time" in err.getvalue()
+        said = f"could not make the next proxy ahead of time: {failure}; trying again in"
+        assert said in err.getvalue()
         assert api.connects >= 2 and up.current is not None
         assert up.current.connection_id != "C1"  # tried again, and made it
         await up.keeper.release(lease)
@@ -450,22 +458,6 @@ async def test_the_idle_policy_overtaking_a_renewal_stops_it_too(autojump_clock:
         assert api.connects == 2 and up.open_ids == [] and up.current is None
         await trio.sleep(30)
         assert api.connects == 2  # and no renewal for an unused tunnel
-        nursery.cancel_scope.cancel()
-
-
-async def test_a_credentials_failure_in_the_background_is_said_not_fatal(
-    autojump_clock: Any,
-) -> None:
-    api = MemoryApi(expires_in=10, latency=1.0)
-    err = io.StringIO()
-    up = served(api, err=err)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(up.serve)
-        lease = await up.keeper.acquire(trio.current_time() + 30)
-        api.failures = [TwoFactorError("this account now signs in with two-factor")] * 3
-        await trio.sleep(8)  # the renewal fails: said, retried later
-        assert "could not make the next proxy ahead of time: this account" in err.getvalue()
-        await up.keeper.release(lease)
         nursery.cancel_scope.cancel()
 
 
