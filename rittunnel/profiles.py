@@ -33,7 +33,7 @@ import yaml
 
 from .errors import ProfileError, UsageError
 from .report import printable, redact_url, shown
-from .settings import APIS, Api, url_problem
+from .settings import APIS, ENV_PROFILES, Api, url_problem
 
 Mode = Literal["latching", "restricted", "public"]
 MODES: tuple[Mode, ...] = ("latching", "restricted", "public")
@@ -235,9 +235,14 @@ def service_tunnel_name(service: str) -> str:
     value = service.strip()
     if is_service_id(value):
         return "service-" + value.lower().replace(":", "-")
-    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().lower()
-    part = _NOT_IN_NAME.sub("-", folded).strip("-")[:MAX_NAME_PART].strip("-")
+    part = _NOT_IN_NAME.sub("-", ascii_fold(value)).strip("-")[:MAX_NAME_PART].strip("-")
     return f"service-{part}" if part else "service"
+
+
+def ascii_fold(text: str) -> str:
+    """``text`` in lower-case ASCII, accents dropped (``Über Pi`` → ``uber pi``); what
+    has no ASCII form is left out."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
 def _section_problem(section: object) -> bool:
@@ -323,7 +328,7 @@ _KEYS = {
 
 def profile_dirs(env: Mapping[str, str]) -> list[Path]:
     """The directories searched for ``NAME.yaml``, in order."""
-    dirs = [Path(p).expanduser() for p in env.get("RITTUNNEL_PROFILES", "").split(os.pathsep) if p]
+    dirs = [Path(p).expanduser() for p in env.get(ENV_PROFILES, "").split(os.pathsep) if p]
     config_home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")) / ".config")
     dirs.append(Path(config_home).expanduser() / "rittunnel" / "profiles")
     return dirs

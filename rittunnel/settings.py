@@ -34,6 +34,8 @@ Api = Literal["rest", "graphql"]
 APIS: tuple[Api, ...] = ("rest", "graphql")
 
 ENV_API = "RITTUNNEL_API"
+#: where profiles are looked for first (``os.pathsep``-separated directories)
+ENV_PROFILES = "RITTUNNEL_PROFILES"
 ENV_API_URL = "RITTUNNEL_API_URL"
 ENV_GRAPHQL_URL = "RITTUNNEL_GRAPHQL_URL"
 ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"

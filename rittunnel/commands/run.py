@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -105,9 +104,10 @@ def run(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int
     async def body(session: Session) -> int:
         info = session.slots[0].tunnel.info
 
+        session.forward.sigint = forward_sigint
+
         def started(proc: trio.Process) -> None:
-            session.forward_to = proc
-            session.forward_sigint = forward_sigint
+            session.forward.proc = proc
 
         return await child.run(info.host, info.local_port, started)
 
@@ -151,23 +151,17 @@ def _beside(running: Running, child: Child, forward_sigint: bool, reporter: Repo
         f"run: using the running tunnel {running.name} (pid {running.pid}) "
         f"on {running.host}:{running.port}"
     )
-    from ..tunnel.signals import stop_on_signals
+    from ..tunnel.signals import Forward, stop_on_signals
 
-    procs: list[trio.Process] = []
+    forward = Forward(sigint=forward_sigint)
 
-    def forward(signum: int) -> bool:
-        """As :meth:`Session._forward`: pass ``signum`` to the command while it runs (not
-        SIGINT when its terminal sent it there already)."""
-        if not procs or procs[0].returncode is not None:
-            return False
-        if signum != signal.SIGINT or forward_sigint:
-            procs[0].send_signal(signum)
-        return True
+    def started(proc: trio.Process) -> None:
+        forward.proc = proc
 
     async def main() -> int:
         codes: list[int] = []  # stays empty when a stop signal cancelled the body
         async with stop_on_signals(reporter, forward=forward) as stop:
-            codes.append(await child.run(running.host, running.port, procs.append))
+            codes.append(await child.run(running.host, running.port, started))
         if codes:
             return codes[0]
         return 1 if stop.signal is None else 128 + stop.signal

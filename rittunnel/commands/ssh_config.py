@@ -54,12 +54,11 @@ import fnmatch
 import re
 import shlex
 import sys
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import RittunnelError
-from ..profiles import is_service_id
+from ..profiles import ascii_fold, is_service_id
 from ..remoteit.protocol import ServiceInfo
 from ..report import Reporter, printable, shown
 from ..settings import Settings
@@ -104,8 +103,7 @@ def id_digits(address: str) -> str:
 def host_name(name: str, address: str) -> str:
     """``name`` as an ssh ``Host`` name (see the module docstring): never empty, never
     with a ``.``, never a name or address of a real host (``localhost``, a number)."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    host = _UNSAFE.sub("-", folded)[:MAX_HOST].strip("-")
+    host = _UNSAFE.sub("-", ascii_fold(name))[:MAX_HOST].strip("-")
     if not host:
         return f"remoteit-{id_digits(address)}"
     if host in LOOPBACK or _NUMBER.fullmatch(host):

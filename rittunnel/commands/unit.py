@@ -71,6 +71,7 @@ from ..settings import (
     ENV_API_TIMEOUT,
     ENV_API_URL,
     ENV_GRAPHQL_URL,
+    ENV_PROFILES,
     ENV_RELAY_THREADS,
     ENV_SERVICES_TTL,
     ENV_START_TIMEOUT,
@@ -90,7 +91,6 @@ CREDENTIAL_VARS = (
 )
 #: variables holding directories, made absolute when carried
 PATH_VARS = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
-ENV_PROFILES = "RITTUNNEL_PROFILES"
 #: variables carried from this shell into the unit (``Environment=``): none is a secret
 CARRIED = (
     ENV_PROFILES,
@@ -219,13 +219,18 @@ def escape_specifiers(text: str) -> str:
     return text.replace("%", "%%")
 
 
+def _is_control(ch: str) -> bool:
+    """A C0 control character or DEL."""
+    return ord(ch) < 0x20 or ord(ch) == 0x7F
+
+
 def _quoted(text: str) -> str:
     """``text`` as one double-quoted word with C escapes, as systemd unquotes it."""
     out = []
     for ch in text:
         if ch in '"\\':
             out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+        elif _is_control(ch):
             out.append(f"\\x{ord(ch):02x}")
         else:
             out.append(ch)
@@ -236,7 +241,7 @@ def _needs_quotes(text: str) -> bool:
     return (
         not text
         or text == ";"
-        or any(ch.isspace() or ch in "\"'\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+        or any(ch.isspace() or ch in "\"'\\" or _is_control(ch) for ch in text)
     )
 
 
@@ -253,7 +258,7 @@ def exec_line(argv: Sequence[str]) -> str:
     """The value of ``ExecStart=`` that runs ``argv``. Raises a one-line error when
     systemd would refuse the program's path (quotes, backslashes, control characters)."""
     program, *args = argv
-    if any(ch in "\"'\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in program):
+    if any(ch in "\"'\\" or _is_control(ch) for ch in program):
         raise RittunnelError(
             f"systemd runs no program whose path has quotes, backslashes or control "
             f"characters in it, as {shown(program, 200)} has; install rittunnel elsewhere"
@@ -415,12 +420,12 @@ def unit(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> in
     profiles = load_profiles(args.names, settings)
     env, cwd = settings.env, os.getcwd()
     carried, secret = carried_env(env, cwd)
+    env_file = env_file_path(env)
     for name in secret:
         reporter.warn(
             f"{name} has a user name or password in it: not written into the unit; "
-            f"put {name}=… in {env_file_path(env)} (mode 0600)"
+            f"put {name}=… in {env_file} (mode 0600)"
         )
-    env_file = env_file_path(env)
     home = {"HOME": env["HOME"]} if env.get("HOME") else {}
     file_values = read_env_file(env_file, reporter.warn)
     service_env = {**home, **carried, **file_values}

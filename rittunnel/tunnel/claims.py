@@ -27,8 +27,7 @@ from ..profiles import Profile, list_profiles, load_profile_file
 from ..remoteit.protocol import DEFAULT_API_URL, is_gone
 from ..report import Reporter, redact_url
 from ..settings import GRAPHQL_URL, STOP_TIMEOUT, Settings
-from .state import StateStore, TunnelState, normal_url, process_start_time
-from .state import account_of as account_of  # where session and stdio get it
+from .state import StateStore, TunnelState, account_of, normal_url, process_start_time
 from .upstream import ApiClients
 
 #: whether credentials may be sent to an API URL (see :class:`TrustedUrls`)

@@ -37,11 +37,11 @@ from ..remoteit.client import ApiClient
 from ..remoteit.protocol import ReverseProxy
 from ..report import Reporter
 from ..settings import Settings
-from .claims import Claim, TrustedUrls, account_of, cleanup_orphans, new_state
+from .claims import Claim, TrustedUrls, cleanup_orphans, new_state
 from .lease import Lease
 from .port import Port
-from .signals import stop_on_signals
-from .state import StateStore
+from .signals import Forward, stop_on_signals
+from .state import StateStore, account_of
 from .upstream import ApiClients, Upstream, wall_clock
 
 #: seconds between writes of live counters to the state files
@@ -217,10 +217,8 @@ class Session:
         self.settings = settings
         self.flush_interval = flush_interval
         self.outcome = Outcome()
-        #: the child process signals are forwarded to (set by a ``run`` body)
-        self.forward_to: trio.Process | None = None
-        #: whether SIGINT is forwarded too (not when the terminal already sent it there)
-        self.forward_sigint = True
+        #: where signals go while a ``run`` body's child runs (its ``proc`` is set by it)
+        self.forward = Forward()
         self._all_done = trio.Event()
         self._clients = clients
         relayer = relayer or Relayer(Limits(max_threads=settings.relay_threads))
@@ -270,7 +268,7 @@ class Session:
         self._on_stopping = on_stopping
         async with stop_on_signals(
             self.reporter,
-            forward=self._forward,
+            forward=self.forward,
             on_usr1=self._honour_stop_requests,
             on_stop=lambda signum: self._stopping(signal.Signals(signum).name),
         ) as stop:
@@ -384,16 +382,6 @@ class Session:
                     self._record(slot, durable=False)
 
     # -- signals --------------------------------------------------------------------------
-
-    def _forward(self, signum: int) -> bool:
-        """Pass ``signum`` to the ``run`` child while it runs (not SIGINT when its
-        terminal sent it there already)."""
-        child = self.forward_to
-        if child is None or child.returncode is not None:
-            return False
-        if signum != signal.SIGINT or self.forward_sigint:
-            child.send_signal(signum)
-        return True
 
     def _tearing_down(self, slot: Slot) -> None:
         slot.stopping = True

@@ -28,6 +28,23 @@ FORCED_EXIT = 130
 
 
 @dataclass
+class Forward:
+    """``forward`` for :func:`stop_on_signals` while a child process runs (``rittunnel
+    run``): a signal goes to ``proc`` while it runs, SIGINT only with ``sigint`` (not when
+    the child's terminal already sent it there). Returns whether it passed it on."""
+
+    proc: trio.Process | None = None
+    sigint: bool = True
+
+    def __call__(self, signum: int) -> bool:
+        if self.proc is None or self.proc.returncode is not None:
+            return False
+        if signum != signal.SIGINT or self.sigint:
+            self.proc.send_signal(signum)
+        return True
+
+
+@dataclass
 class Stop:
     """What stopped the body: the signal number, or None when it ended by itself."""
 

@@ -122,8 +122,6 @@ class ProxyKeeper:
         self.on_change = on_change
         self.stop_timeout = stop_timeout
         self.make_timeout = make_timeout
-        #: keep a proxy ready even when nobody uses the tunnel (the profile's ``warm``)
-        self.warm = profile.warm
         self.current: Lease | None = None
         self.generation = 0
         #: where replaced proxies are stopped (None: inline)
@@ -341,7 +339,11 @@ class ProxyKeeper:
             now = trio.current_time()
             lease = self.current
             step = plan(
-                lease, self.use(), now=now, warm=self.warm, lead=renewal_lead(self._connect_times)
+                lease,
+                self.use(),
+                now=now,
+                warm=self.profile.warm,
+                lead=renewal_lead(self._connect_times),
             )
             if step.retire and lease is not None:
                 self._say_retired(step.why, lease, step.make)
