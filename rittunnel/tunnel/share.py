@@ -46,15 +46,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import RittunnelError
 from ..profiles import is_service_id
-from .state import (
-    StateStore,
-    TunnelState,
-    account_of,
-    holds,
-    is_rittunnel_process,
-    listens_on,
-    normal_url,
-)
+from .state import WILDCARD, StateStore, TunnelState, account_of, holds, normal_url, serves
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account
@@ -63,8 +55,9 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 3.0
 #: bytes read at once from stdin or the tunnel
 BUFFER = 256 * 1024
-#: the host a client uses for a tunnel listening on every address
-_ANY = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+#: the host a client uses for a tunnel listening on every address (``0.0.0.0``:
+#: ``127.0.0.1``, ``::``: ``::1``), the inverse of the state module's wildcards
+_ANY = {v: k for k, v in WILDCARD.items()}
 
 
 @dataclass(frozen=True)
@@ -78,10 +71,10 @@ class Running:
     state: TunnelState
 
 
-def host_of(address: str) -> str | None:
-    """The host a local client connects to for a listening ``address`` (``127.0.0.1:2222``,
-    ``[::1]:2222``): the IP, with ``0.0.0.0`` as ``127.0.0.1`` and ``::`` as ``::1``;
-    None when it is not an IP with a port."""
+def client_end(address: str) -> tuple[str, str] | None:
+    """Where a local client connects for a listening ``address`` (``127.0.0.1:2222``,
+    ``[::1]:2222``): the IP, with ``0.0.0.0`` as ``127.0.0.1`` and ``::`` as ``::1``, and
+    the port as written (digits); None when it is not an IP with a port."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
         return None
@@ -91,7 +84,14 @@ def host_of(address: str) -> str | None:
         ipaddress.ip_address(host)
     except ValueError:
         return None
-    return _ANY.get(host, host)
+    return _ANY.get(host, host), port
+
+
+def host_of(address: str) -> str | None:
+    """The host of :func:`client_end`: a local client's IP for a listening ``address``;
+    None when it is not an IP with a port."""
+    end = client_end(address)
+    return None if end is None else end[0]
 
 
 def same_account(state: TunnelState, account: Account) -> bool:
@@ -111,33 +111,32 @@ def same_service(state: TunnelState, service: str) -> bool:
     return bool(state.service_name) and state.service_name == service
 
 
-def _fits(state: TunnelState, account: Account, service: str, port_proxy_only: bool) -> bool:
-    """The rule's checks that need only the file (see the module docstring)."""
-    return (
+def _fits(state: TunnelState, account: Account, service: str, port_proxy_only: bool) -> str | None:
+    """The host a client connects to for ``state`` (its first address) when ``state``
+    passes the rule's checks that need only the file (see the module docstring); else
+    None."""
+    end = client_end(state.addresses[0]) if state.addresses else None
+    fits = (
         ".stdio-" not in state.name
         and ".orphan-" not in state.name
         and state.ready
         and not state.released
         and state.local_port > 0
         and state.shareable
-        and bool(state.addresses)
-        and host_of(state.addresses[0]) is not None
-        and state.addresses[0].rpartition(":")[2] == str(state.local_port)
+        and end is not None
+        and end[1] == str(state.local_port)
         and not (port_proxy_only and state.reverse)
         and same_account(state, account)
         and same_service(state, service)
     )
+    return end[0] if fits and end is not None else None
 
 
 def verified(state: TunnelState, host: str) -> bool:
     """Whether a live rittunnel process of this user holds ``state`` and listens on
     ``host`` (its address as a client's host) and its port (a stale or planted file does
-    not pass)."""
-    return (
-        holds(state)
-        and is_rittunnel_process(state.pid)
-        and listens_on(state.pid, host, state.local_port)
-    )
+    not pass): :func:`~.state.serves`, which looks at that process once."""
+    return serves(state, host)
 
 
 def claimed_twice(states: list[TunnelState]) -> dict[tuple[int, int], list[str]]:
@@ -168,7 +167,8 @@ def candidates(
     said: set[tuple[int, int]] = set()
     found: list[Running] = []
     for state in states:
-        if not _fits(state, account, service, port_proxy_only):
+        host = _fits(state, account, service, port_proxy_only)
+        if host is None:
             continue
         key = (state.pid, state.local_port)
         if key in twice:
@@ -180,8 +180,6 @@ def candidates(
                     "the one that pid does not run)"
                 )
             continue
-        host = host_of(state.addresses[0])
-        assert host is not None  # _fits checked
         if verified(state, host):
             found.append(Running(state.name, state.pid, host, state.local_port, state))
     return sorted(found, key=lambda r: r.name)

@@ -38,6 +38,8 @@ from ..report import shown
 from ..settings import APIS, Api
 
 if TYPE_CHECKING:
+    import psutil
+
     from ..remoteit.accounts import Account
 
 #: the most bytes a state file may have
@@ -256,12 +258,13 @@ def pid_max() -> int:
 # -- processes -----------------------------------------------------------------------
 
 
-def process_start_time(pid: int) -> float | None:
-    """The start time of process ``pid``, or None when there is no such process."""
+def process_start_time(pid: int | psutil.Process) -> float | None:
+    """The start time of process ``pid`` (or of that process), or None when there is no
+    such process; -1.0 when it exists but we may not look."""
     import psutil  # lazy: status and cleanup need it, the relay does not
 
     try:
-        return psutil.Process(pid).create_time()
+        return _process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
@@ -280,8 +283,21 @@ def has_exited(pid: int) -> bool:
         return False
 
 
+def _process(pid: int | psutil.Process) -> psutil.Process:
+    """``pid`` as a process (built here, so the caller's handling of psutil's errors
+    covers building it), or that process itself."""
+    import psutil
+
+    return psutil.Process(pid) if isinstance(pid, int) else pid
+
+
 def is_alive(state: TunnelState) -> bool:
-    started = process_start_time(state.pid)
+    return _started_as(state, process_start_time(state.pid))
+
+
+def _started_as(state: TunnelState, started: float | None) -> bool:
+    """Whether a process that ``started`` then (:func:`process_start_time`) is the one
+    ``state`` names: there is one, and its start time is the file's, or unknown."""
     if started is None:
         return False
     return started == -1.0 or abs(started - state.pid_started) < 1.0
@@ -292,14 +308,36 @@ def holds(state: TunnelState) -> bool:
     return not state.released and is_alive(state)
 
 
-def is_rittunnel_process(pid: int) -> bool:
-    """Whether ``pid`` is a rittunnel process of this user (same real uid, and a
-    rittunnel command line: :func:`is_rittunnel_argv`). Only such a process is ever
-    signalled: a state file may name any process."""
+def serves(state: TunnelState, host: str) -> bool:
+    """Whether a live rittunnel process of this user holds ``state`` and listens on
+    ``host``:``state.local_port``: :func:`holds`, :func:`is_rittunnel_process` and
+    :func:`listens_on`, in that order and with the same outcomes, on one
+    ``psutil.Process`` built once (a stale or planted file does not pass)."""
+    import psutil
+
+    if state.released:
+        return False
+    try:
+        proc = psutil.Process(state.pid)
+    except psutil.Error:
+        # gone: not alive (process_start_time's None); psutil swallows AccessDenied
+        # here, and were it raised is_rittunnel_process would fail to build it too
+        return False
+    return (
+        _started_as(state, process_start_time(proc))
+        and is_rittunnel_process(proc)
+        and listens_on(proc, host, state.local_port)
+    )
+
+
+def is_rittunnel_process(pid: int | psutil.Process) -> bool:
+    """Whether ``pid`` (or that process) is a rittunnel process of this user (same real
+    uid, and a rittunnel command line: :func:`is_rittunnel_argv`). Only such a process is
+    ever signalled: a state file may name any process."""
     import psutil
 
     try:
-        proc = psutil.Process(pid)
+        proc = _process(pid)
         if proc.uids().real != os.getuid():
             return False
         argv = proc.cmdline()
@@ -309,26 +347,26 @@ def is_rittunnel_process(pid: int) -> bool:
 
 
 #: the wildcard listener that also takes a client's connection to a loopback address
-_WILDCARD = {"127.0.0.1": "0.0.0.0", "::1": "::"}
+WILDCARD = {"127.0.0.1": "0.0.0.0", "::1": "::"}
 
 
-def listens_on(pid: int, host: str, port: int) -> bool:
-    """Whether process ``pid`` has a TCP socket listening on ``host``:``port``, so that a
-    client connecting there reaches that process: one bound to that very IP, or (for
-    ``127.0.0.1`` and ``::1``) to every address (``0.0.0.0``, ``::``). Looks at that
-    process's sockets only (not a system-wide scan); a process we may not look at, or that
-    is gone, does not; nor does a ``host`` that is not an IP."""
+def listens_on(pid: int | psutil.Process, host: str, port: int) -> bool:
+    """Whether process ``pid`` (or that process) has a TCP socket listening on
+    ``host``:``port``, so that a client connecting there reaches that process: one bound
+    to that very IP, or (for ``127.0.0.1`` and ``::1``) to every address (``0.0.0.0``,
+    ``::``). Looks at that process's sockets only (not a system-wide scan); a process we
+    may not look at, or that is gone, does not; nor does a ``host`` that is not an IP."""
     import psutil
 
     wanted = _ip(host)
     if wanted is None:
         return False
     accepted = {wanted}
-    wildcard = _WILDCARD.get(str(wanted))
+    wildcard = WILDCARD.get(str(wanted))
     if wildcard is not None:
         accepted.add(ipaddress.ip_address(wildcard))
     try:
-        sockets = psutil.Process(pid).net_connections(kind="tcp")
+        sockets = _process(pid).net_connections(kind="tcp")
     except psutil.Error:
         return False
     return any(
