@@ -42,6 +42,7 @@ from typing import Any
 
 import bench_wait  # scripts/, beside this file
 import psutil
+from bench_wait import free_port as free_port  # re-exported: bench_buffers.py uses it
 
 CHUNK = 1 << 20
 MSG = 64
@@ -241,13 +242,6 @@ class Path_:
     results: dict[str, Any] = field(default_factory=dict)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def wait_listening(pid: int, port: int, timeout: float = 10) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -270,29 +264,9 @@ class Procs:
         return proc
 
     def stop_all(self) -> None:
+        """Each, last started first: SIGTERM, then SIGKILL after 15 s."""
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def read_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> str:
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if sel.select(end - time.monotonic()):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if needle in line:
-                return line
-    raise RuntimeError(f"no {needle!r} from {proc.args!r}")
+            bench_wait.stop(proc)
 
 
 @dataclass
@@ -309,17 +283,10 @@ def start_rittunnel_env(procs: Procs, ports: dict[str, int], tmp: Path) -> Rig:
     fake = procs.start(
         [*RITTUNNEL, "fake-api", "--direct", *services], stdout=subprocess.PIPE, cwd=ROOT
     )
-    url = read_line(fake, "fake remote.it API at").split()[-1]
-    from rittunnel.fake import client_env
-
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp),
-        "RITTUNNEL_PROFILES": str(tmp / "profiles"),
-        **client_env(url, tmp),
-        # the relay's own knobs, so a run can compare them (docs/PERFORMANCE.md)
-        **{k: v for k, v in os.environ.items() if k in RELAY_KNOBS},
-    }
+    url = bench_wait.read_line(fake, "fake remote.it API at").split()[-1]
+    # the relay's own knobs, so a run can compare them (docs/PERFORMANCE.md)
+    knobs = {k: v for k, v in os.environ.items() if k in RELAY_KNOBS}
+    env = bench_wait.rittunnel_env(url, tmp, **knobs)
     (tmp / "profiles").mkdir()
     names = []
     for i, role in enumerate(sorted(ports)):
@@ -337,7 +304,7 @@ def rittunnel_path(rig: Rig) -> Path_:
     )
     ports = {}
     for _ in rig.profiles:
-        event = json.loads(read_line(proc, '"event": "ready"'))
+        event = json.loads(bench_wait.read_line(proc, '"event": "ready"'))
         ports[event["name"].removeprefix("bench-")] = event["local_port"]
     return Path_("rittunnel", ports, pid=proc.pid)
 
@@ -352,7 +319,7 @@ def time_to_ready(rig: Rig, runs: int) -> dict[str, float]:
             [*RITTUNNEL, name, "--json"], stdout=subprocess.PIPE, env=rig.env, text=True
         )
         try:
-            read_line(proc, '"event": "ready"')
+            bench_wait.read_line(proc, '"event": "ready"')
             times.append((time.perf_counter() - start) * 1000)
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -21,6 +21,10 @@ expire and are dropped when idle), relaying to the bench's echo target, with a r
 Every phase is bounded in time and count; everything binds 127.0.0.1. A phase that
 fails (a profile key not known yet, a tunnel that does not start) is reported as an
 error and the others still run.
+
+It also holds the process helpers ``bench.py`` shares (:func:`free_port`, :func:`stop`,
+:func:`read_line`, :func:`rittunnel_env`): ``bench.py`` imports this module, not the
+other way round.
 """
 
 from __future__ import annotations
@@ -98,10 +102,54 @@ QUICK_WAIT = WaitPlan(
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after 15 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def read_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> str:
+    """The first line of ``proc``'s stdout (a pipe) containing ``needle``, read within
+    ``timeout`` s; RuntimeError when none comes (timeout or end of output)."""
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if sel.select(end - time.monotonic()):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if needle in line:
+                return line
+    raise RuntimeError(f"no {needle!r} from {proc.args!r}")
+
+
+def rittunnel_env(url: str, tmp: Path, **extra: str) -> dict[str, str]:
+    """The whole environment of a ``rittunnel`` child talking to the fake at ``url``:
+    PATH, HOME and the profiles directory under ``tmp``, the fake's client settings,
+    then ``extra`` (which wins)."""
+    from rittunnel.fake import client_env
+
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "RITTUNNEL_PROFILES": str(tmp / "profiles"),
+        **client_env(url, tmp),
+        **extra,
+    }
 
 
 def echo_wait(port: int, timeout: float) -> float | None:
@@ -142,21 +190,12 @@ class Fake:
         return sum(1 for c in self.calls() if c["endpoint"] in CONNECTS)
 
 
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then SIGKILL after 15 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextlib.contextmanager
 def fake_api(echo_port: int, plan: WaitPlan) -> Iterator[Fake]:
-    """The fake API with ``plan``'s connect delay and lifetime (from its command line),
-    one TCP service relaying to ``echo_port``; stopped on exit."""
+    """The fake API with ``plan``'s connect delay (from its command line), one TCP
+    service relaying to ``echo_port``; stopped on exit. The proxies' lifetime is not set
+    here: every phase sets ``expirationsec`` through the control endpoint before its
+    first connect (the fake reads it when it opens a proxy)."""
     proc = subprocess.Popen(
         [
             *RITTUNNEL,
@@ -165,29 +204,13 @@ def fake_api(echo_port: int, plan: WaitPlan) -> Iterator[Fake]:
             f"{SERVICE}=bench-wait:TCP:127.0.0.1:{echo_port}",
             "--connect-delay",
             str(plan.connect_delay),
-            "--expirationsec",
-            str(plan.lifetime),
         ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
     )
     try:
-        assert proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        end = time.monotonic() + 30
-        url = ""
-        while not url and time.monotonic() < end:
-            if sel.select(end - time.monotonic()):
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                if "fake remote.it API at" in line:
-                    url = line.split()[-1]
-        if not url:
-            raise RuntimeError("fake-api did not start")
-        yield Fake(proc, url)
+        yield Fake(proc, read_line(proc, "fake remote.it API at").split()[-1])
     finally:
         stop(proc)
 
@@ -207,16 +230,8 @@ class Rig:
 
 
 def make_rig(fake: Fake, tmp: Path) -> Rig:
-    from rittunnel.fake import client_env
-
     (tmp / "profiles").mkdir(parents=True)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp),
-        "RITTUNNEL_PROFILES": str(tmp / "profiles"),
-        **client_env(fake.url, tmp),
-    }
-    rig = Rig(fake, env, tmp)
+    rig = Rig(fake, rittunnel_env(fake.url, tmp), tmp)
     rig.profile("bench-wait")
     rig.profile("bench-warm", "warm: true\n")
     return rig
