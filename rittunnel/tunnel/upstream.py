@@ -303,18 +303,22 @@ class ProxyKeeper:
         self, deadline: float, say: Callable[[str], None] | None = None
     ) -> Connection:
         """One connect, transient failures retried with backoff until ``deadline``; each
-        retry is said (``say``: default a warning)."""
+        retry is said (``say``: default a warning). A retry is made only if it can end by
+        ``deadline`` when it takes as long as the attempt before it, so the caller's wait
+        is bounded by ``deadline`` and not by ``deadline`` plus one more connect."""
         say = say or self.reporter.warn
         await self._pause_after_refusals(deadline)
         delays = backoff_delays()
         attempt = 1
         while True:
+            began = trio.current_time()
             try:
                 return await self._connect()
             except ApiError as exc:
+                now = trio.current_time()
                 # remote.it may ask how long to wait (HTTP 429 Retry-After): at least that
                 delay = max(next(delays), getattr(exc, "retry_after", None) or 0.0)
-                if not exc.transient or trio.current_time() + delay >= deadline:
+                if not exc.transient or now + delay + (now - began) > deadline:
                     if isinstance(exc, ApiRefused) and exc.offline:
                         raise self._offline(exc) from None
                     raise
