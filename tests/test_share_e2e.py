@@ -114,6 +114,29 @@ async def test_stdio_and_run_use_the_running_tunnel_and_leave_its_session_alone(
         assert tunnel.proc.returncode is None
 
 
+async def test_a_service_named_finds_the_tunnel_whose_profile_gave_its_id(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        tunnel, port = await up(world, nursery)  # ssh-pi's profile gives SSH_ID
+        live = await trio.open_tcp_stream("127.0.0.1", port)
+        async with live:
+            assert await echo(live, b"before") == b"before"
+            stdio = await run_cli(world.env, "stdio", "--service", "pi-ssh", stdin=b"by name")
+            assert stdio.code == 0, stdio.err
+            assert stdio.raw_out == b"by name" and stdio.err == ""
+            ran = await run_cli(
+                world.env, "run", "--service", "PI-SSH", "--", sys.executable, "-c", ROUND_TRIP
+            )
+            assert ran.code == 7, ran.all_output
+            assert f"using the running tunnel ssh-pi (pid {tunnel.proc.pid})" in ran.err
+            assert await echo(live, b"after") == b"after"
+            # the name was looked up (once: the list is cached), no second proxy made
+            assert len(world.fake.calls_to("list")) == 1
+            assert len(world.fake.calls_to("connect")) == 1
+            assert state_names(world) == ["ssh-pi.json"]
+
+
 async def test_stdio_beside_a_tunnel_of_another_service_opens_its_own_proxy(
     world: World, nursery: trio.Nursery
 ) -> None:

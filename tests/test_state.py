@@ -366,3 +366,14 @@ def test_an_ipv6_listener_by_address_or_wildcard() -> None:
         assert not listens_on(os.getpid(), "127.0.0.1", one)
         assert listens_on(os.getpid(), "::1", anywhere)
         assert not listens_on(os.getpid(), "127.0.0.1", anywhere)
+
+
+def test_a_problem_is_said_once_however_often_it_is_found(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    said: list[str] = []
+    store.problems += ["state files a.json and b.json name the same port", "other"]
+    store.report(said.append)
+    store.problems += ["state files a.json and b.json name the same port"]  # looked again
+    store.report(said.append)
+    assert said == ["state files a.json and b.json name the same port", "other"]
+    assert store.problems == []

@@ -69,6 +69,25 @@ async def resolve(
     )
 
 
+def resolved_now(profile: Profile, settings: Settings, reporter: Reporter) -> Profile:
+    """``profile`` with its service name turned into an ID (as :func:`resolve`, in a trio
+    run of its own: the service list, cached for ``RITTUNNEL_SERVICES_TTL``). ``stdio``
+    and ``run`` use it to find a running tunnel whose profile gave the service's ID when
+    theirs gives its name, before opening a proxy of their own."""
+    import trio
+
+    accounts = accounts_for(settings, reporter, [profile])
+
+    async def main() -> Profile:
+        try:
+            [resolved] = await resolve([profile], accounts, settings, reporter)
+            return resolved
+        finally:
+            await accounts.aclose()
+
+    return trio.run(main)
+
+
 def load_profiles(names: list[str], settings: Settings) -> list[Profile]:
     profiles = [load_profile(name, settings.env) for name in names]
     seen = [p.name for p in profiles]

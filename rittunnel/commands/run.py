@@ -5,7 +5,8 @@ from the command line (:func:`~rittunnel.profiles.command_profile`: latching, an
 port unless ``-p``), named ``service-….run-PID`` so that runs of the same service never
 claim the same state file.
 
-When a tunnel of the same service and account already runs (``up``, ``up -d``) and fits
+When a tunnel of the same service and account already runs (``up``, ``up -d``; a service
+given by name is resolved to look for one whose profile gave its ID) and fits
 (:func:`rittunnel.tunnel.share.fit_for_run`: the profile's own tunnel, or another
 profile's on the port ``run`` would use), the command runs against it: no state file, no
 API call. Otherwise ``run`` brings its own tunnel up and tears it down when the command
@@ -96,6 +97,12 @@ def run(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int
     child = Child(command, settings.env, reporter)
     accounts = accounts_for(settings, reporter, [profile])
     running = _running_for(profile, args.port, accounts, settings, reporter)
+    if running is None and not profile.service_is_id:  # one that gave the service's ID
+        from .common import resolved_now
+
+        profile = resolved_now(profile, settings, reporter)
+        accounts = accounts_for(settings, reporter, [profile])
+        running = _running_for(profile, args.port, accounts, settings, reporter)
     if running is not None:
         return _beside(running, child, forward_sigint, reporter)
     if args.port is not None:

@@ -8,7 +8,9 @@ needs a port, whatever the service's type), then everything as for a profile.
 
 Through a running tunnel of the same service and account when there is one
 (:mod:`rittunnel.tunnel.share`): looked for before anything that could call the API, and
-used without trio, a state file or an API call, so ssh starts in milliseconds. Else
+used without trio, a state file or an API call, so ssh starts in milliseconds. A service
+given by name that no running tunnel names is resolved (the service list, cached) and
+looked for again by its ID, since a tunnel whose profile gave the ID serves it too. Else
 through a proxy of its own (:mod:`rittunnel.tunnel.stdio`).
 
 A running tunnel that closes the connection before the service sent a byte could not
@@ -40,20 +42,26 @@ def stdio(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> i
     reporter.out = reporter.err  # stdout carries the relayed bytes only
     if not args.verbose:
         reporter.quiet = True
-    accounts = accounts_for(settings, reporter, [profile])
+    account = accounts_for(settings, reporter, [profile]).locate(profile)
     store = StateStore(settings.state_dir)
-    if through_running(profile, accounts.locate(profile), store, reporter):
+    if through_running(profile, account, store, reporter):
         return 0
+    if not profile.service_is_id:  # a running tunnel may know the service by its ID
+        from .common import resolved_now
+
+        profile = resolved_now(profile, settings, reporter)
+        if through_running(profile, account, store, reporter):
+            return 0
 
     import trio
 
     from ..tunnel.stdio import serve_stdio
-    from .common import resolve
+
+    accounts = accounts_for(settings, reporter, [profile])
 
     async def main() -> int:
         try:
-            [resolved] = await resolve([profile], accounts, settings, reporter)
-            return await serve_stdio(resolved, accounts, store, reporter, settings)
+            return await serve_stdio(profile, accounts, store, reporter, settings)
         finally:
             await accounts.aclose()
 

@@ -17,7 +17,8 @@ The rule (:func:`candidates`, :func:`find_running`): a state file that
   credentials section;
 * records the same service: a service ID compares with the file's ID ignoring case, a
   service name equals the name the file's profile gave (no lookup: this runs without a
-  network call, and without a profile at all when given a service alone);
+  network call, and without a profile at all when given a service alone; the commands
+  resolve a name that matched nothing and look again by its ID);
 * for ``stdio`` (``port_proxy_only``), whose current proxy is not a reverse proxy: a
   port that answers with HTTP redirects is no use to ssh;
 * and that is verified, because a state file may be stale or planted: its pid is a

@@ -443,6 +443,7 @@ class StateStore:
         self.directory = directory
         #: one line per state file set aside since the last :meth:`report`
         self.problems: list[str] = []
+        self._said: set[str] = set()
         self._secure = False
 
     def _ready(self, *, create: bool) -> bool:
@@ -455,8 +456,10 @@ class StateStore:
     def report(self, warn: Callable[[str], None]) -> None:
         """Say each problem once (``warn``) and forget them."""
         problems, self.problems = self.problems, []
-        for text in problems:
-            warn(text)
+        for text in dict.fromkeys(problems):
+            if text not in self._said:  # a second look at the same files finds the same
+                self._said.add(text)
+                warn(text)
 
     def path(self, name: str) -> Path:
         return self.directory / f"{check_name(name)}.json"
