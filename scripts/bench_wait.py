@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -120,21 +121,46 @@ def stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait()
 
 
-def read_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> str:
+#: what :func:`read_line` read from a process past the line it returned
+_unread: weakref.WeakKeyDictionary[subprocess.Popen[Any], bytearray] = weakref.WeakKeyDictionary()
+
+
+def read_line(proc: subprocess.Popen[Any], needle: str, timeout: float = 30) -> str:
     """The first line of ``proc``'s stdout (a pipe) containing ``needle``, read within
-    ``timeout`` s; RuntimeError when none comes (timeout or end of output)."""
+    ``timeout`` s; RuntimeError when none comes (timeout or end of output), saying which
+    and the last lines read instead (an error event, say).
+
+    It reads the pipe's file descriptor itself and keeps what came after the line for
+    the next call: select() on a buffered file misses lines already in its buffer (two
+    ready lines in one read would leave the second unseen until the timeout)."""
     assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    fd = proc.stdout.fileno()
+    unread = _unread.setdefault(proc, bytearray())
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if sel.select(end - time.monotonic()):
-            line = proc.stdout.readline()
-            if not line:
+    skipped: list[str] = []
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            while b"\n" in unread:
+                raw, _, rest = bytes(unread).partition(b"\n")
+                unread[:] = rest
+                line = raw.decode("utf-8", "replace") + "\n"
+                if needle in line:
+                    return line
+                skipped = [*skipped[-4:], line.rstrip("\n")]
+            left = end - time.monotonic()
+            if left <= 0:
+                why = f"nothing in {timeout:g} s"
                 break
-            if needle in line:
-                return line
-    raise RuntimeError(f"no {needle!r} from {proc.args!r}")
+            if not sel.select(left):
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                why = f"end of output, exit code {proc.poll()}"
+                break
+            unread += chunk
+    said = f"; it printed: {' | '.join(skipped)}" if skipped else ""
+    raise RuntimeError(f"no {needle!r} from {proc.args!r} ({why}){said}")
 
 
 def rittunnel_env(url: str, tmp: Path, **extra: str) -> dict[str, str]:

@@ -10,6 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import record_output
 
 BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
@@ -115,3 +117,22 @@ def test_bench_buffers_reports_every_variant() -> None:
         assert row["gbit_s"] > 0 and row["rounds"] == 1
         # the relay thread's own CPU was counted: moving a GB costs it something
         assert row["user_ms_per_gb"] + row["sys_ms_per_gb"] > 0
+
+
+def test_read_line_finds_lines_that_came_in_one_read() -> None:
+    """Two lines written at once, then silence: the second is found, not waited for."""
+    child = (
+        "import sys, time\n"
+        "sys.stdout.write('one\\ntwo\\nthree')\n"
+        "sys.stdout.flush()\n"
+        "time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    try:
+        assert bench_wait.read_line(proc, "one", timeout=20) == "one\n"
+        assert bench_wait.read_line(proc, "two", timeout=5) == "two\n"
+        with pytest.raises(RuntimeError, match=r"\(nothing in 0\.5 s\)"):
+            bench_wait.read_line(proc, "three", timeout=0.5)  # not ended: not yet a line
+    finally:
+        proc.kill()
+        proc.wait()
