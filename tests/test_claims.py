@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from rittunnel.errors import ApiRefused, ApiUnavailable, RittunnelError
-from rittunnel.profiles import Profile
+from rittunnel.profiles import Profile, ProxyKind
 from rittunnel.remoteit.accounts import Account
 from rittunnel.report import Reporter
 from rittunnel.settings import Settings
@@ -357,3 +357,13 @@ async def test_cleanup_removes_stale_stop_requests(tmp_path: Path) -> None:
     with trio.fail_after(DEADLINE):
         await cleanup_orphans(store, OneApi(ScriptedStops()), r, trusted=lambda url: True)
     assert sorted(p.name for p in tmp_path.glob("*.stop")) == ["live.stop"]
+
+
+@pytest.mark.parametrize(
+    ("proxy", "reverse"), [("reverse", True), ("port", False), ("auto", False)]
+)
+def test_a_tunnel_asking_for_a_reverse_proxy_is_recorded_so_before_it_has_one(
+    proxy: ProxyKind, reverse: bool
+) -> None:
+    profile = Profile(name="web", source="web.yaml", service="80:01", local_port=8080, proxy=proxy)
+    assert new_state(profile, TwoAccounts(), "web").reverse is reverse

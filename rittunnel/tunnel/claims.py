@@ -61,6 +61,9 @@ def new_state(
         addresses=addresses or [],
         log=log,
         shareable=shareable,
+        # before its first proxy (on_demand), a tunnel that asks for a reverse proxy is
+        # already no use to stdio; ``auto`` is known once remote.it answers
+        reverse=profile.proxy == "reverse",
     )
 
 
