@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from rittunnel.fake import FakeService
+from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, FakeService
 
 from .conftest import (
     EXIT_42_ON_SIGTERM,
@@ -125,6 +125,7 @@ async def test_a_service_named_finds_the_tunnel_whose_profile_gave_its_id(
             stdio = await run_cli(world.env, "stdio", "--service", "pi-ssh", stdin=b"by name")
             assert stdio.code == 0, stdio.err
             assert stdio.raw_out == b"by name" and stdio.err == ""
+            assert len(world.fake.calls_to("connect")) == 1  # through the running tunnel
             ran = await run_cli(
                 world.env, "run", "--service", "PI-SSH", "--", sys.executable, "-c", ROUND_TRIP
             )
@@ -135,6 +136,28 @@ async def test_a_service_named_finds_the_tunnel_whose_profile_gave_its_id(
             assert len(world.fake.calls_to("list")) == 1
             assert len(world.fake.calls_to("connect")) == 1
             assert state_names(world) == ["ssh-pi.json"]
+
+
+async def test_a_name_looked_up_reads_the_credentials_once(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        keys = world.tmp / "home" / ".remoteit" / "credentials"
+        keys.parent.mkdir(parents=True, exist_ok=True)
+        keys.write_text(
+            f"[DEFAULT]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\n"
+            f"R3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
+        )
+        keys.chmod(0o644)
+        env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
+        # no tunnel runs: looked for by name, the name looked up, looked for by ID, then
+        # a proxy of its own; the key file's warning is said once, not once per look
+        stdio = await run_cli(env, "stdio", "--service", "pi-ssh", stdin=b"own, by name")
+        assert stdio.code == 0, stdio.err
+        assert stdio.raw_out == b"own, by name"
+        assert (
+            stdio.err
+            == f"rittunnel: warning: {keys} can be read by other users; run `chmod 600 {keys}`\n"
+        )
+        assert len(world.fake.calls_to("gql_connect")) == 1
 
 
 async def test_stdio_beside_a_tunnel_of_another_service_opens_its_own_proxy(

@@ -17,6 +17,7 @@ from rittunnel.profiles import Profile
 from rittunnel.report import Reporter
 from rittunnel.settings import STOP_TIMEOUT
 from rittunnel.tunnel import upstream as upstream_module
+from rittunnel.tunnel.lease import usable_until
 from rittunnel.tunnel.upstream import ProxyKeeper, Upstream
 
 from .conftest import MemoryApi
@@ -99,6 +100,32 @@ async def test_retries_never_outlast_the_deadline(autojump_clock: Any) -> None:
         with pytest.raises(ApiUnavailable):
             await keeper(api).acquire(start + 9.3)
         assert trio.current_time() - start <= 9.3
+
+
+class Paced(MemoryApi):
+    """A MemoryApi whose connects take ``paces`` seconds, in turn (then its latency)."""
+
+    def __init__(self, paces: list[float], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.paces = paces
+
+    async def connect(self, *args: Any, **kw: Any) -> Any:
+        if self.paces:
+            self.latency = self.paces.pop(0)
+        return await super().connect(*args, **kw)
+
+
+async def test_one_slow_failure_does_not_end_a_wait_recent_connects_fit_in(
+    autojump_clock: Any,
+) -> None:
+    api = Paced([1.0, 8.0, 1.0], expires_in=5)
+    k = keeper(api)
+    await k.release(await k.acquire(trio.current_time() + 30))  # C1 in 1 s
+    await trio.sleep(10)  # expired
+    api.failures = [ApiUnavailable("502 after 8 s")]
+    start = trio.current_time()
+    lease = await k.acquire(start + 12)  # 8 s failed; 1 s connects fit in what is left
+    assert lease.connection_id == "C2" and trio.current_time() - start <= 12
 
 
 async def test_permanent_failure_is_not_retried(autojump_clock: Any) -> None:
@@ -429,6 +456,26 @@ async def test_a_renewal_that_fails_is_said_retried_and_not_fatal(
         assert said in err.getvalue()
         assert api.connects >= 2 and up.current is not None
         assert up.current.connection_id != "C1"  # tried again, and made it
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_renewal_retries_while_a_backoff_step_fits(autojump_clock: Any) -> None:
+    # 1 s connects: the renewal starts 3 s before the proxy stops being usable; its
+    # first try fails after 1.8 s, and the retry (0.5 s) still makes it in time. Nobody
+    # waits for a renewal, so it is not cut short by the pace of the failed try.
+    api = Paced([1.0, 1.8, 0.5], expires_in=10)
+    err = io.StringIO()
+    up = served(api, err=err)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        lease = await up.keeper.acquire(trio.current_time() + 30)
+        api.failures = [ApiUnavailable("502")]
+        while api.connects < 2:
+            await trio.sleep(0.1)
+        assert up.current is not None and up.current.connection_id == "C2"
+        assert "ahead of time" not in err.getvalue()
+        assert api.connect_times[1] < usable_until(lease)
         await up.keeper.release(lease)
         nursery.cancel_scope.cancel()
 

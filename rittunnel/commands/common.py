@@ -69,14 +69,15 @@ async def resolve(
     )
 
 
-def resolved_now(profile: Profile, settings: Settings, reporter: Reporter) -> Profile:
+def resolved_now(
+    profile: Profile, accounts: Accounts, settings: Settings, reporter: Reporter
+) -> Profile:
     """``profile`` with its service name turned into an ID (as :func:`resolve`, in a trio
-    run of its own: the service list, cached for ``RITTUNNEL_SERVICES_TTL``). ``stdio``
-    and ``run`` use it to find a running tunnel whose profile gave the service's ID when
-    theirs gives its name, before opening a proxy of their own."""
+    run of its own, ``accounts`` closed after it: the service list, cached for
+    ``RITTUNNEL_SERVICES_TTL``). ``stdio`` and ``run`` use it to find a running tunnel
+    whose profile gave the service's ID when theirs gives its name, before opening a
+    proxy of their own."""
     import trio
-
-    accounts = accounts_for(settings, reporter, [profile])
 
     async def main() -> Profile:
         try:

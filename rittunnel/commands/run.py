@@ -9,10 +9,11 @@ When a tunnel of the same service and account already runs (``up``, ``up -d``; a
 given by name is resolved to look for one whose profile gave its ID) and fits
 (:func:`rittunnel.tunnel.share.fit_for_run`: the profile's own tunnel, or another
 profile's on the port ``run`` would use), the command runs against it: no state file, no
-API call. Otherwise ``run`` brings its own tunnel up and tears it down when the command
-exits; that tunnel is recorded as not shareable, so no ``stdio`` or other ``run`` uses it
-(it would be cut when this command exits). Either way it exits with the command's code,
-and stop signals go to the command while it runs. No command is a usage error (exit 2)."""
+connect (no API call at all unless a service name had to be looked up). Otherwise
+``run`` brings its own tunnel up and tears it down when the command exits; that tunnel
+is recorded as not shareable, so no ``stdio`` or other ``run`` uses it (it would be cut
+when this command exits). Either way it exits with the command's code, and stop signals
+go to the command while it runs. No command is a usage error (exit 2)."""
 
 from __future__ import annotations
 
@@ -100,8 +101,7 @@ def run(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int
     if running is None and not profile.service_is_id:  # one that gave the service's ID
         from .common import resolved_now
 
-        profile = resolved_now(profile, settings, reporter)
-        accounts = accounts_for(settings, reporter, [profile])
+        profile = resolved_now(profile, accounts, settings, reporter)
         running = _running_for(profile, args.port, accounts, settings, reporter)
     if running is not None:
         return _beside(running, child, forward_sigint, reporter)

@@ -20,7 +20,7 @@ what it read from stdin is gone, so no proxy of our own is tried then."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import RittunnelError
 from ..profiles import Profile, command_profile
@@ -32,6 +32,9 @@ from .common import accounts_for, with_options
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account
 
+#: what :func:`through_running` did
+Found = Literal["used", "none", "refused"]
+
 
 def stdio(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """Relay stdin/stdout through a running tunnel, else through a fresh proxy."""
@@ -42,22 +45,21 @@ def stdio(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> i
     reporter.out = reporter.err  # stdout carries the relayed bytes only
     if not args.verbose:
         reporter.quiet = True
-    account = accounts_for(settings, reporter, [profile]).locate(profile)
+    accounts = accounts_for(settings, reporter, [profile])
     store = StateStore(settings.state_dir)
-    if through_running(profile, account, store, reporter):
-        return 0
-    if not profile.service_is_id:  # a running tunnel may know the service by its ID
+    found = through_running(profile, accounts.locate(profile), store, reporter)
+    if found == "none" and not profile.service_is_id:
+        # a running tunnel may know the service by its ID
         from .common import resolved_now
 
-        profile = resolved_now(profile, settings, reporter)
-        if through_running(profile, account, store, reporter):
-            return 0
+        profile = resolved_now(profile, accounts, settings, reporter)
+        found = through_running(profile, accounts.locate(profile), store, reporter)
+    if found == "used":
+        return 0
 
     import trio
 
     from ..tunnel.stdio import serve_stdio
-
-    accounts = accounts_for(settings, reporter, [profile])
 
     async def main() -> int:
         try:
@@ -70,10 +72,11 @@ def stdio(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> i
 
 def through_running(
     profile: Profile, account: Account, store: StateStore, reporter: Reporter
-) -> bool:
+) -> Found:
     """Relay stdin/stdout through a running tunnel of ``profile``'s service and account
-    (its port proxy), until the service closes; False when none takes the connection.
-    Raises :class:`RittunnelError` when the tunnel closes it before any byte came back."""
+    (its port proxy), until the service closes: ``used``. ``none``: there is no such
+    tunnel; ``refused``: the one found did not take the connection. Raises
+    :class:`RittunnelError` when the tunnel closes it before any byte came back."""
     from ..tunnel.share import find_running, open_running, relay_stdio
 
     running = find_running(
@@ -85,7 +88,7 @@ def through_running(
     )
     store.report(reporter.warn)
     if running is None:
-        return False
+        return "none"
     try:
         sock = open_running(running)
     except OSError as exc:
@@ -93,7 +96,7 @@ def through_running(
             f"{profile.name}: the running tunnel {running.name} (pid {running.pid}) did not "
             f"take a connection on {running.host}:{running.port} ({exc}); opening a proxy"
         )
-        return False
+        return "refused"
     reporter.debug(
         f"{profile.name}: relaying stdio through the running tunnel {running.name} "
         f"(pid {running.pid}) on {running.host}:{running.port}"
@@ -107,4 +110,4 @@ def through_running(
             f"{running.port}) closed the connection before the service sent anything; "
             f"see {where} and `rittunnel status`"
         )
-    return True
+    return "used"

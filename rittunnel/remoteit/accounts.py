@@ -164,5 +164,8 @@ class Accounts:
         )
 
     async def aclose(self) -> None:
-        for client in self.clients.values():
+        """Close every client; the next :meth:`client` makes a new one (a command may
+        use these accounts again in a later ``trio.run``)."""
+        clients, self.clients = self.clients, {}
+        for client in clients.values():
             await client.aclose()  # shielded: runs even while cancelled

@@ -275,7 +275,7 @@ class ProxyKeeper:
         started = trio.current_time()
         try:
             say = self.reporter.debug if background else None
-            conn = await self._connect_retrying(deadline, say)
+            conn = await self._connect_retrying(deadline, say, waited=not background)
             if conn.replaced is not None:
                 self.reporter.warn(
                     f"{self.profile.name}: remote.it replaced an earlier proxy of this service "
@@ -300,12 +300,15 @@ class ProxyKeeper:
             making.set()
 
     async def _connect_retrying(
-        self, deadline: float, say: Callable[[str], None] | None = None
+        self, deadline: float, say: Callable[[str], None] | None = None, *, waited: bool = True
     ) -> Connection:
         """One connect, transient failures retried with backoff until ``deadline``; each
-        retry is said (``say``: default a warning). A retry is made only if it can end by
-        ``deadline`` when it takes as long as the attempt before it, so the caller's wait
-        is bounded by ``deadline`` and not by ``deadline`` plus one more connect."""
+        retry is said (``say``: default a warning). ``waited``: a client waits for it, so
+        a retry that would not end by ``deadline`` at the pace of the last attempt (or of
+        the slowest recent connect, if faster) is not started: the client hears the error
+        then rather than after one more connect. A connect once asked is still awaited
+        (it may make a proxy), up to the API timeout. In the background (``waited``
+        False) retries go on while a backoff step fits before ``deadline``."""
         say = say or self.reporter.warn
         await self._pause_after_refusals(deadline)
         delays = backoff_delays()
@@ -318,7 +321,10 @@ class ProxyKeeper:
                 now = trio.current_time()
                 # remote.it may ask how long to wait (HTTP 429 Retry-After): at least that
                 delay = max(next(delays), getattr(exc, "retry_after", None) or 0.0)
-                if not exc.transient or now + delay + (now - began) > deadline:
+                pace = now - began
+                if self._connect_times:
+                    pace = min(pace, max(self._connect_times))
+                if not exc.transient or now + delay + (pace if waited else 0.0) >= deadline:
                     if isinstance(exc, ApiRefused) and exc.offline:
                         raise self._offline(exc) from None
                     raise
