@@ -173,3 +173,15 @@ async def test_services_and_stdio_over_graphql(world: World) -> None:
         assert result.code == 0 and result.raw_out == b"through stdio"
         assert len(world.fake.calls_to("gql_disconnect")) == 1
         assert world.fake.open_proxies == []
+
+
+async def test_a_deprecation_warning_from_remote_it_is_said_once(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.knobs.warning = "121 - this client is deprecated"
+        cli, port = await up(world, nursery)  # a login and a connect, both warned
+        assert await roundtrip(port, b"still works") == b"still works"
+        assert await cli.stop() == 0  # and a stop call
+        assert cli.all_output.count("says this client is deprecated") == 1, cli.all_output
+        assert world.fake.open_proxies == []

@@ -68,6 +68,7 @@ class GraphQLClient(Session):
             credentials,
             timeout=timeout,
             env_var="RITTUNNEL_GRAPHQL_URL",
+            warn=reporter.warn if reporter is not None else None,
         )
 
     # -- the calls ---------------------------------------------------------------------

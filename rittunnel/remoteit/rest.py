@@ -54,7 +54,13 @@ class RestClient(Session):
         self._on_token = on_token
         self._reporter = reporter
         self._login_lock = trio.Lock()
-        self._http = Transport(base_url, credentials, timeout=timeout, env_var="RITTUNNEL_API_URL")
+        self._http = Transport(
+            base_url,
+            credentials,
+            timeout=timeout,
+            env_var="RITTUNNEL_API_URL",
+            warn=reporter.warn if reporter is not None else None,
+        )
 
     # -- the calls ---------------------------------------------------------------------
 

@@ -7,10 +7,14 @@ an error, not a few hundred MiB of memory.
 
 Messages never include headers or request bodies (where the secrets are), nor the user
 name and password of a URL (``http://user:pass@host/``: shown as ``***@host``).
+
+An ``X-R3-Warning`` header on an answer (``121 …``: this client is deprecated) is said
+once per distinct value (:func:`r3_warning`), escaped and bounded; the call goes on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -25,6 +29,22 @@ from .credentials import Credentials
 
 #: the largest answer body read (a list of 1000 services is about 0.8 MB)
 MAX_BODY = 8 * 1024 * 1024
+#: the ``X-R3-Warning`` code that means "this client is deprecated"
+DEPRECATED = "121"
+#: the most distinct ``X-R3-Warning`` values said by one transport (then: no more)
+MAX_WARNINGS = 5
+
+
+def r3_warning(value: str, host: str) -> str:
+    """What to say for an ``X-R3-Warning: value`` header from the API at ``host``: the
+    value escaped and cut to 200 characters; a ``121`` says this client is deprecated."""
+    text = printable(value.strip(), 200)
+    if value.strip().startswith(DEPRECATED):
+        return (
+            f"remote.it at {host} says this client is deprecated (X-R3-Warning: {text}); "
+            "it works for now: look for a newer rittunnel"
+        )
+    return f"remote.it at {host} warns: {text} (X-R3-Warning)"
 
 
 @dataclass(frozen=True)
@@ -39,14 +59,23 @@ class Reply:
 class Transport:
     """Requests to one API endpoint, signed with the access key when there is one.
 
-    ``env_var`` names the variable that sets the endpoint, for the "cannot reach" hint."""
+    ``env_var`` names the variable that sets the endpoint, for the "cannot reach" hint;
+    ``warn`` hears an answer's ``X-R3-Warning`` (see :func:`r3_warning`)."""
 
     def __init__(
-        self, base_url: str, credentials: Credentials, *, timeout: float, env_var: str
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        timeout: float,
+        env_var: str,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.env_var = env_var
+        self._warn = warn
+        self._warned: set[str] = set()
         auth: httpx.Auth | None = None
         if credentials.access_key is not None:
             from .signing import SigningAuth
@@ -94,6 +123,7 @@ class Transport:
                 # json= sets Content-Type: application/json, which the docs' own examples
                 # forget; the API accepts it either way.
                 async with self._client.stream(method, url, json=body, headers=headers) as r:
+                    self._say_warning(r.headers.get("x-r3-warning"))
                     return Reply(r.status_code, r.headers, await self._read(r, what))
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise ApiError(
@@ -114,6 +144,15 @@ class Transport:
             raise ApiUnavailable(
                 f"{what}: the connection to {self.host} failed ({_short(exc)}); try again later"
             ) from None
+
+    def _say_warning(self, value: str | None) -> None:
+        """Say an ``X-R3-Warning`` value not said before (at most :data:`MAX_WARNINGS`)."""
+        if not value or self._warn is None or len(self._warned) >= MAX_WARNINGS:
+            return
+        key = value.strip()[:200]
+        if key not in self._warned:
+            self._warned.add(key)
+            self._warn(r3_warning(value, self.host))
 
     async def _read(self, response: httpx.Response, what: str) -> bytes:
         """The body, read as it arrives; more than :data:`MAX_BODY` bytes is an error
