@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.errors import CredentialsError, ProfileError
+from rittunnel.errors import ApiUnavailable, CredentialsError, ProfileError
 from rittunnel.profiles import Profile
 from rittunnel.remoteit.accounts import (
     Account,
@@ -18,11 +18,12 @@ from rittunnel.remoteit.accounts import (
     api_url_for,
     choose_api,
     graphql_url_for,
+    url_setting,
 )
 from rittunnel.remoteit.credentials import credentials_from_env
 from rittunnel.remoteit.rest import RestClient
 from rittunnel.report import Reporter
-from rittunnel.settings import Settings
+from rittunnel.settings import Api, Settings
 
 SECRET = base64.b64encode(b"s" * 32).decode()
 GRAPHQL = "https://api.remote.it/graphql/v1"
@@ -89,6 +90,35 @@ def test_api_url_env_beats_profile() -> None:
     assert api_url_for(profile(api_url="http://p"), Settings.from_env({})) == "http://p"
     env = Settings.from_env({"RITTUNNEL_API_URL": "http://e/"})
     assert api_url_for(profile(api_url="http://p"), env) == ("http://e")
+
+
+@pytest.mark.parametrize(
+    ("env", "api_url", "api", "want"),
+    [
+        ({}, None, "rest", "RITTUNNEL_API_URL"),  # remote.it's: what would change it
+        ({}, "http://p", "rest", "api_url in p.yaml"),
+        ({"RITTUNNEL_API_URL": "http://e"}, "http://p", "rest", "RITTUNNEL_API_URL"),
+        ({}, None, "graphql", "RITTUNNEL_GRAPHQL_URL"),
+        ({}, "http://p", "graphql", "api_url in p.yaml"),  # GraphQL on the profile's host
+        ({"RITTUNNEL_API_URL": "http://e"}, None, "graphql", "RITTUNNEL_API_URL"),
+        ({"RITTUNNEL_GRAPHQL_URL": "http://g"}, "http://p", "graphql", "RITTUNNEL_GRAPHQL_URL"),
+    ],
+)
+def test_hints_name_where_the_url_was_set(
+    env: dict[str, str], api_url: str | None, api: Api, want: str
+) -> None:
+    assert url_setting(profile(api_url=api_url), Settings.from_env(env), api) == want
+
+
+async def test_a_profiles_unreachable_api_url_is_named_in_the_error(tmp_path: Path) -> None:
+    a = accounts(tmp_path, **LOGIN)
+    account = a.locate(profile(api_url="http://127.0.0.1:9/apv/v27"))
+    try:
+        with pytest.raises(ApiUnavailable) as info:
+            await a.client(account).list_services()
+        assert str(info.value).endswith("check your network or api_url in p.yaml")
+    finally:
+        await a.aclose()
 
 
 KEY = {"R3_ACCESS_KEY_ID": "AK", "R3_SECRET_ACCESS_KEY": SECRET}

@@ -73,6 +73,19 @@ def choose_api(profile: Profile | None, settings: Settings, creds: Credentials) 
     return api
 
 
+def url_setting(profile: Profile | None, settings: Settings, api: Api) -> str:
+    """Where the user sets the URL :func:`api_url_for` or :func:`graphql_url_for` gives,
+    for hints ("check your network or …"): the variable that set it, else the profile's
+    ``api_url``, else the variable that would change remote.it's default."""
+    if api == "graphql" and settings.graphql_url != GRAPHQL_URL:
+        return "RITTUNNEL_GRAPHQL_URL"
+    if settings.api_url:
+        return "RITTUNNEL_API_URL"
+    if profile is not None and profile.api_url:
+        return f"api_url in {profile.source}"
+    return "RITTUNNEL_GRAPHQL_URL" if api == "graphql" else "RITTUNNEL_API_URL"
+
+
 def graphql_url_for(profile: Profile | None, settings: Settings) -> str:
     """``RITTUNNEL_GRAPHQL_URL``; else, when the REST API was pointed elsewhere
     (``RITTUNNEL_API_URL`` or the profile's ``api_url``), ``/graphql/v1`` on that same
@@ -94,6 +107,8 @@ class Accounts:
         self._tokens = TokenCache(settings.cache_dir / "tokens.json")
         self._credentials: dict[str, Credentials] = {}
         self.clients: dict[Account, ApiClient] = {}
+        #: where the user sets each account's URL (see :func:`url_setting`)
+        self._url_settings: dict[Account, str] = {}
 
     def section(self, profile: Profile | None) -> str:
         """The credentials-file section this profile's account uses ("": the default)."""
@@ -128,8 +143,11 @@ class Accounts:
     def _account(self, profile: Profile | None, section: str, creds: Credentials) -> Account:
         api = choose_api(profile, self.settings, creds)
         if api == "graphql":
-            return Account(graphql_url_for(profile, self.settings), section, "graphql")
-        return Account(api_url_for(profile, self.settings), section, "rest")
+            account = Account(graphql_url_for(profile, self.settings), section, "graphql")
+        else:
+            account = Account(api_url_for(profile, self.settings), section, "rest")
+        self._url_settings.setdefault(account, url_setting(profile, self.settings, api))
+        return account
 
     def client(self, account: Account) -> ApiClient:
         if account not in self.clients:
@@ -142,7 +160,13 @@ class Accounts:
         if account.api == "graphql":
             from .graphql import GraphQLClient
 
-            return GraphQLClient(account.url, creds, timeout=timeout, reporter=self.reporter)
+            return GraphQLClient(
+                account.url,
+                creds,
+                timeout=timeout,
+                reporter=self.reporter,
+                url_setting=self._url_settings.get(account, "RITTUNNEL_GRAPHQL_URL"),
+            )
         from .rest import RestClient
 
         key = cache_key(account.url, creds)
@@ -161,6 +185,7 @@ class Accounts:
             token=cached,
             on_token=remember,
             reporter=self.reporter,
+            url_setting=self._url_settings.get(account, "RITTUNNEL_API_URL"),
         )
 
     async def aclose(self) -> None:

@@ -51,6 +51,7 @@ class GraphQLClient(Session):
         timeout: float = API_TIMEOUT,
         reporter: Reporter | None = None,
         page_size: int = queries.PAGE_SIZE,
+        url_setting: str = "RITTUNNEL_GRAPHQL_URL",
     ) -> None:
         if credentials.access_key is None:
             raise CredentialsError(
@@ -67,7 +68,7 @@ class GraphQLClient(Session):
             f"{parts.scheme}://{parts.netloc}",
             credentials,
             timeout=timeout,
-            env_var="RITTUNNEL_GRAPHQL_URL",
+            url_setting=url_setting,
             warn=reporter.warn if reporter is not None else None,
         )
 

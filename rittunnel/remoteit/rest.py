@@ -34,7 +34,7 @@ class RestClient(Session):
     Use as ``async with RestClient(url, creds) as api: conn = await api.connect(...)``.
     ``on_token`` is called with ``(token, expires_at)`` after every successful login, so
     a caller can cache it. ``reporter`` hears what the client has to say (nothing is
-    said without one).
+    said without one). ``url_setting`` names where the user sets ``url``, for hints.
     """
 
     def __init__(
@@ -46,6 +46,7 @@ class RestClient(Session):
         token: str | None = None,
         on_token: Callable[[str, float | None], None] | None = None,
         reporter: Reporter | None = None,
+        url_setting: str = "RITTUNNEL_API_URL",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
@@ -58,7 +59,7 @@ class RestClient(Session):
             base_url,
             credentials,
             timeout=timeout,
-            env_var="RITTUNNEL_API_URL",
+            url_setting=url_setting,
             warn=reporter.warn if reporter is not None else None,
         )
 

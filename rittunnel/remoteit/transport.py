@@ -59,7 +59,8 @@ class Reply:
 class Transport:
     """Requests to one API endpoint, signed with the access key when there is one.
 
-    ``env_var`` names the variable that sets the endpoint, for the "cannot reach" hint;
+    ``url_setting`` says where the user sets the endpoint (a variable, or ``api_url in
+    PROFILE``), for the "cannot reach" hint;
     ``warn`` hears an answer's ``X-R3-Warning`` (see :func:`r3_warning`)."""
 
     def __init__(
@@ -68,12 +69,12 @@ class Transport:
         credentials: Credentials,
         *,
         timeout: float,
-        env_var: str,
+        url_setting: str,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.env_var = env_var
+        self.url_setting = url_setting
         self._warn = warn
         self._warned: set[str] = set()
         auth: httpx.Auth | None = None
@@ -128,7 +129,7 @@ class Transport:
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise ApiError(
                 f"{what}: cannot use the API URL {self.host} ({_short(exc)}); "
-                f"set {self.env_var} to an http:// or https:// URL"
+                f"set {self.url_setting} to an http:// or https:// URL"
             ) from None
         except (trio.TooSlowError, httpx.TimeoutException):
             raise ApiUnavailable(
@@ -138,7 +139,7 @@ class Transport:
         except httpx.ConnectError as exc:
             raise ApiUnavailable(
                 f"{what}: cannot reach the remote.it API at {self.host} ({_short(exc)}); "
-                f"check your network or {self.env_var}"
+                f"check your network or {self.url_setting}"
             ) from None
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise ApiUnavailable(
