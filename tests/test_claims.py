@@ -21,8 +21,9 @@ from rittunnel.profiles import Profile, ProxyKind
 from rittunnel.remoteit.accounts import Account
 from rittunnel.report import Reporter
 from rittunnel.settings import Settings
-from rittunnel.tunnel.claims import Claim, TrustedUrls, cleanup_orphans, new_state
+from rittunnel.tunnel.claims import Claim, cleanup_orphans, new_state
 from rittunnel.tunnel.state import StateStore, TunnelState, process_start_time
+from rittunnel.tunnel.trust import TrustedUrls
 
 from .conftest import MemoryApi, MemoryClients
 
@@ -291,28 +292,6 @@ async def test_without_a_trust_given_only_the_clients_settings_are_trusted(
     with trio.fail_after(DEADLINE):
         assert await cleanup_orphans(store, clients, r) == 0
     assert clients.accounts == [] and [p.name for p, _ in store.all()] == ["evil.json"]
-
-
-def test_trusted_urls_are_the_settings_and_the_profiles(tmp_path: Path) -> None:
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    (profiles / "work.yaml").write_text(
-        "service: s\nlocal_port: 1\napi_url: http://Work.example:8/x/\n"
-    )
-    (profiles / "broken.yaml").write_text("service: [\n")
-    env = {"RITTUNNEL_PROFILES": str(profiles), "HOME": str(tmp_path)}
-    settings = Settings(
-        state_dir=tmp_path,
-        cache_dir=tmp_path,
-        env=env,
-        api_url="http://127.0.0.1:9/apv/v27",
-        graphql_url="http://127.0.0.1:9/graphql/v1",
-    )
-    trusted = TrustedUrls(settings)
-    assert trusted("http://127.0.0.1:9/apv/v27/") and trusted("http://127.0.0.1:9/graphql/v1")
-    assert trusted("https://api.remot3.it/apv/v27") and trusted("https://api.remote.it/graphql/v1")
-    assert trusted("http://work.example:8/x")  # a profile's api_url (host case ignored)
-    assert not trusted("http://127.0.0.1:10/apv/v27") and not trusted("http://work.example:8/y")
 
 
 async def test_a_name_that_climbs_out_of_the_state_directory_writes_nothing_there(

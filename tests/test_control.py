@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.commands.control import Entry, status, status_table, stop, wait
+from rittunnel.commands.control import Entry, entries, status, status_table, stop, wait
 from rittunnel.errors import RittunnelError
 from rittunnel.report import Reporter
 from rittunnel.tunnel.state import StateStore, TunnelState, holds, process_start_time
@@ -40,12 +40,8 @@ def any_pid(pid: int) -> bool:
 def state(name: str, *, alive: bool = True, **kw: object) -> TunnelState:
     kw.setdefault("pid", ME if alive else DEAD)
     kw.setdefault("pid_started", (process_start_time(ME) or 0.0) if alive else 0.0)
-    return TunnelState(
-        name=name,
-        api_url="http://api",
-        service="svc",
-        **kw,  # type: ignore[arg-type]
-    )
+    kw.setdefault("api_url", "http://api")
+    return TunnelState(name=name, service="svc", **kw)  # type: ignore[arg-type]
 
 
 def reporter() -> tuple[Reporter, io.StringIO, io.StringIO]:
@@ -274,3 +270,28 @@ def test_status_refuses_a_state_directory_others_may_write(tmp_path: Path) -> No
     r, _, _ = reporter()
     with pytest.raises(RittunnelError, match="writable by group and others"):
         status(StateStore(directory), r, as_json=False)
+
+
+def test_a_dead_tunnel_of_an_api_url_no_setting_names_is_not_sent_to_cleanup(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path)
+    store.write(state("mine", alive=False, proxies=["C1"], api_url="https://api.remote.it/apv/v27"))
+    store.write(state("planted", alive=False, proxies=["C2"], api_url="http://u:pw@evil.example/"))
+    store.write(
+        state("gql", alive=False, proxies=["C3"], api="graphql", api_url="http://g.example/")
+    )
+    trusted = {"https://api.remote.it/apv/v27"}.__contains__
+    rows = {e.state.name: e for e in entries(store, Reporter(err=io.StringIO()), trusted)}
+    assert [rows[n].trusted for n in ("mine", "planted", "gql")] == [True, False, False]
+    lines = status_table(list(rows.values()), time.time())
+    [mine] = [line for line in lines if line.startswith("mine: ")]
+    assert mine.endswith("`rittunnel cleanup` stops them and removes it")
+    [planted] = [line for line in lines if line.startswith("planted: ")]
+    assert "through API URL http://***@evil.example/" in planted and "pw" not in planted
+    assert "`rittunnel cleanup` leaves them alone" in planted
+    assert (
+        "name it in RITTUNNEL_API_URL or a profile's api_url; else remove planted.json" in planted
+    )
+    [gql] = [line for line in lines if line.startswith("gql: ")]
+    assert "name it in RITTUNNEL_GRAPHQL_URL" in gql

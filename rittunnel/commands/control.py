@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RittunnelError, UsageError
-from ..report import Reporter
+from ..report import Reporter, redact_url
 from ..settings import Settings
 from ..tunnel.state import (
     StateStore,
@@ -32,6 +32,7 @@ from ..tunnel.state import (
     holds,
     is_rittunnel_process,
 )
+from ..tunnel.trust import Trust, TrustedUrls
 from ..units import format_bytes, format_duration
 
 #: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy)
@@ -43,21 +44,30 @@ def control(args: argparse.Namespace, settings: Settings, reporter: Reporter) ->
     """``status``, ``stop`` or ``wait``, as ``args.command`` says."""
     store = StateStore(settings.state_dir)
     if args.command == "status":
-        return status(store, reporter, as_json=args.json)
+        return status(store, reporter, as_json=args.json, trusted=TrustedUrls(settings))
     if args.command == "stop":
         if not args.names and not args.all:
             raise UsageError("stop: name the tunnels to stop, or --all")
         timeout = STOP_WAIT if args.timeout is None else args.timeout
-        return stop(store, reporter, args.names, every=args.all, timeout=timeout)
+        return stop(
+            store,
+            reporter,
+            args.names,
+            every=args.all,
+            timeout=timeout,
+            trusted=TrustedUrls(settings),
+        )
     return wait(store, reporter, args.name, args.timeout)
 
 
 @dataclass
 class Entry:
-    """A state file and whether its process is alive."""
+    """A state file, whether its process is alive, and whether ``cleanup`` would send
+    credentials to the API URL it records (:mod:`rittunnel.tunnel.trust`)."""
 
     state: TunnelState
     alive: bool
+    trusted: bool = True
 
     def as_json(self, now: float) -> dict[str, Any]:
         s = self.state
@@ -93,10 +103,16 @@ class Entry:
         return "ready" if self.state.ready else "starting"
 
 
-def entries(store: StateStore, reporter: Reporter) -> list[Entry]:
+def entries(store: StateStore, reporter: Reporter, trusted: Trust | None = None) -> list[Entry]:
     """Every valid state file and whether a live process holds it; state files set aside
-    as bad are reported (once: they are moved aside)."""
-    out = [Entry(state, holds(state)) for _, state in store.all()]
+    as bad are reported (once: they are moved aside). ``trusted``: judges the API URL of
+    a dead tunnel's proxies (default: every URL)."""
+    out = []
+    for _, state in store.all():
+        alive, ok = holds(state), True
+        if trusted is not None and not alive and state.proxies:
+            ok = trusted(state.api_url)
+        out.append(Entry(state, alive, ok))
     store.report(reporter.warn)
     return out
 
@@ -131,20 +147,31 @@ def status_table(rows: list[Entry], now: float) -> list[str]:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
     ]
-    lines.extend(f"{e.state.name}: {gone(e.state)}" for e in rows if not e.alive)
+    lines.extend(f"{e.state.name}: {gone(e.state, e.trusted)}" for e in rows if not e.alive)
     return lines
 
 
-def gone(s: TunnelState) -> str:
-    """What a state file no live process holds means, and what to do about it."""
+def gone(s: TunnelState, trusted: bool = True) -> str:
+    """What a state file no live process holds means, and what to do about it (its
+    proxies' API URL not ``trusted``: ``cleanup`` would not send credentials there)."""
     left = f"; proxies left open: {', '.join(s.proxies)}" if s.proxies else ""
     how = f"stopped (pid {s.pid})" if s.released else f"pid {s.pid} is gone"
+    if s.proxies and not trusted:
+        setting = "RITTUNNEL_GRAPHQL_URL" if s.api == "graphql" else "RITTUNNEL_API_URL"
+        return (
+            f"{how}{left}; they were made through API URL {redact_url(s.api_url)}, which "
+            "none of your settings name, so `rittunnel cleanup` leaves them alone: if it "
+            f"is yours, name it in {setting} or a profile's api_url; else remove "
+            f"{s.name}.json from the state directory"
+        )
     return f"{how}{left}; `rittunnel cleanup` stops them and removes it"
 
 
-def status(store: StateStore, reporter: Reporter, *, as_json: bool) -> int:
+def status(
+    store: StateStore, reporter: Reporter, *, as_json: bool, trusted: Trust | None = None
+) -> int:
     now = time.time()
-    rows = entries(store, reporter)
+    rows = entries(store, reporter, trusted)
     if as_json:
         print(json.dumps([e.as_json(now) for e in rows], indent=1))
         return 0
@@ -165,11 +192,13 @@ def stop(
     timeout: float = STOP_WAIT,
     kill: Callable[[int, int], None] = os.kill,
     ours: Callable[[int], bool] = is_rittunnel_process,
+    trusted: Trust | None = None,
 ) -> int:
     """Stop the named tunnels (or every live one); 1 if a name was not running, did not
     stop in time, or left a proxy open. Only a rittunnel process of this user (``ours``)
-    is ever signalled (``kill``): a state file may name any process."""
-    known = {e.state.name: e for e in entries(store, reporter)}
+    is ever signalled (``kill``): a state file may name any process. ``trusted``: as for
+    :func:`entries`."""
+    known = {e.state.name: e for e in entries(store, reporter, trusted)}
     if every:
         names = [n for n, e in known.items() if e.alive]
         if not names:
@@ -183,7 +212,7 @@ def stop(
             reporter.error(f"{name} is not running (see `rittunnel status`)")
             failed = True
         elif not entry.alive:
-            reporter.error(f"{name} is not running: {gone(entry.state)}")
+            reporter.error(f"{name} is not running: {gone(entry.state, entry.trusted)}")
             failed = True
         else:
             targets.setdefault(entry.state.pid, []).append(name)

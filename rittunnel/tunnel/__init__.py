@@ -11,6 +11,7 @@
 * :mod:`.claims`: a tunnel's state file from claim to release, and orphan cleanup;
 * :mod:`.state`: the state files themselves (format, atomic writes, liveness); no trio,
   so ``status`` and ``stop`` stay fast;
+* :mod:`.trust`: which API URLs may get the user's credentials (cleanup, status);
 * :mod:`.lease`: timing decisions, pure: expiry, idle drop, the renewal plan, backoff;
 * :mod:`.signals`: how a tunnel process answers SIGINT, SIGTERM, SIGHUP and SIGUSR1;
 * :mod:`.notify`: systemd's ``sd_notify`` (``READY=1``, ``STOPPING=1``) for ``up``

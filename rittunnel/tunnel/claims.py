@@ -7,8 +7,9 @@
   :meth:`Claim.record` as the tunnel changes (best effort: a full disk is said once, not
   fatal), released on exit: removed, or kept when proxies are still open, for ``cleanup``.
 * :func:`cleanup_orphans` stops the proxies of tunnels whose process is gone, but only
-  through an API URL the user's own configuration names (:class:`TrustedUrls`): a state
-  file is no reason to send credentials anywhere.
+  through an API URL the user's own configuration names
+  (:class:`~rittunnel.tunnel.trust.TrustedUrls`): a state file is no reason to send
+  credentials anywhere.
 
 The files themselves (format, atomic writes, liveness) are :mod:`rittunnel.tunnel.state`.
 """
@@ -16,22 +17,19 @@ The files themselves (format, atomic writes, liveness) are :mod:`rittunnel.tunne
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
 
 from ..errors import ApiError, RittunnelError
-from ..profiles import Profile, list_profiles, load_profile_file
-from ..remoteit.protocol import DEFAULT_API_URL, is_gone
+from ..profiles import Profile
+from ..remoteit.protocol import is_gone
 from ..report import Reporter, redact_url
-from ..settings import GRAPHQL_URL, STOP_TIMEOUT, Settings
-from .state import StateStore, TunnelState, account_of, normal_url, process_start_time
+from ..settings import STOP_TIMEOUT, Settings
+from .state import StateStore, TunnelState, account_of, process_start_time
+from .trust import Trust, TrustedUrls
 from .upstream import ApiClients
-
-#: whether credentials may be sent to an API URL (see :class:`TrustedUrls`)
-Trust = Callable[[str], bool]
 
 
 def new_state(
@@ -65,41 +63,6 @@ def new_state(
         # already no use to stdio; ``auto`` is known once remote.it answers
         reverse=profile.proxy == "reverse",
     )
-
-
-@dataclass
-class TrustedUrls:
-    """``trusted(url)``: whether the user's own configuration names ``url``: remote.it's
-    REST and GraphQL URLs, ``RITTUNNEL_API_URL``, ``RITTUNNEL_GRAPHQL_URL``, or the
-    ``api_url`` of one of the user's profiles (read on the first URL not named otherwise;
-    a profile that fails to load is skipped)."""
-
-    settings: Settings
-    _profiles: set[str] | None = field(default=None, init=False)
-
-    def __call__(self, url: str) -> bool:
-        wanted = normal_url(url)
-        s = self.settings
-        named = {normal_url(u) for u in (DEFAULT_API_URL, GRAPHQL_URL, s.graphql_url) if u}
-        if s.api_url:
-            named.add(normal_url(s.api_url))
-        return wanted in named or wanted in self._profile_urls()
-
-    def _profile_urls(self) -> set[str]:
-        if self._profiles is None:
-            self._profiles = set()
-            try:
-                paths = list_profiles(self.settings.env)
-            except OSError:
-                paths = []  # an unreadable profile directory names nothing
-            for path in paths:
-                try:
-                    url = load_profile_file(path).api_url
-                except RittunnelError:
-                    continue
-                if url:
-                    self._profiles.add(normal_url(url))
-        return self._profiles
 
 
 def trust_of(clients: ApiClients, trusted: Trust | None) -> Trust:

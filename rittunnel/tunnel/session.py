@@ -37,11 +37,12 @@ from ..remoteit.client import ApiClient
 from ..remoteit.protocol import ReverseProxy
 from ..report import Reporter
 from ..settings import Settings
-from .claims import Claim, TrustedUrls, cleanup_orphans, new_state
+from .claims import Claim, cleanup_orphans, new_state
 from .lease import Lease
 from .port import Port
 from .signals import Forward, stop_on_signals
 from .state import StateStore, account_of
+from .trust import TrustedUrls
 from .upstream import ApiClients, Upstream, wall_clock
 
 #: seconds between writes of live counters to the state files

@@ -21,9 +21,10 @@ from ..errors import RittunnelError
 from ..profiles import Profile
 from ..report import Reporter
 from ..settings import Settings
-from .claims import Claim, TrustedUrls, cleanup_orphans, new_state
+from .claims import Claim, cleanup_orphans, new_state
 from .signals import stop_on_signals
 from .state import StateStore, account_of
+from .trust import TrustedUrls
 from .upstream import ApiClients, Upstream
 
 BUFFER = 256 * 1024
