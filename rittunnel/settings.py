@@ -40,6 +40,7 @@ ENV_API_URL = "RITTUNNEL_API_URL"
 ENV_GRAPHQL_URL = "RITTUNNEL_GRAPHQL_URL"
 ENV_API_TIMEOUT = "RITTUNNEL_API_TIMEOUT"
 ENV_START_TIMEOUT = "RITTUNNEL_START_TIMEOUT"
+ENV_STOP_TIMEOUT = "RITTUNNEL_STOP_TIMEOUT"
 ENV_SERVICES_TTL = "RITTUNNEL_SERVICES_TTL"
 ENV_RELAY_THREADS = "RITTUNNEL_RELAY_THREADS"
 
@@ -90,6 +91,7 @@ class Settings:
             graphql_url=_url(env, ENV_GRAPHQL_URL) or GRAPHQL_URL,
             api_timeout=env_seconds(env, ENV_API_TIMEOUT, API_TIMEOUT),
             start_timeout=env_seconds(env, ENV_START_TIMEOUT, START_TIMEOUT),
+            stop_timeout=env_seconds(env, ENV_STOP_TIMEOUT, STOP_TIMEOUT),
             services_ttl=env_seconds(env, ENV_SERVICES_TTL, SERVICES_TTL),
             relay_threads=env_count(env, ENV_RELAY_THREADS, RELAY_THREADS),
             state_dir=state_dir(env),

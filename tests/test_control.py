@@ -15,9 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.commands.control import Entry, entries, status, status_table, stop, wait
+from rittunnel.commands.control import (
+    Entry,
+    entries,
+    status,
+    status_table,
+    stop,
+    stop_wait,
+    wait,
+)
 from rittunnel.errors import RittunnelError
 from rittunnel.report import Reporter
+from rittunnel.settings import Settings
 from rittunnel.tunnel.state import StateStore, TunnelState, holds, process_start_time
 
 ME = os.getpid()
@@ -295,3 +304,8 @@ def test_a_dead_tunnel_of_an_api_url_no_setting_names_is_not_sent_to_cleanup(
     )
     [gql] = [line for line in lines if line.startswith("gql: ")]
     assert "name it in RITTUNNEL_GRAPHQL_URL" in gql
+
+
+def test_stop_waits_longer_when_the_stop_timeout_is_longer() -> None:
+    assert stop_wait(Settings.from_env({})) == 20  # 10 s of stop calls, and room
+    assert stop_wait(Settings.from_env({"RITTUNNEL_STOP_TIMEOUT": "45"})) == 55

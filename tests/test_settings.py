@@ -24,6 +24,7 @@ def test_every_variable_is_read() -> None:
             "RITTUNNEL_API_URL": "http://127.0.0.1:9/apv/v27/",
             "RITTUNNEL_API_TIMEOUT": "2.5",
             "RITTUNNEL_START_TIMEOUT": "7",
+            "RITTUNNEL_STOP_TIMEOUT": "45",
             "RITTUNNEL_SERVICES_TTL": "0.5",
             "RITTUNNEL_RELAY_THREADS": "0",
             "XDG_STATE_HOME": "/s",
@@ -32,6 +33,7 @@ def test_every_variable_is_read() -> None:
     )
     assert s.api_url == "http://127.0.0.1:9/apv/v27"
     assert (s.api_timeout, s.start_timeout, s.services_ttl, s.relay_threads) == (2.5, 7, 0.5, 0)
+    assert s.stop_timeout == 45
     assert (s.state_dir, s.cache_dir) == (Path("/s/rittunnel"), Path("/c/rittunnel"))
     assert s.replace(start_timeout=3).start_timeout == 3 and s.start_timeout == 7
 
@@ -41,6 +43,7 @@ def test_every_variable_is_read() -> None:
     [
         ("RITTUNNEL_API_TIMEOUT", "soon"),
         ("RITTUNNEL_START_TIMEOUT", "-1"),
+        ("RITTUNNEL_STOP_TIMEOUT", "nan"),
         ("RITTUNNEL_SERVICES_TTL", "0"),
         ("RITTUNNEL_RELAY_THREADS", "many"),
     ],

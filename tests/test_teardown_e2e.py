@@ -36,6 +36,19 @@ async def test_a_stop_that_hangs_at_exit_is_not_called_stopped(
         assert state_files(world) == {}
 
 
+async def test_the_stop_timeout_is_the_users_to_set(world: World, nursery: trio.Nursery) -> None:
+    with trio.fail_after(DEADLINE):
+        ssh_profile(world, free_port())
+        cli = await start_cli(nursery, {**world.env, "RITTUNNEL_STOP_TIMEOUT": "1.5"}, "ssh-pi")
+        await cli.ready()
+        world.fake.fail_next("stop", "hang:600")
+        started = trio.current_time()
+        assert await cli.stop() == 1
+        assert trio.current_time() - started < 8  # not the default 10 s
+        assert "no answer to the stop call within 1.5s" in cli.all_output
+        assert len(world.fake.open_proxies) == 1  # recorded for cleanup, as ever
+
+
 async def test_sigterm_while_the_connect_is_in_flight_leaves_nothing_open(
     world: World, nursery: trio.Nursery
 ) -> None:

@@ -35,9 +35,18 @@ from ..tunnel.state import (
 from ..tunnel.trust import Trust, TrustedUrls
 from ..units import format_bytes, format_duration
 
-#: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy)
+#: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy), at
+#: least; see :func:`stop_wait`
 STOP_WAIT = 20.0
+#: seconds ``stop`` waits beyond the tunnel's own stop timeout
+STOP_SLACK = 10.0
 POLL = 0.05
+
+
+def stop_wait(settings: Settings) -> float:
+    """How long ``stop`` waits by default: :data:`STOP_WAIT`, or longer when the stop
+    timeout (``RITTUNNEL_STOP_TIMEOUT``, which the tunnel read too) needs it."""
+    return max(STOP_WAIT, settings.stop_timeout + STOP_SLACK)
 
 
 def control(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
@@ -48,7 +57,7 @@ def control(args: argparse.Namespace, settings: Settings, reporter: Reporter) ->
     if args.command == "stop":
         if not args.names and not args.all:
             raise UsageError("stop: name the tunnels to stop, or --all")
-        timeout = STOP_WAIT if args.timeout is None else args.timeout
+        timeout = stop_wait(settings) if args.timeout is None else args.timeout
         return stop(
             store,
             reporter,

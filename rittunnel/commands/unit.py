@@ -75,6 +75,7 @@ from ..settings import (
     ENV_RELAY_THREADS,
     ENV_SERVICES_TTL,
     ENV_START_TIMEOUT,
+    ENV_STOP_TIMEOUT,
     Settings,
 )
 from .common import load_profiles, self_argv
@@ -100,6 +101,7 @@ CARRIED = (
     ENV_GRAPHQL_URL,
     ENV_API_TIMEOUT,
     ENV_START_TIMEOUT,
+    ENV_STOP_TIMEOUT,
     ENV_SERVICES_TTL,
     ENV_RELAY_THREADS,
     ENV_R3_PROFILE,
