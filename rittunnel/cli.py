@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=seconds_arg,
         default=None,
         metavar="S",
-        help="seconds to wait (default 20)",
+        help="seconds to wait (default: API timeout + stop timeout + 10, 50 s)",
     )
 
     # `run` and `stdio`: a profile NAME, or --service without one (checked in the command)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import RittunnelError
 from .files import cache_dir, state_dir
@@ -101,6 +101,24 @@ class Settings:
     def replace(self, **changes: object) -> Settings:
         """A copy with ``changes`` (command-line options that override the environment)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def normal_url(url: str) -> str:
+    """``url`` as compared for trust: scheme and host in lower case, no trailing ``/``."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+def graphql_beside(rest_url: str) -> str:
+    """The GraphQL endpoint on the host of a REST API URL the user named
+    (``http://h:8/apv/v27`` → ``http://h:8/graphql/v1``): where GraphQL goes when only
+    the REST API was pointed elsewhere, so nothing goes to a host the user did not name."""
+    parts = urlsplit(rest_url)
+    return f"{parts.scheme}://{parts.netloc}/graphql/v1"
 
 
 def _api(raw: str) -> Api | None:

@@ -121,6 +121,28 @@ async def test_a_profiles_unreachable_api_url_is_named_in_the_error(tmp_path: Pa
         await a.aclose()
 
 
+def test_hints_for_an_account_no_profile_located_and_one_shared_by_two(
+    tmp_path: Path,
+) -> None:
+    a = accounts(tmp_path, **LOGIN)
+    # cleanup makes accounts from state files: the variable that names the URL, if any
+    assert a.url_setting(Account("https://api.remot3.it/apv/v27", "")) == "RITTUNNEL_API_URL"
+    assert a.url_setting(Account("http://elsewhere/x", "")) == (
+        "RITTUNNEL_API_URL, RITTUNNEL_GRAPHQL_URL or a profile's api_url"
+    )
+    # two profiles with the same api_url share one account (and client): both are named
+    first = a.locate(profile(api_url="http://p.example/apv/v27"))
+    second = a.locate(
+        dataclasses.replace(profile(api_url="http://p.example/apv/v27/"), source="q.yaml")
+    )
+    assert first == second
+    assert a.url_setting(first) == "api_url in p.yaml or api_url in q.yaml"
+    pointed = accounts(tmp_path, RITTUNNEL_API_URL="http://e:9/apv/v27", **LOGIN)
+    assert pointed.url_setting(Account("http://e:9/graphql/v1", "", "graphql")) == (
+        "RITTUNNEL_API_URL"
+    )
+
+
 KEY = {"R3_ACCESS_KEY_ID": "AK", "R3_SECRET_ACCESS_KEY": SECRET}
 LOGIN = {"REMOTEIT_DEVELOPER_KEY": "dev", "REMOTEIT_USERNAME": "u", "REMOTEIT_PASSWORD": "p"}
 

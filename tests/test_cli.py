@@ -32,6 +32,7 @@ def test_fast_commands_load_neither_trio_nor_httpx(argv: list[str], tmp_path: Pa
     )
     loaded = proc.stderr.rsplit("LOADED:", 1)[1].strip()
     assert "trio" not in loaded and "httpx" not in loaded, proc.stderr
+    assert "yaml" not in loaded, proc.stderr  # no profile is read
 
 
 def test_a_bare_name_means_up() -> None:

@@ -3,6 +3,7 @@ fake ``kill`` that plays the tunnel process."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import pytest
 
 from rittunnel.commands.control import (
     Entry,
+    control,
     entries,
     status,
     status_table,
@@ -306,6 +308,26 @@ def test_a_dead_tunnel_of_an_api_url_no_setting_names_is_not_sent_to_cleanup(
     assert "name it in RITTUNNEL_GRAPHQL_URL" in gql
 
 
-def test_stop_waits_longer_when_the_stop_timeout_is_longer() -> None:
-    assert stop_wait(Settings.from_env({})) == 20  # 10 s of stop calls, and room
-    assert stop_wait(Settings.from_env({"RITTUNNEL_STOP_TIMEOUT": "45"})) == 55
+def test_stop_waits_for_a_connect_in_flight_and_the_stop_calls() -> None:
+    assert stop_wait(Settings.from_env({})) == 30 + 10 + 10
+    assert stop_wait(Settings.from_env({"RITTUNNEL_STOP_TIMEOUT": "45"})) == 30 + 45 + 10
+    quick = {"RITTUNNEL_STOP_TIMEOUT": "1", "RITTUNNEL_API_TIMEOUT": "2"}
+    assert stop_wait(Settings.from_env(quick)) == 20  # never less
+
+
+def test_status_judges_dead_tunnels_by_the_users_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path), "HOME": str(tmp_path), "RITTUNNEL_PROFILES": "/none"}
+    settings = Settings.from_env(env)
+    store = StateStore(settings.state_dir)
+    store.write(state("mine", alive=False, proxies=["C1"], api_url="https://api.remot3.it/apv/v27"))
+    store.write(state("odd", alive=False, proxies=["C2"], api_url="http://odd.example/apv/v27"))
+    args = argparse.Namespace(command="status", json=True)
+    assert control(args, settings, Reporter(err=io.StringIO())) == 0
+    rows = {e["name"]: e["cleanup"] for e in json.loads(capsys.readouterr().out)}
+    assert rows == {"mine": True, "odd": False}
+    err = io.StringIO()
+    args = argparse.Namespace(command="stop", names=["odd"], all=False, timeout=None)
+    assert control(args, settings, Reporter(err=err)) == 1
+    assert "`rittunnel cleanup` leaves them alone" in err.getvalue()

@@ -10,11 +10,13 @@ import pytest
 import trio
 
 from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, DEVELOPER_KEY, PASSWORD, USERNAME
+from rittunnel.remoteit.accounts import Accounts
 from rittunnel.remoteit.credentials import AccessKey, Credentials
 from rittunnel.remoteit.graphql import GraphQLClient
 from rittunnel.remoteit.rest import RestClient
 from rittunnel.remoteit.transport import MAX_WARNINGS, r3_warning
 from rittunnel.report import Reporter
+from rittunnel.settings import Settings
 
 from .conftest import SSH_ID, World
 
@@ -69,3 +71,17 @@ async def test_distinct_warnings_are_each_said_up_to_a_bound(world: World, disti
                 await api.list_services()
                 await api.list_services()
     assert err.getvalue().count("warns: 299 notice") == min(distinct, MAX_WARNINGS)
+
+
+async def test_one_command_says_a_warning_once_whatever_its_clients(world: World) -> None:
+    """``stdio --service NAME`` closes its clients after the name lookup and makes new
+    ones for the connect: the warning is still said once."""
+    err = io.StringIO()
+    world.fake.knobs.warning = DEPRECATED
+    accounts = Accounts(Settings.from_env(world.env), Reporter(err=err))
+    account = accounts.default_account()
+    with trio.fail_after(20):
+        for _ in range(2):
+            await accounts.client(account).list_services()
+            await accounts.aclose()
+    assert err.getvalue().count("says this client is deprecated") == 1

@@ -403,6 +403,32 @@ async def test_no_warning_when_the_env_file_holds_the_credentials(world: World) 
     assert (await run_cli(world.env, "unit", "ssh-pi")).err == ""
 
 
+async def test_the_stop_timeout_is_carried_and_sizes_timeout_stop_sec(world: World) -> None:
+    ssh_profile(world, free_port())
+
+    async def stop_sec(env: dict[str, str]) -> tuple[int, dict[str, str]]:
+        config, environment = parse_unit(await unit_of(world, "ssh-pi", env=env))
+        return int(config["Service"]["TimeoutStopSec"]), environment
+
+    assert (await stop_sec(world.env))[0] == 55  # 30 s connect, 10 s stops, 15 s room
+    env = {**world.env, "RITTUNNEL_STOP_TIMEOUT": "45"}
+    seconds, environment = await stop_sec(env)
+    assert environment["RITTUNNEL_STOP_TIMEOUT"] == "45" and seconds == 30 + 45 + 15
+    # the service reads the env file too, over Environment=: its value counts
+    env_file = world.tmp / "config" / "rittunnel" / "env"
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text("RITTUNNEL_STOP_TIMEOUT=100\n")
+    env_file.chmod(0o600)
+    assert (await stop_sec(env))[0] == 30 + 100 + 15
+    env_file.write_text("RITTUNNEL_STOP_TIMEOUT=forever\n")
+    result = await run_cli(env, "unit", "ssh-pi")
+    assert result.code == 1 and result.out == ""
+    assert result.err.startswith(
+        f"rittunnel: error: {env_file}: RITTUNNEL_STOP_TIMEOUT='forever' is not"
+    )
+    assert len(result.err.splitlines()) == 1
+
+
 async def test_no_credentials_anywhere_is_said(world: World) -> None:
     ssh_profile(world, free_port())
     env = {k: v for k, v in world.env.items() if k not in CREDENTIAL_VARS}

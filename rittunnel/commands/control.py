@@ -1,7 +1,9 @@
 """Looking at and controlling running tunnels from outside: ``status``, ``stop``, ``wait``.
 
-Everything here works from the state files (see :mod:`rittunnel.tunnel.state`) and psutil, and
-imports neither httpx nor trio, so these commands start fast.
+Everything here works from the state files (see :mod:`rittunnel.tunnel.state`), psutil
+and, for a dead tunnel's proxies, which API URLs the settings name
+(:mod:`rittunnel.tunnel.trust`), and imports neither httpx nor trio, so these commands
+start fast.
 
 Stopping: a process whose every tunnel is to stop gets SIGTERM (it stops its proxies and
 exits). A process that runs other tunnels too gets a stop request file per name (naming
@@ -44,9 +46,11 @@ POLL = 0.05
 
 
 def stop_wait(settings: Settings) -> float:
-    """How long ``stop`` waits by default: :data:`STOP_WAIT`, or longer when the stop
-    timeout (``RITTUNNEL_STOP_TIMEOUT``, which the tunnel read too) needs it."""
-    return max(STOP_WAIT, settings.stop_timeout + STOP_SLACK)
+    """How long ``stop`` waits by default: long enough for a teardown that waits for a
+    connect in flight (``RITTUNNEL_API_TIMEOUT``) and then stops the proxies
+    (``RITTUNNEL_STOP_TIMEOUT``), with :data:`STOP_SLACK`; at least :data:`STOP_WAIT`.
+    The tunnel read the same variables, if it was started with this environment."""
+    return max(STOP_WAIT, settings.api_timeout + settings.stop_timeout + STOP_SLACK)
 
 
 def control(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
@@ -103,6 +107,9 @@ class Entry:
             "proxies": s.proxies,
             "profile": s.source,
             "log": s.log or None,
+            # False: a dead tunnel's proxies were made through an API URL no setting
+            # names, so `cleanup` leaves them alone
+            "cleanup": self.trusted,
         }
 
     @property
@@ -166,12 +173,17 @@ def gone(s: TunnelState, trusted: bool = True) -> str:
     left = f"; proxies left open: {', '.join(s.proxies)}" if s.proxies else ""
     how = f"stopped (pid {s.pid})" if s.released else f"pid {s.pid} is gone"
     if s.proxies and not trusted:
-        setting = "RITTUNNEL_GRAPHQL_URL" if s.api == "graphql" else "RITTUNNEL_API_URL"
+        where = (
+            "RITTUNNEL_GRAPHQL_URL (or the REST URL on its host in RITTUNNEL_API_URL or a "
+            "profile's api_url)"
+            if s.api == "graphql"
+            else "RITTUNNEL_API_URL or a profile's api_url"
+        )
         return (
             f"{how}{left}; they were made through API URL {redact_url(s.api_url)}, which "
             "none of your settings name, so `rittunnel cleanup` leaves them alone: if it "
-            f"is yours, name it in {setting} or a profile's api_url; else remove "
-            f"{s.name}.json from the state directory"
+            f"is yours, name it in {where}; else remove {s.name}.json from the state "
+            "directory"
         )
     return f"{how}{left}; `rittunnel cleanup` stops them and removes it"
 

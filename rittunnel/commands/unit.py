@@ -430,13 +430,16 @@ def unit(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> in
         )
     home = {"HOME": env["HOME"]} if env.get("HOME") else {}
     file_values = read_env_file(env_file, reporter.warn)
+    try:  # the service reads the env file too: its timeouts are the ones that count
+        start_sec, stop_sec = timeouts(Settings.from_env({**env, **file_values}))
+    except RittunnelError as exc:
+        raise RittunnelError(f"{env_file}: {exc}") from None
     service_env = {**home, **carried, **file_values}
     check_credentials(env, service_env, env_file, (p.credentials for p in profiles), reporter)
     argv = [*self_argv(sys.argv[0], sys.executable, cwd), "up"]
     argv += [
         profile_word(given, p, service_env) for given, p in zip(args.names, profiles, strict=True)
     ]
-    start_sec, stop_sec = timeouts(settings)
     spec = Unit(
         names=[p.name for p in profiles],
         command=shlex.join(["rittunnel", "unit", *args.names]),

@@ -14,12 +14,11 @@ one), else REST (password and token logins have only REST). Where (:func:`api_ur
 from __future__ import annotations
 
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from ..errors import CredentialsError, ProfileError
 from ..profiles import Profile
 from ..report import Reporter
-from ..settings import GRAPHQL_URL, Api, Settings
+from ..settings import GRAPHQL_URL, Api, Settings, graphql_beside, normal_url
 from .client import ApiClient
 from .credentials import Credentials, credentials_from_env, file_section
 from .protocol import DEFAULT_API_URL
@@ -93,10 +92,7 @@ def graphql_url_for(profile: Profile | None, settings: Settings) -> str:
     if settings.graphql_url != GRAPHQL_URL:
         return settings.graphql_url
     rest = settings.api_url or (profile.api_url if profile else None)
-    if rest:
-        parts = urlsplit(rest)
-        return f"{parts.scheme}://{parts.netloc}/graphql/v1"
-    return GRAPHQL_URL
+    return graphql_beside(rest) if rest else GRAPHQL_URL
 
 
 class Accounts:
@@ -108,7 +104,9 @@ class Accounts:
         self._credentials: dict[str, Credentials] = {}
         self.clients: dict[Account, ApiClient] = {}
         #: where the user sets each account's URL (see :func:`url_setting`)
-        self._url_settings: dict[Account, str] = {}
+        self._url_settings: dict[Account, list[str]] = {}
+        #: the X-R3-Warning values said by any client (each once per command)
+        self._warned: set[str] = set()
 
     def section(self, profile: Profile | None) -> str:
         """The credentials-file section this profile's account uses ("": the default)."""
@@ -146,8 +144,30 @@ class Accounts:
             account = Account(graphql_url_for(profile, self.settings), section, "graphql")
         else:
             account = Account(api_url_for(profile, self.settings), section, "rest")
-        self._url_settings.setdefault(account, url_setting(profile, self.settings, api))
+        said = self._url_settings.setdefault(account, [])
+        setting = url_setting(profile, self.settings, api)
+        if setting not in said:
+            said.append(setting)
         return account
+
+    def url_setting(self, account: Account) -> str:
+        """Where the user sets ``account``'s URL, for hints: every place a profile or
+        variable gave it; for an account no profile located (a state file's, in
+        ``cleanup``), the variable that names it, else every place it could be set."""
+        said = self._url_settings.get(account)
+        if said:
+            return " or ".join(said)
+        s = self.settings
+        if account.api == "graphql" and normal_url(account.url) == normal_url(s.graphql_url):
+            return "RITTUNNEL_GRAPHQL_URL"
+        if s.api_url and normal_url(account.url) in {
+            normal_url(s.api_url),
+            normal_url(graphql_beside(s.api_url)),
+        }:
+            return "RITTUNNEL_API_URL"
+        if normal_url(account.url) in {normal_url(DEFAULT_API_URL), normal_url(GRAPHQL_URL)}:
+            return "RITTUNNEL_GRAPHQL_URL" if account.api == "graphql" else "RITTUNNEL_API_URL"
+        return "RITTUNNEL_API_URL, RITTUNNEL_GRAPHQL_URL or a profile's api_url"
 
     def client(self, account: Account) -> ApiClient:
         if account not in self.clients:
@@ -165,7 +185,8 @@ class Accounts:
                 creds,
                 timeout=timeout,
                 reporter=self.reporter,
-                url_setting=self._url_settings.get(account, "RITTUNNEL_GRAPHQL_URL"),
+                url_setting=self.url_setting(account),
+                warned=self._warned,
             )
         from .rest import RestClient
 
@@ -185,7 +206,8 @@ class Accounts:
             token=cached,
             on_token=remember,
             reporter=self.reporter,
-            url_setting=self._url_settings.get(account, "RITTUNNEL_API_URL"),
+            url_setting=self.url_setting(account),
+            warned=self._warned,
         )
 
     async def aclose(self) -> None:

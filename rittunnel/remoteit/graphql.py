@@ -52,6 +52,7 @@ class GraphQLClient(Session):
         reporter: Reporter | None = None,
         page_size: int = queries.PAGE_SIZE,
         url_setting: str = "RITTUNNEL_GRAPHQL_URL",
+        warned: set[str] | None = None,
     ) -> None:
         if credentials.access_key is None:
             raise CredentialsError(
@@ -70,6 +71,7 @@ class GraphQLClient(Session):
             timeout=timeout,
             url_setting=url_setting,
             warn=reporter.warn if reporter is not None else None,
+            warned=warned,
         )
 
     # -- the calls ---------------------------------------------------------------------

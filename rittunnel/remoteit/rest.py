@@ -47,6 +47,7 @@ class RestClient(Session):
         on_token: Callable[[str, float | None], None] | None = None,
         reporter: Reporter | None = None,
         url_setting: str = "RITTUNNEL_API_URL",
+        warned: set[str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
@@ -61,6 +62,7 @@ class RestClient(Session):
             timeout=timeout,
             url_setting=url_setting,
             warn=reporter.warn if reporter is not None else None,
+            warned=warned,
         )
 
     # -- the calls ---------------------------------------------------------------------

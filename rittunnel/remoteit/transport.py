@@ -9,7 +9,8 @@ Messages never include headers or request bodies (where the secrets are), nor th
 name and password of a URL (``http://user:pass@host/``: shown as ``***@host``).
 
 An ``X-R3-Warning`` header on an answer (``121 …``: this client is deprecated) is said
-once per distinct value (:func:`r3_warning`), escaped and bounded; the call goes on.
+once per distinct value and command (:func:`r3_warning`), escaped and bounded; the call
+goes on.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class Transport:
 
     ``url_setting`` says where the user sets the endpoint (a variable, or ``api_url in
     PROFILE``), for the "cannot reach" hint;
-    ``warn`` hears an answer's ``X-R3-Warning`` (see :func:`r3_warning`)."""
+    ``warn`` hears an answer's ``X-R3-Warning`` (see :func:`r3_warning`), each value
+    once per ``warned`` set (default: this transport's own)."""
 
     def __init__(
         self,
@@ -71,12 +73,14 @@ class Transport:
         timeout: float,
         url_setting: str,
         warn: Callable[[str], None] | None = None,
+        warned: set[str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.url_setting = url_setting
         self._warn = warn
-        self._warned: set[str] = set()
+        #: the X-R3-Warning values said (shared by every client of one command)
+        self._warned: set[str] = set() if warned is None else warned
         auth: httpx.Auth | None = None
         if credentials.access_key is not None:
             from .signing import SigningAuth

@@ -13,8 +13,8 @@ The rule (:func:`candidates`, :func:`find_running`): a state file that
   a first address that is an IP with that port;
 * is ``shareable``: not the tunnel of a ``run``, which is torn down when its command
   exits (and would cut whoever borrowed it);
-* records the same account: API, URL (compared as :func:`~.state.normal_url` does) and
-  credentials section;
+* records the same account: API, URL (compared as
+  :func:`~rittunnel.settings.normal_url` does) and credentials section;
 * records the same service: a service ID compares with the file's ID ignoring case, a
   service name equals the name the file's profile gave (no lookup: this runs without a
   network call, and without a profile at all when given a service alone; the commands
@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import RittunnelError
 from ..profiles import is_service_id
-from .state import WILDCARD, StateStore, TunnelState, account_of, holds, normal_url, serves
+from ..settings import normal_url
+from .state import WILDCARD, StateStore, TunnelState, account_of, holds, serves
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account

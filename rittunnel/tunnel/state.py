@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import RittunnelError
 from ..files import UnsafeFile, read_private, secure_dir, write_private
@@ -415,16 +414,6 @@ def account_of(state: TunnelState) -> Account:
 
     api: Api = "graphql" if state.api == "graphql" else "rest"
     return Account(state.api_url, state.credentials, api)
-
-
-def normal_url(url: str) -> str:
-    """``url`` as compared for trust: scheme and host in lower case, no trailing ``/``."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return url
-    path = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 
 
 def orphan_name(name: str, pid: int) -> str:

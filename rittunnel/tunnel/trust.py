@@ -11,45 +11,53 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import RittunnelError
-from ..profiles import list_profiles, load_profile_file
-from ..remoteit.protocol import DEFAULT_API_URL
-from ..settings import GRAPHQL_URL, Settings
-from .state import normal_url
+from ..settings import GRAPHQL_URL, Settings, graphql_beside, normal_url
 
 #: whether credentials may be sent to an API URL (see :class:`TrustedUrls`)
 Trust = Callable[[str], bool]
 
 
+def named_by(rest_url: str) -> set[str]:
+    """The API URLs a REST URL the user named stands for: itself, and the GraphQL
+    endpoint rittunnel uses on its host (:func:`~rittunnel.settings.graphql_beside`)."""
+    return {normal_url(rest_url), normal_url(graphql_beside(rest_url))}
+
+
 @dataclass
 class TrustedUrls:
     """``trusted(url)``: whether the user's own configuration names ``url``: remote.it's
-    REST and GraphQL URLs, ``RITTUNNEL_API_URL``, ``RITTUNNEL_GRAPHQL_URL``, or the
+    REST and GraphQL URLs, ``RITTUNNEL_GRAPHQL_URL``, ``RITTUNNEL_API_URL`` or the
     ``api_url`` of one of the user's profiles (read on the first URL not named otherwise;
-    a profile that fails to load is skipped)."""
+    a profile that fails to load is skipped), each of the last two with the GraphQL
+    endpoint on its host. Profiles (and yaml) are loaded only when needed."""
 
     settings: Settings
     _profiles: set[str] | None = field(default=None, init=False)
 
     def __call__(self, url: str) -> bool:
+        from ..remoteit.protocol import DEFAULT_API_URL
+
         wanted = normal_url(url)
         s = self.settings
         named = {normal_url(u) for u in (DEFAULT_API_URL, GRAPHQL_URL, s.graphql_url) if u}
         if s.api_url:
-            named.add(normal_url(s.api_url))
+            named |= named_by(s.api_url)
         return wanted in named or wanted in self._profile_urls()
 
     def _profile_urls(self) -> set[str]:
         if self._profiles is None:
+            from ..profiles import list_profiles, load_profile_file
+
             self._profiles = set()
             try:
                 paths = list_profiles(self.settings.env)
-            except OSError:
-                paths = []  # an unreadable profile directory names nothing
+            except (OSError, RuntimeError):  # unreadable, or `~nosuchuser` in the path
+                paths = []
             for path in paths:
                 try:
                     url = load_profile_file(path).api_url
-                except RittunnelError:
+                except (RittunnelError, OSError, RuntimeError):
                     continue
                 if url:
-                    self._profiles.add(normal_url(url))
+                    self._profiles |= named_by(url)
         return self._profiles
