@@ -22,6 +22,7 @@ import pytest
 import trio
 
 from rittunnel.fake import (
+    ACCESS_KEY_ID,
     ACCESS_SECRET,
     DEVELOPER_KEY,
     PASSWORD,
@@ -265,6 +266,30 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def key_only(
+    world: World,
+    *,
+    sections: tuple[str, ...] = ("DEFAULT",),
+    developer_key: bool = False,
+    mode: int = 0o600,
+) -> dict[str, str]:
+    """The world's environment with the fake's access key in ``~/.remoteit/credentials``
+    (each of ``sections``; with ``developer_key``, REST's developer key too) instead of
+    a password login: without a developer key, the GraphQL API."""
+    keys = world.tmp / "home" / ".remoteit" / "credentials"
+    keys.parent.mkdir(parents=True, exist_ok=True)
+    dev = f"R3_DEVELOPER_API_KEY = {DEVELOPER_KEY}\n" if developer_key else ""
+    keys.write_text(
+        "".join(
+            f"[{section}]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\n"
+            f"R3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n{dev}"
+            for section in sections
+        )
+    )
+    keys.chmod(mode)
+    return {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
 
 
 def ssh_profile(world: World, port: int, extra: str = "", name: str = "ssh-pi") -> None:

@@ -17,13 +17,14 @@ import psutil
 import pytest
 import trio
 
-from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, FakeRemoteIt, FakeService
+from rittunnel.fake import FakeRemoteIt, FakeService
 from rittunnel.tunnel.state import is_rittunnel_process
 
 from .conftest import (
     SSH_ID,
     World,
     free_port,
+    key_only,
     roundtrip,
     run_cli,
     ssh_profile,
@@ -308,17 +309,6 @@ async def test_a_stale_stop_request_neither_survives_nor_stops_a_sibling(daemons
 
 
 # -- a proxy the API no longer knows is gone, quietly ------------------------------------
-
-
-def key_only(world: World) -> dict[str, str]:
-    """The world's environment with an access key alone: GraphQL."""
-    keys = world.tmp / "home" / ".remoteit" / "credentials"
-    keys.parent.mkdir(parents=True, exist_ok=True)
-    keys.write_text(
-        f"[DEFAULT]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\nR3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
-    )
-    keys.chmod(0o600)
-    return {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
 
 
 @pytest.mark.parametrize("api", ["rest", "graphql"])

@@ -10,7 +10,7 @@ import signal
 
 import trio
 
-from .conftest import Running, World, free_port, roundtrip, run_cli, ssh_profile, up
+from .conftest import Running, World, free_port, key_only, roundtrip, run_cli, ssh_profile, up
 
 DEADLINE = 60
 
@@ -154,16 +154,7 @@ async def test_access_key_file_only_signs_every_call(world: World, nursery: trio
     from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, DEVELOPER_KEY
 
     with trio.fail_after(DEADLINE):
-        env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
-        keys = world.tmp / "home" / ".remoteit" / "credentials"
-        keys.parent.mkdir(parents=True)
-        keys.write_text(
-            f"[DEFAULT]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\n"
-            f"R3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
-            f"R3_DEVELOPER_API_KEY = {DEVELOPER_KEY}\n"  # with it, the REST API
-        )
-        keys.chmod(0o600)
-        world.env = env
+        world.env = key_only(world, developer_key=True)  # with it, the REST API
         cli, port = await up(world, nursery)
         assert await roundtrip(port, b"signed") == b"signed"
         assert await cli.stop() == 0

@@ -9,26 +9,12 @@ import time
 
 import trio
 
-from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, DEVELOPER_KEY, FakeService
+from rittunnel.fake import DEVELOPER_KEY, FakeService
 from rittunnel.fake.target import roundtrip
 
-from .conftest import SSH_ID, World, free_port, run_cli, ssh_profile, start_cli, up
+from .conftest import SSH_ID, World, free_port, key_only, run_cli, ssh_profile, start_cli, up
 
 DEADLINE = 60
-
-
-def key_only_env(world: World, developer_key: bool = False) -> dict[str, str]:
-    """The world's environment with an access key file instead of a password login."""
-    env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
-    keys = world.tmp / "home" / ".remoteit" / "credentials"
-    keys.parent.mkdir(parents=True, exist_ok=True)
-    dev = f"R3_DEVELOPER_API_KEY = {DEVELOPER_KEY}\n" if developer_key else ""
-    keys.write_text(
-        f"[DEFAULT]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\nR3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
-        + dev
-    )
-    keys.chmod(0o600)
-    return env
 
 
 async def test_an_access_key_alone_goes_over_graphql_end_to_end(
@@ -43,7 +29,7 @@ async def test_an_access_key_alone_goes_over_graphql_end_to_end(
         )
         world.fake.knobs.page_max = 2
         world.fake.fail_next("gql_connect", "http429:1")  # throttled once: ridden out
-        world.env = key_only_env(world)
+        world.env = key_only(world)
         port = free_port()
         world.profile("far", f"service: far-ssh\nlocal_port: {port}\n")
         cli = await start_cli(nursery, world.env, "far")
@@ -95,7 +81,7 @@ async def test_a_signed_rest_connect_carries_the_developer_key(
     world: World, nursery: trio.Nursery
 ) -> None:
     with trio.fail_after(DEADLINE):
-        world.env = key_only_env(world, developer_key=True)
+        world.env = key_only(world, developer_key=True)
         cli, port = await up(world, nursery)
         assert await roundtrip(port, b"rest") == b"rest"
         [connect] = world.fake.calls_to("connect")
@@ -148,7 +134,7 @@ async def test_a_device_that_stays_offline_says_so(world: World) -> None:
 
 async def test_cleanup_stops_a_graphql_orphan_over_graphql(world: World) -> None:
     with trio.fail_after(DEADLINE):
-        world.env = key_only_env(world)
+        world.env = key_only(world)
         ssh_profile(world, free_port())
         async with trio.open_nursery() as nursery:
             cli = await start_cli(nursery, world.env, "ssh-pi")
@@ -165,7 +151,7 @@ async def test_cleanup_stops_a_graphql_orphan_over_graphql(world: World) -> None
 
 async def test_services_and_stdio_over_graphql(world: World) -> None:
     with trio.fail_after(DEADLINE):
-        world.env = key_only_env(world)
+        world.env = key_only(world)
         listing = await run_cli(world.env, "services", "--json")
         assert listing.code == 0 and SSH_ID in listing.out and "pi-ssh" in listing.out
         ssh_profile(world, free_port())

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, FakeService
+from rittunnel.fake import FakeService
 
 from .conftest import (
     EXIT_42_ON_SIGTERM,
@@ -24,6 +24,7 @@ from .conftest import (
     WEB_ID,
     World,
     free_port,
+    key_only,
     run_cli,
     ssh_profile,
     start_cli,
@@ -140,14 +141,8 @@ async def test_a_service_named_finds_the_tunnel_whose_profile_gave_its_id(
 
 async def test_a_name_looked_up_reads_the_credentials_once(world: World) -> None:
     with trio.fail_after(DEADLINE):
+        env = key_only(world, mode=0o644)
         keys = world.tmp / "home" / ".remoteit" / "credentials"
-        keys.parent.mkdir(parents=True, exist_ok=True)
-        keys.write_text(
-            f"[DEFAULT]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\n"
-            f"R3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
-        )
-        keys.chmod(0o644)
-        env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
         # no tunnel runs: looked for by name, the name looked up, looked for by ID, then
         # a proxy of its own; the key file's warning is said once, not once per look
         stdio = await run_cli(env, "stdio", "--service", "pi-ssh", stdin=b"own, by name")

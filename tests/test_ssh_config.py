@@ -27,10 +27,10 @@ from rittunnel.commands.ssh_config import (
     ssh_quote,
 )
 from rittunnel.errors import RittunnelError
-from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, FakeService
+from rittunnel.fake import FakeService
 from rittunnel.remoteit.protocol import ServiceInfo
 
-from .conftest import OFFLINE_ID, RITTUNNEL, SSH_ID, WEB_ID, World, run_cli
+from .conftest import OFFLINE_ID, RITTUNNEL, SSH_ID, WEB_ID, World, key_only, run_cli
 
 DEADLINE = 60
 PROGRAM = ["/opt/rit tunnel/bin/rittunnel"]
@@ -275,19 +275,6 @@ def fleet(world: World) -> dict[str, str]:
     }
 
 
-def key_only(world: World) -> dict[str, str]:
-    """The world's environment with an access key file and no developer key: GraphQL."""
-    env = {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
-    keys = world.tmp / "home" / ".remoteit" / "credentials"
-    keys.parent.mkdir(parents=True, exist_ok=True)
-    keys.write_text(
-        f"[DEFAULT]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\nR3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
-        f"[work]\nR3_ACCESS_KEY_ID = {ACCESS_KEY_ID}\nR3_SECRET_ACCESS_KEY = {ACCESS_SECRET}\n"
-    )
-    keys.chmod(0o600)
-    return env
-
-
 async def ssh_g(config: Path, host: str) -> dict[str, str]:
     """``ssh -G``: the settings ssh itself would use for ``host`` with this config."""
     result = await trio.run_process(
@@ -303,7 +290,7 @@ async def test_every_ssh_service_and_none_other_over_both_apis(world: World) -> 
         world.fake.knobs.page_max = 2  # GraphQL: 13 devices, seven pages
         rest = await run_cli(world.env, "ssh-config")
         assert rest.code == 0 and rest.err == "", rest.err
-        gql = await run_cli(key_only(world), "ssh-config")
+        gql = await run_cli(key_only(world, sections=("DEFAULT", "work")), "ssh-config")
         assert gql.code == 0 and gql.err == "", gql.err
         assert len(world.fake.calls_to("gql_devices")) >= 7  # every page
         assert world.fake.calls_to("list")  # and REST's one list
@@ -384,7 +371,7 @@ async def test_the_users_own_hosts_and_the_include(world: World) -> None:
 async def test_filter_and_credentials(world: World) -> None:
     with trio.fail_after(DEADLINE):
         fleet(world)
-        env = key_only(world)
+        env = key_only(world, sections=("DEFAULT", "work"))
         result = await run_cli(env, "ssh-config", "PI-SSH*", "--credentials", "work")
         assert result.code == 0, result.err
         hosts = parse_ssh_config(result.out)
@@ -439,7 +426,7 @@ async def test_an_account_without_ssh_services_and_errors(world: World) -> None:
 async def test_a_blocks_proxy_command_relays_with_no_profile(world: World) -> None:
     with trio.fail_after(DEADLINE):
         fleet(world)
-        keys = key_only(world)
+        keys = key_only(world, sections=("DEFAULT", "work"))
         runs = [(world.env, ()), (keys, ()), (keys, ("--credentials", "work"))]
         for env, options in runs:  # REST, GraphQL, GraphQL with a credentials section
             result = await run_cli(env, "ssh-config", "kitchen", *options)

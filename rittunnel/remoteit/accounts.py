@@ -158,15 +158,9 @@ class Accounts:
         if said:
             return " or ".join(said)
         s = self.settings
-        if account.api == "graphql" and normal_url(account.url) == normal_url(s.graphql_url):
-            return "RITTUNNEL_GRAPHQL_URL"
-        if s.api_url and normal_url(account.url) in {
-            normal_url(s.api_url),
-            normal_url(graphql_beside(s.api_url)),
-        }:
-            return "RITTUNNEL_API_URL"
-        if normal_url(account.url) in {normal_url(DEFAULT_API_URL), normal_url(GRAPHQL_URL)}:
-            return "RITTUNNEL_GRAPHQL_URL" if account.api == "graphql" else "RITTUNNEL_API_URL"
+        by_settings = graphql_url_for(None, s) if account.api == "graphql" else api_url_for(None, s)
+        if normal_url(account.url) == normal_url(by_settings):  # the URL no profile changes
+            return url_setting(None, s, account.api)
         return "RITTUNNEL_API_URL, RITTUNNEL_GRAPHQL_URL or a profile's api_url"
 
     def client(self, account: Account) -> ApiClient:

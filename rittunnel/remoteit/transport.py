@@ -32,7 +32,7 @@ from .credentials import Credentials
 MAX_BODY = 8 * 1024 * 1024
 #: the ``X-R3-Warning`` code that means "this client is deprecated"
 DEPRECATED = "121"
-#: the most distinct ``X-R3-Warning`` values said by one transport (then: no more)
+#: the most distinct ``X-R3-Warning`` values said per ``warned`` set (then: no more)
 MAX_WARNINGS = 5
 
 

@@ -445,7 +445,7 @@ class StateStore:
     def report(self, warn: Callable[[str], None]) -> None:
         """Say each problem once (``warn``) and forget them."""
         problems, self.problems = self.problems, []
-        for text in dict.fromkeys(problems):
+        for text in problems:
             if text not in self._said:  # a second look at the same files finds the same
                 self._said.add(text)
                 warn(text)
