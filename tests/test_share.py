@@ -179,11 +179,13 @@ def test_a_tunnel_that_is_not_ready_to_serve_is_skipped(
     assert find(store) is None
 
 
-@pytest.mark.parametrize("name", [f"ssh-pi.stdio-{os.getpid()}", "ssh-pi.orphan-12"])
+# the stdio record names this (live) process: its pid is filled in by the test so the
+# test ID stays the same in every process (pytest-xdist compares the workers' IDs)
+@pytest.mark.parametrize("name", ["ssh-pi.stdio-{pid}", "ssh-pi.orphan-12"])
 def test_stdio_and_orphan_records_are_not_tunnels(
     store: StateStore, listener: Listener, name: str
 ) -> None:
-    store.write(tunnel(listener, name=name))
+    store.write(tunnel(listener, name=name.format(pid=os.getpid())))
     assert find(store) is None
 
 
