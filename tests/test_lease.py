@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 from rittunnel.remoteit.protocol import Connection, PortProxy
 from rittunnel.tunnel.lease import (
     IDLE_WINDOW,
+    REFUSAL_PAUSE_MAX,
     Lease,
     Plan,
     Use,
@@ -14,8 +16,11 @@ from rittunnel.tunnel.lease import (
     is_expired,
     lease_from,
     plan,
+    refusal_pause,
     renew_at,
     renewal_lead,
+    retry_delay,
+    retry_pace,
 )
 
 
@@ -145,3 +150,41 @@ def test_warm_replaces_no_earlier_than_half_the_idle_window() -> None:
     # lead 3 s would mean 4 - 0.4 - 3 = 0.6 s: one connect a second; half the window is 2
     assert plan(tiny, idle, now=1.0, warm=True, lead=3.0) == Plan(wake_at=2.0)
     assert plan(tiny, idle, now=2.0, warm=True, lead=3.0).make
+
+
+# -- retries: pure numbers, no clock -------------------------------------------------
+
+
+def test_a_permanent_failure_is_not_retried() -> None:
+    got = retry_delay(
+        transient=False, step=0.5, retry_after=None, now=0.0, deadline=100.0, pace=1.0
+    )
+    assert got is None
+
+
+def test_a_retry_waits_the_backoff_step_or_what_remote_it_asked() -> None:
+    common: dict[str, Any] = {"transient": True, "now": 10.0, "deadline": 100.0, "pace": 1.0}
+    assert retry_delay(step=0.7, retry_after=None, **common) == 0.7
+    assert retry_delay(step=0.7, retry_after=7.0, **common) == 7.0  # HTTP 429 Retry-After
+    assert retry_delay(step=3.0, retry_after=1.0, **common) == 3.0  # at least the step
+
+
+def test_a_waited_retry_starts_only_if_it_can_end_by_the_deadline() -> None:
+    # now 10, a 1 s pause and a connect at 2 s pace: ends at 13
+    common: dict[str, Any] = {"transient": True, "step": 1.0, "retry_after": None, "now": 10.0}
+    assert retry_delay(deadline=13.01, pace=2.0, **common) == 1.0
+    assert retry_delay(deadline=13.0, pace=2.0, **common) is None
+    # in the background (nobody waits) the pause alone must fit
+    assert retry_delay(deadline=11.01, pace=None, **common) == 1.0
+    assert retry_delay(deadline=11.0, pace=None, **common) is None
+
+
+def test_the_pace_is_the_failed_attempts_or_a_faster_recent_connects() -> None:
+    assert retry_pace(8.0, []) == 8.0  # nothing better known
+    assert retry_pace(8.0, [1.0, 1.5]) == 1.5  # one slow failure: recent connects fit
+    assert retry_pace(0.2, [1.0, 1.5]) == 0.2  # a quick failure: its own pace
+
+
+def test_the_pause_after_refused_proxies_doubles_up_to_a_cap() -> None:
+    assert [refusal_pause(n) for n in range(5)] == [0.0, 0.5, 1.0, 2.0, 4.0]
+    assert refusal_pause(100) == REFUSAL_PAUSE_MAX

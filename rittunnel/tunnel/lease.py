@@ -17,6 +17,10 @@ uses it, what a tunnel does next so that no client waits for remote.it when it n
 * with ``warm``, make the next proxy ``lead`` before an idle proxy would be dropped (not
   before half its idle window), as a renewal: the idle one serves meanwhile, so no client
   ever waits.
+
+:func:`retry_delay` decides whether a failed connect is tried again and after how long
+(the backoff step, remote.it's ``Retry-After``, the caller's deadline);
+:func:`refusal_pause` how long to wait after proxies that refused a connection.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ IDLE_WINDOW = 900.0
 RENEW_LEAD_FACTOR = 2.0
 #: …plus this many seconds
 RENEW_SLACK = 1.0
+#: seconds before asking for another proxy after one refused at once (doubling)
+REFUSAL_PAUSE = 0.5
+REFUSAL_PAUSE_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -183,3 +190,45 @@ def backoff_delays(
     while True:
         yield delay / 2 + rng.random() * delay / 2
         delay = min(cap, delay * factor)
+
+
+def retry_delay(
+    *,
+    transient: bool,
+    step: float,
+    retry_after: float | None,
+    now: float,
+    deadline: float,
+    pace: float | None,
+) -> float | None:
+    """How long to wait before trying a failed connect again, or None: give up now.
+
+    A permanent failure is not retried. The delay is the backoff ``step``, or longer if
+    remote.it asked (HTTP 429 ``Retry-After``). ``pace``: how long the retry is expected
+    to take when a client waits for it (:func:`retry_pace`); a retry that would not end
+    by ``deadline`` then is not started, so the client hears the error now rather than
+    after one more connect. None (nobody waits: a background creation): a retry starts
+    while its delay fits before ``deadline``."""
+    if not transient:
+        return None
+    delay = max(step, retry_after or 0.0)
+    if now + delay + (pace or 0.0) >= deadline:
+        return None
+    return delay
+
+
+def retry_pace(last_attempt: float, recent_connects: Iterable[float]) -> float:
+    """How long a retry is expected to take: as long as the attempt that failed
+    (``last_attempt`` seconds), or the slowest recent successful connect if faster (one
+    slow failure does not end a wait that recent connects fit in)."""
+    slowest = max(recent_connects, default=None)
+    return last_attempt if slowest is None else min(last_attempt, slowest)
+
+
+def refusal_pause(refusals: int) -> float:
+    """How long to wait before asking for another proxy after ``refusals`` proxies in a
+    row refused a connection: none after none, then :data:`REFUSAL_PAUSE`, doubling, at
+    most :data:`REFUSAL_PAUSE_MAX`."""
+    if refusals <= 0:
+        return 0.0
+    return float(min(REFUSAL_PAUSE * 2 ** (refusals - 1), REFUSAL_PAUSE_MAX))
