@@ -12,6 +12,7 @@ import base64
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from rittunnel.fake.target import roundtrip
 from rittunnel.profiles import Profile
 from rittunnel.remoteit.accounts import Account
 from rittunnel.remoteit.protocol import Connection, PortProxy
+from rittunnel.tunnel.procs import process_start_time
+from rittunnel.tunnel.state import TunnelState
 
 if TYPE_CHECKING:
     from rittunnel.remoteit.client import ApiClient
@@ -266,6 +269,43 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def my_state(
+    name: str = "p", *, connections: list[str] | None = None, local_port: int = 0
+) -> TunnelState:
+    """A state file of this process, as a tunnel of it writes one."""
+    started = process_start_time(os.getpid()) or 0.0
+    return TunnelState(
+        name=name,
+        pid=os.getpid(),
+        pid_started=started,
+        api_url="http://api.example",
+        service="s",
+        proxies=connections or [],
+        local_port=local_port,
+    )
+
+
+def state_fields(**fields: object) -> dict[str, object]:
+    """The fields of a valid state file ``t`` of a dead process, with ``fields`` set."""
+    data: dict[str, object] = {
+        "name": "t",
+        "pid": dead_pid(),
+        "pid_started": 1.0,
+        "api_url": "http://api.example",
+        "service": "s",
+        "proxies": ["C1"],
+    }
+    data.update(fields)
+    return data
 
 
 def key_only(

@@ -8,32 +8,26 @@ import errno
 import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from rittunnel.errors import ApiRefused, ApiUnavailable, RittunnelError
+from rittunnel.errors import ApiRefused, ApiUnavailable, RittunnelError, TwoFactorError
 from rittunnel.profiles import Profile, ProxyKind
 from rittunnel.remoteit.accounts import Account
 from rittunnel.report import Reporter
 from rittunnel.settings import Settings
 from rittunnel.tunnel.claims import Claim, cleanup_orphans, new_state
-from rittunnel.tunnel.state import StateStore, TunnelState, process_start_time
+from rittunnel.tunnel.procs import process_start_time
+from rittunnel.tunnel.state import TunnelState
+from rittunnel.tunnel.store import StateStore
 from rittunnel.tunnel.trust import TrustedUrls
 
-from .conftest import MemoryApi, MemoryClients
+from .conftest import MemoryApi, MemoryClients, dead_pid
 
 DEADLINE = 10
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 def reporter() -> tuple[Reporter, io.StringIO]:
@@ -346,3 +340,38 @@ def test_a_tunnel_asking_for_a_reverse_proxy_is_recorded_so_before_it_has_one(
 ) -> None:
     profile = Profile(name="web", source="web.yaml", service="80:01", local_port=8080, proxy=proxy)
     assert new_state(profile, TwoAccounts(), "web").reverse is reverse
+
+
+class HangingStops(ScriptedStops):
+    """Stop calls that never answer."""
+
+    async def stop(self, service: str, cid: str) -> None:
+        self.calls.append(cid)
+        await trio.sleep_forever()
+
+
+async def test_a_stop_that_times_out_says_why_and_keeps_the_orphan(
+    tmp_path: Path, autojump_clock: Any
+) -> None:
+    store = StateStore(tmp_path)
+    plant(store, "t", proxies=["OLD"])
+    api = HangingStops()
+    r, err = reporter()
+    stopped = await cleanup_orphans(store, OneApi(api), r, stop_timeout=3, trusted=lambda url: True)
+    assert stopped == 0 and api.calls == ["OLD"]
+    said = "could not stop proxy OLD of t: no answer to the stop call within 3s"
+    assert said in err.getvalue()  # not an empty reason after the colon
+    kept = store.get("t")
+    assert kept is not None and kept.proxies == ["OLD"]
+
+
+async def test_a_stop_refused_for_credentials_keeps_the_orphan(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    plant(store, "t", proxies=["OLD"])
+    api = ScriptedStops(TwoFactorError("this account now signs in with two-factor"))
+    r, err = reporter()
+    with trio.fail_after(DEADLINE):
+        assert await cleanup_orphans(store, OneApi(api), r, trusted=lambda url: True) == 0
+    assert "could not stop proxy OLD of t: this account now signs in" in err.getvalue()
+    kept = store.get("t")
+    assert kept is not None and kept.proxies == ["OLD"]

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,17 +28,13 @@ from rittunnel.commands.control import (
 from rittunnel.errors import RittunnelError
 from rittunnel.report import Reporter
 from rittunnel.settings import Settings
-from rittunnel.tunnel.state import StateStore, TunnelState, holds, process_start_time
+from rittunnel.tunnel.procs import holds, process_start_time
+from rittunnel.tunnel.state import TunnelState
+from rittunnel.tunnel.store import StateStore
+
+from .conftest import dead_pid
 
 ME = os.getpid()
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
 DEAD = dead_pid()
 
 

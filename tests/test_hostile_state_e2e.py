@@ -18,11 +18,12 @@ import pytest
 import trio
 
 from rittunnel.fake import FakeRemoteIt, FakeService
-from rittunnel.tunnel.state import is_rittunnel_process
+from rittunnel.tunnel.procs import is_rittunnel_process
 
 from .conftest import (
     SSH_ID,
     World,
+    dead_pid,
     free_port,
     key_only,
     roundtrip,
@@ -37,12 +38,6 @@ DEADLINE = 60
 
 def state_dir(world: World) -> Path:
     return world.tmp / "state" / "rittunnel"
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
 
 
 def plant(world: World, stem: str, **fields: object) -> Path:

@@ -16,7 +16,7 @@ from rittunnel.profiles import Profile
 from rittunnel.report import Reporter
 from rittunnel.settings import Settings
 from rittunnel.tunnel.session import Session, TunnelInfo
-from rittunnel.tunnel.state import StateStore
+from rittunnel.tunnel.store import StateStore
 
 from .conftest import MemoryApi, MemoryClients
 

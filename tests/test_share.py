@@ -22,6 +22,7 @@ import pytest
 
 from rittunnel.errors import RittunnelError
 from rittunnel.remoteit.accounts import Account
+from rittunnel.tunnel.procs import process_start_time
 from rittunnel.tunnel.share import (
     Running,
     candidates,
@@ -31,7 +32,8 @@ from rittunnel.tunnel.share import (
     open_running,
     relay_stdio,
 )
-from rittunnel.tunnel.state import StateStore, TunnelState, process_start_time
+from rittunnel.tunnel.state import TunnelState
+from rittunnel.tunnel.store import StateStore
 
 from .conftest import SSH_ID, WEB_ID, free_port
 

@@ -13,7 +13,7 @@ def cleanup(settings: Settings, reporter: Reporter) -> int:
     """Stop proxies left open by tunnels that were killed, through the API URLs the
     user's configuration names; remove stale stop requests. 1 if some are left."""
     from ..tunnel.claims import cleanup_orphans
-    from ..tunnel.state import StateStore
+    from ..tunnel.store import StateStore
     from ..tunnel.trust import TrustedUrls
 
     store = StateStore(settings.state_dir)

@@ -116,7 +116,7 @@ def run_session(
 
     from ..net import raise_fd_limit
     from ..tunnel.session import Session
-    from ..tunnel.state import StateStore
+    from ..tunnel.store import StateStore
 
     raise_fd_limit()
     accounts = accounts or accounts_for(settings, reporter, profiles)

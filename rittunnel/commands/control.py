@@ -1,6 +1,6 @@
 """Looking at and controlling running tunnels from outside: ``status``, ``stop``, ``wait``.
 
-Everything here works from the state files (see :mod:`rittunnel.tunnel.state`), psutil
+Everything here works from the state files (see :mod:`rittunnel.tunnel.store`), psutil
 and, for a dead tunnel's proxies, which API URLs the settings name
 (:mod:`rittunnel.tunnel.trust`), and imports neither httpx nor trio, so these commands
 start fast.
@@ -27,13 +27,9 @@ from typing import Any
 from ..errors import RittunnelError, UsageError
 from ..report import Reporter, redact_url
 from ..settings import Settings
-from ..tunnel.state import (
-    StateStore,
-    TunnelState,
-    has_exited,
-    holds,
-    is_rittunnel_process,
-)
+from ..tunnel.procs import has_exited, holds, is_rittunnel_process
+from ..tunnel.state import TunnelState
+from ..tunnel.store import StateStore
 from ..tunnel.trust import Trust, TrustedUrls
 from ..units import format_bytes, format_duration
 

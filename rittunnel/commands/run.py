@@ -138,7 +138,7 @@ def _running_for(
     """The running tunnel ``run`` uses (see :func:`~rittunnel.tunnel.share.fit_for_run`);
     a ``proxy: port`` profile takes no reverse-proxy tunnel."""
     from ..tunnel.share import candidates, fit_for_run
-    from ..tunnel.state import StateStore
+    from ..tunnel.store import StateStore
 
     store = StateStore(settings.state_dir)
     found = candidates(

@@ -26,7 +26,7 @@ from ..errors import RittunnelError
 from ..profiles import Profile, command_profile
 from ..report import Reporter
 from ..settings import Settings
-from ..tunnel.state import StateStore
+from ..tunnel.store import StateStore
 from .common import accounts_for, with_options
 
 if TYPE_CHECKING:

@@ -11,7 +11,9 @@
   (:class:`~rittunnel.tunnel.trust.TrustedUrls`): a state file is no reason to send
   credentials anywhere.
 
-The files themselves (format, atomic writes, liveness) are :mod:`rittunnel.tunnel.state`.
+The files themselves are :mod:`rittunnel.tunnel.state` (format), :mod:`.store` (the
+directory, atomic writes) and :mod:`.procs` (liveness); the stop call is
+:func:`~rittunnel.tunnel.stopping.stop_proxy`, the keeper's too.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import trio
-
-from ..errors import ApiError, RittunnelError
+from ..errors import RittunnelError
 from ..profiles import Profile
-from ..remoteit.protocol import is_gone
 from ..report import Reporter, redact_url
 from ..settings import STOP_TIMEOUT, Settings
-from .state import StateStore, TunnelState, account_of, process_start_time
+from .procs import process_start_time
+from .state import TunnelState, account_of
+from .stopping import stop_proxy
+from .store import StateStore
 from .trust import Trust, TrustedUrls
 from .upstream import ApiClients
 
@@ -210,22 +212,17 @@ async def _stop_all(
     left: list[str] = []
     stopped = 0
     for cid in state.proxies:
-        try:
-            with trio.fail_after(stop_timeout):
-                await api.stop(state.service, cid)
+        result = await stop_proxy(api, state.service, cid, stop_timeout)
+        if result.outcome == "stopped":
             stopped += 1
             reporter.info(
                 f"stopped proxy {cid} left open by {state.name} (pid {state.pid} is gone)"
             )
-        except ApiError as exc:
-            if is_gone(exc):  # expired, killed or stopped meanwhile
-                reporter.debug(f"proxy {cid} of {state.name} already gone: {exc}")
-            else:
-                left.append(cid)
-                reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
-        except trio.TooSlowError as exc:
+        elif result.outcome == "gone":  # expired, killed or stopped meanwhile
+            reporter.debug(f"proxy {cid} of {state.name} already gone: {result.detail}")
+        else:
             left.append(cid)
-            reporter.warn(f"could not stop proxy {cid} of {state.name}: {exc}")
+            reporter.warn(f"could not stop proxy {cid} of {state.name}: {result.detail}")
     return left, stopped
 
 

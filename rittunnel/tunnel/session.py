@@ -38,12 +38,14 @@ from ..remoteit.protocol import ReverseProxy
 from ..report import Reporter
 from ..settings import Settings
 from .claims import Claim, cleanup_orphans, new_state
+from .keeper import wall_clock
 from .lease import Lease
 from .port import Port
 from .signals import Forward, stop_on_signals
-from .state import StateStore, account_of
+from .state import account_of
+from .store import StateStore
 from .trust import TrustedUrls
-from .upstream import ApiClients, Upstream, wall_clock
+from .upstream import ApiClients, Upstream
 
 #: seconds between writes of live counters to the state files
 FLUSH_INTERVAL = 1.0

@@ -25,7 +25,7 @@ The rule (:func:`candidates`, :func:`find_running`): a state file that
   rittunnel process of this user that listens on that IP (or, for a loopback IP, on
   every address) and TCP port, and no other state file of that live process names the
   same port (a copy claiming another service or account: neither is used, and the
-  store's :attr:`~.state.StateStore.problems` says so).
+  store's :attr:`~.store.StateStore.problems` says so).
 
 Of several, the one named ``prefer`` (the caller's profile), else the first by name.
 ``run`` adds a port rule (:func:`fit_for_run`). Whoever connects to the port gets what
@@ -48,7 +48,9 @@ from typing import TYPE_CHECKING
 from ..errors import RittunnelError
 from ..profiles import is_service_id
 from ..settings import normal_url
-from .state import WILDCARD, StateStore, TunnelState, account_of, holds, serves
+from .procs import WILDCARD, holds, serves
+from .state import TunnelState, account_of
+from .store import StateStore
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account

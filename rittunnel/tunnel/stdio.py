@@ -23,7 +23,8 @@ from ..report import Reporter
 from ..settings import Settings
 from .claims import Claim, cleanup_orphans, new_state
 from .signals import stop_on_signals
-from .state import StateStore, account_of
+from .state import account_of
+from .store import StateStore
 from .trust import TrustedUrls
 from .upstream import ApiClients, Upstream
 

@@ -1,0 +1,165 @@
+"""Process liveness for state files: whether the process a state file names is the one
+that wrote it (pid and start time), still holds the file, is a rittunnel process of this
+user, and listens on the tunnel's port. No trio; psutil is imported lazily (the relay
+needs none of this).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .state import TunnelState
+
+if TYPE_CHECKING:
+    import psutil
+
+
+def process_start_time(pid: int | psutil.Process) -> float | None:
+    """The start time of process ``pid`` (or of that process), or None when there is no
+    such process; -1.0 when it exists but we may not look."""
+    import psutil  # lazy: status and cleanup need it, the relay does not
+
+    try:
+        return _process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:
+        return -1.0  # exists, but we may not look: treat as alive
+
+
+def has_exited(pid: int) -> bool:
+    """Whether process ``pid`` is gone (or a zombie nobody has reaped yet)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
+def _process(pid: int | psutil.Process) -> psutil.Process:
+    """``pid`` as a process (built here, so the caller's handling of psutil's errors
+    covers building it), or that process itself."""
+    import psutil
+
+    return psutil.Process(pid) if isinstance(pid, int) else pid
+
+
+def is_alive(state: TunnelState) -> bool:
+    return _started_as(state, process_start_time(state.pid))
+
+
+def _started_as(state: TunnelState, started: float | None) -> bool:
+    """Whether a process that ``started`` then (:func:`process_start_time`) is the one
+    ``state`` names: there is one, and its start time is the file's, or unknown."""
+    if started is None:
+        return False
+    return started == -1.0 or abs(started - state.pid_started) < 1.0
+
+
+def holds(state: TunnelState) -> bool:
+    """Whether a live process still holds ``state``'s file (not released it)."""
+    return not state.released and is_alive(state)
+
+
+def serves(state: TunnelState, host: str) -> bool:
+    """Whether a live rittunnel process of this user holds ``state`` and listens on
+    ``host``:``state.local_port``: :func:`holds`, :func:`is_rittunnel_process` and
+    :func:`listens_on`, in that order and with the same outcomes, on one
+    ``psutil.Process`` built once (a stale or planted file does not pass)."""
+    import psutil
+
+    if state.released:
+        return False
+    try:
+        proc = psutil.Process(state.pid)
+    except psutil.Error:
+        # gone: not alive (process_start_time's None); psutil swallows AccessDenied
+        # here, and were it raised is_rittunnel_process would fail to build it too
+        return False
+    return (
+        _started_as(state, process_start_time(proc))
+        and is_rittunnel_process(proc)
+        and listens_on(proc, host, state.local_port)
+    )
+
+
+def is_rittunnel_process(pid: int | psutil.Process) -> bool:
+    """Whether ``pid`` (or that process) is a rittunnel process of this user (same real
+    uid, and a rittunnel command line: :func:`is_rittunnel_argv`). Only such a process is
+    ever signalled: a state file may name any process."""
+    import psutil
+
+    try:
+        proc = _process(pid)
+        if proc.uids().real != os.getuid():
+            return False
+        argv = proc.cmdline()
+    except psutil.Error:
+        return False
+    return is_rittunnel_argv(argv)
+
+
+#: the wildcard listener that also takes a client's connection to a loopback address
+WILDCARD = {"127.0.0.1": "0.0.0.0", "::1": "::"}
+
+
+def listens_on(pid: int | psutil.Process, host: str, port: int) -> bool:
+    """Whether process ``pid`` (or that process) has a TCP socket listening on
+    ``host``:``port``, so that a client connecting there reaches that process: one bound
+    to that very IP, or (for ``127.0.0.1`` and ``::1``) to every address (``0.0.0.0``,
+    ``::``). Looks at that process's sockets only (not a system-wide scan); a process we
+    may not look at, or that is gone, does not; nor does a ``host`` that is not an IP."""
+    import psutil
+
+    wanted = _ip(host)
+    if wanted is None:
+        return False
+    accepted = {wanted}
+    wildcard = WILDCARD.get(str(wanted))
+    if wildcard is not None:
+        accepted.add(ipaddress.ip_address(wildcard))
+    try:
+        sockets = _process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(
+        s.status == psutil.CONN_LISTEN
+        and s.laddr
+        and s.laddr.port == port
+        and _ip(s.laddr.ip) in accepted
+        for s in sockets
+    )
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``text`` as an IP address (an IPv6 scope ``%eth0`` dropped); None if it is not one."""
+    try:
+        return ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+
+
+def is_rittunnel_argv(argv: list[str]) -> bool:
+    """Whether ``argv`` runs rittunnel: ``rittunnel …`` (the console script, which the
+    kernel runs as ``python …/rittunnel …``) or ``python [options] -m rittunnel …``."""
+    if not argv:
+        return False
+    if Path(argv[0]).name == "rittunnel":
+        return True
+    args = argv[1:]
+    while args and args[0].startswith("-") and args[0] != "-":
+        option = args.pop(0)
+        if option.startswith("-m"):
+            module = option[2:] or (args[0] if args else "")
+            return module == "rittunnel" or module.startswith("rittunnel.")
+        if option.startswith("-c"):
+            return False
+        if option in ("-X", "-W"):
+            args = args[1:]  # the option's value
+    return bool(args) and Path(args[0]).name == "rittunnel"

@@ -1,0 +1,111 @@
+"""Process liveness: a state file's pid and start time, rittunnel command lines, and
+which process listens on a port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from rittunnel.tunnel.procs import is_alive, is_rittunnel_argv, is_rittunnel_process, listens_on
+
+from .conftest import dead_pid, my_state
+
+
+def test_reused_pid_is_not_alive() -> None:
+    state = my_state()
+    state.pid_started -= 1000  # same pid, another process's start time
+    assert not is_alive(state)
+    assert is_alive(my_state())
+
+
+@pytest.mark.parametrize(
+    ("argv", "ours"),
+    [
+        (["/venv/bin/python", "/venv/bin/rittunnel", "up", "a"], True),
+        (["/venv/bin/rittunnel", "stdio", "a"], True),
+        (["python3", "-m", "rittunnel", "up"], True),
+        (["python3", "-X", "dev", "-u", "-m", "rittunnel", "up"], True),
+        (["python3", "-mrittunnel"], True),
+        (["sleep", "60"], False),
+        (["python3", "-c", "import rittunnel"], False),
+        (["python3", "-m", "rittunnelx"], False),
+        (["python3", "/bin/other", "rittunnel"], False),
+        ([], False),
+    ],
+)
+def test_what_a_rittunnel_command_line_looks_like(argv: list[str], ours: bool) -> None:
+    assert is_rittunnel_argv(argv) is ours
+
+
+def test_only_a_process_whose_command_line_is_rittunnels_counts() -> None:
+    # the CLI itself is signalled in the end-to-end tests (`up` and `up -d`, then `stop`)
+    assert not is_rittunnel_process(os.getpid())  # pytest
+    assert not is_rittunnel_process(dead_pid())
+    proc = subprocess.Popen(["bash", "-c", "exec -a rittunnel sleep 60"])
+    try:
+        deadline = time.monotonic() + 10
+        while not is_rittunnel_process(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until bash has become "rittunnel"
+        assert is_rittunnel_process(proc.pid) and proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_listens_on_looks_at_that_process_and_that_port() -> None:
+    with socket.socket() as listening, socket.socket() as bound_only:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        bound_only.bind(("127.0.0.1", 0))
+        port, other = listening.getsockname()[1], bound_only.getsockname()[1]
+        assert listens_on(os.getpid(), "127.0.0.1", port)
+        assert not listens_on(os.getpid(), "127.0.0.1", other)  # bound, not listening
+        assert not listens_on(dead_pid(), "127.0.0.1", port)
+        assert not listens_on(1, "127.0.0.1", port)  # another process (we may not look)
+
+
+def test_listens_on_wants_that_very_address() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        for host in ("127.0.0.2", "0.0.0.0", "::1", "192.0.2.1", "localhost", ""):
+            assert not listens_on(os.getpid(), host, port), host
+
+
+def test_a_wildcard_listener_counts_for_loopback_only() -> None:
+    with socket.socket() as listening:
+        listening.bind(("0.0.0.0", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert listens_on(os.getpid(), "127.0.0.1", port)
+        assert listens_on(os.getpid(), "0.0.0.0", port)
+        assert not listens_on(os.getpid(), "127.0.0.2", port)  # another IP: only itself
+        assert not listens_on(os.getpid(), "::1", port)  # another family
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_an_ipv6_listener_by_address_or_wildcard() -> None:
+    try:
+        exact, wildcard = socket.socket(socket.AF_INET6), socket.socket(socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 sockets")
+    with exact, wildcard:
+        wildcard.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            exact.bind(("::1", 0))
+            wildcard.bind(("::", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback")
+        exact.listen()
+        wildcard.listen()
+        one, anywhere = exact.getsockname()[1], wildcard.getsockname()[1]
+        assert listens_on(os.getpid(), "::1", one)
+        assert listens_on(os.getpid(), "0:0:0:0:0:0:0:1", one)  # the same IP, spelled out
+        assert not listens_on(os.getpid(), "127.0.0.1", one)
+        assert listens_on(os.getpid(), "::1", anywhere)
+        assert not listens_on(os.getpid(), "127.0.0.1", anywhere)
