@@ -12,7 +12,7 @@ The package is laid out by concern; imports go one way, down this list:
 * :mod:`.fake`: the fake remote.it the tests, the demo and the benchmarks run against;
 * shared by all: :mod:`.settings`, :mod:`.errors` (the one exception tree),
   :mod:`.report` (everything printed), :mod:`.progress`, :mod:`.profiles`,
-  :mod:`.units`, :mod:`.files`, :mod:`.net` (sockets).
+  :mod:`.quantities`, :mod:`.files`, :mod:`.net` (sockets).
 """
 
 __version__ = "0.1.0"

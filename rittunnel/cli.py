@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 
 from . import __version__
 from .errors import RittunnelError
-from .report import Reporter, printable, redact, shown, url_userinfo
+from .quantities import MAX_SECONDS, parse_seconds
+from .report import Reporter
 from .settings import ENV_API_URL, ENV_GRAPHQL_URL, Settings
-from .units import MAX_SECONDS, parse_seconds
+from .text import printable, redact, shown, url_userinfo
 
 COMMANDS = (
     "up", "status", "stop", "run", "stdio", "wait", "profiles", "services", "init", "cleanup",

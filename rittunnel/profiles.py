@@ -23,7 +23,6 @@ import ipaddress
 import math
 import os
 import re
-import unicodedata
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,8 @@ from typing import Any, Literal
 import yaml
 
 from .errors import ProfileError, UsageError
-from .report import printable, redact_url, shown
 from .settings import APIS, ENV_PROFILES, Api, url_problem
+from .text import ascii_fold, printable, redact_url, shown
 
 Mode = Literal["latching", "restricted", "public"]
 MODES: tuple[Mode, ...] = ("latching", "restricted", "public")
@@ -237,12 +236,6 @@ def service_tunnel_name(service: str) -> str:
         return "service-" + value.lower().replace(":", "-")
     part = _NOT_IN_NAME.sub("-", ascii_fold(value)).strip("-")[:MAX_NAME_PART].strip("-")
     return f"service-{part}" if part else "service"
-
-
-def ascii_fold(text: str) -> str:
-    """``text`` in lower-case ASCII, accents dropped (``Über Pi`` → ``uber pi``); what
-    has no ASCII form is left out."""
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
 def _section_problem(section: object) -> bool:

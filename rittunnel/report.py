@@ -2,7 +2,7 @@
 
 Human mode prints the ready line on stdout (like ``kubectl port-forward``) and notices
 on stderr; JSON mode prints one object per line on stdout for scripts. Every line passes
-through :func:`redact`, so a secret can never be printed by accident.
+through :func:`~rittunnel.text.redact`, so a secret can never be printed by accident.
 
 On a terminal (and only there) a long wait shows a one-line status on stderr, redrawn in
 place (:meth:`Reporter.status`). Any other line, on stdout or stderr, first erases it (the
@@ -15,7 +15,7 @@ The words of a tunnel's life (its ready, renewed and stopped lines) are written 
 says what happened, the reporter says it to the user.
 
 Nothing the user's terminal does to text gets through: every human line passes through
-:func:`printable` (control characters escaped), so a service name or an API reason
+:func:`~rittunnel.text.printable` (control characters escaped), so a service name or an API reason
 carrying terminal escapes is shown, not obeyed. A stdout or stderr that is closed, full
 or gone (``>&-``, ``>/dev/full``, a reader that exited) loses its lines, never the
 tunnel: writing is best effort.
@@ -27,106 +27,16 @@ import io
 import ipaddress
 import json
 import os
-import re
-import reprlib
 import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO, cast
-from urllib.parse import urlsplit, urlunsplit
 
-from .units import format_duration
+from .quantities import format_duration
+from .text import printable, redact
 
 #: an event as a JSON-ready mapping (``event``, ``time``, fields…, ``message``)
 Record = dict[str, Any]
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-# C0 and C1 controls and DEL (a terminal obeys them), line and paragraph separators, and
-# the bidirectional overrides and isolates (they reorder what is shown after them).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    ch = match.group()
-    if ch in _NAMED_ESCAPES:
-        return _NAMED_ESCAPES[ch]
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(text: str, limit: int | None = None) -> str:
-    """``text`` safe to show on a terminal, on one line: control characters (C0, C1, DEL,
-    line separators, bidi overrides) written as escapes (``\\x1b``, ``\\n``), printable
-    Unicode kept. With ``limit``, at most that many characters (the cut marked ``…``)."""
-    if limit is not None:
-        text = text[: limit + 1]  # however long the text, only this much is looked at
-    text = _UNPRINTABLE.sub(_escape, text)
-    if limit is not None and len(text) > limit:
-        return text[: max(limit - 1, 0)] + "…"
-    return text
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value as an error message quotes it: like ``repr`` (a string in quotes, its
-    control characters escaped), but at most about ``limit`` characters however large or
-    deeply nested the value is."""
-    if isinstance(value, str):
-        return repr(value[: limit - 1] + "…" if len(value) > limit else value)
-    short = reprlib.Repr()
-    short.maxlevel = 2
-    short.maxdict = short.maxlist = short.maxtuple = short.maxset = 4
-    short.maxstring = short.maxother = short.maxlong = limit
-    try:
-        text = short.repr(value)
-    except Exception:  # a value whose repr fails: say what it is
-        text = f"<{type(value).__name__}>"
-    return printable(text, limit)
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any user name and password in it (``http://user:pass@host/``)
-    replaced by ``***``: what is shown of an API URL."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact_urls(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
-
-
-# ``scheme://userinfo@``: the user name and password of a URL inside some text
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
-
-
-def redact_urls(text: str) -> str:
-    """``text`` with the user name and password of every URL in it replaced by ``***``."""
-    return _URL_USERINFO.sub(r"\1***@", text)
-
-
-def url_userinfo(url: str) -> list[str]:
-    """The secrets in ``url``'s user part (``http://user:password@host/``), to add to
-    what a :class:`Reporter` redacts: the password and the whole user part, or the user
-    name when there is no password (a token is often put there); empty when none."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return []
-    if "@" not in parts.netloc:
-        return []
-    userinfo = parts.netloc.rpartition("@")[0]
-    if parts.password:
-        return [userinfo, parts.password]
-    return [userinfo] if userinfo else []
 
 
 def _host_of(address: str) -> str:

@@ -11,7 +11,7 @@ Not here: credentials, which are secrets read where they are used
 ``Settings.env``); and ``RITTUNNEL_DEBUG``, which :mod:`rittunnel.cli` reads to show a
 traceback. ``Settings.env`` is also what child processes (``run``, ``up -d``) inherit.
 
-Every number is finite and in range (:mod:`rittunnel.units`), every URL an http(s) URL
+Every number is finite and in range (:mod:`rittunnel.quantities`), every URL an http(s) URL
 with a host (:func:`url_problem`), or the command stops before any I/O.
 """
 
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import RittunnelError
 from .files import cache_dir, state_dir
-from .report import redact_url, shown
-from .units import env_count, env_seconds
+from .quantities import env_count, env_seconds
+from .text import redact_url, shown
 
 #: which remote.it API a tunnel talks to
 Api = Literal["rest", "graphql"]

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RittunnelError, UsageError
-from ..report import Reporter, redact_url
+from ..quantities import format_bytes, format_duration
+from ..report import Reporter
 from ..settings import Settings
+from ..text import redact_url
 from ..tunnel.procs import has_exited, holds, is_rittunnel_process
 from ..tunnel.state import TunnelState
 from ..tunnel.store import StateStore
 from ..tunnel.trust import Trust, TrustedUrls
-from ..units import format_bytes, format_duration
 
 #: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy), at
 #: least; see :func:`stop_wait`

@@ -44,8 +44,9 @@ from ..remoteit.names import (
     match_service,
 )
 from ..remoteit.protocol import ServiceInfo
-from ..report import Reporter, printable, shown
+from ..report import Reporter
 from ..settings import Settings
+from ..text import printable, shown
 
 #: the local port first suggested for a service type (the usual port, moved out of the
 #: privileged range or off the port a local server of that kind would use)

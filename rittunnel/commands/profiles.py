@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from ..errors import RittunnelError
 from ..profiles import list_profiles, load_profile_file
-from ..report import Reporter, printable
+from ..report import Reporter
 from ..settings import Settings
+from ..text import printable
 
 
 def profiles(settings: Settings, reporter: Reporter) -> int:

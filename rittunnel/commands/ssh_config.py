@@ -58,10 +58,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import RittunnelError
-from ..profiles import ascii_fold, is_service_id
+from ..profiles import is_service_id
 from ..remoteit.protocol import ServiceInfo
-from ..report import Reporter, printable, shown
+from ..report import Reporter
 from ..settings import Settings
+from ..text import ascii_fold, printable, shown
 from .common import self_argv
 
 #: the longest host name made from a service name

@@ -65,7 +65,7 @@ from ..remoteit.credentials import (
     credentials_file,
     credentials_from_env,
 )
-from ..report import Reporter, printable, shown, url_userinfo
+from ..report import Reporter
 from ..settings import (
     ENV_API,
     ENV_API_TIMEOUT,
@@ -78,6 +78,7 @@ from ..settings import (
     ENV_STOP_TIMEOUT,
     Settings,
 )
+from ..text import printable, shown, url_userinfo
 from .common import load_profiles, self_argv
 
 #: the environment variables that hold credentials (never written into a unit)

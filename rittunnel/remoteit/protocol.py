@@ -43,8 +43,8 @@ from ..errors import (
     TwoFactorError,
 )
 from ..profiles import Mode, ProxyKind
-from ..report import printable, shown
-from ..units import lifetime
+from ..quantities import lifetime
+from ..text import printable, shown
 
 DEFAULT_API_URL = "https://api.remot3.it/apv/v27"
 LATCHING_HOSTIP = "255.255.255.255"

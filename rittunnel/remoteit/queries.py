@@ -30,8 +30,8 @@ from typing import Any
 
 from ..errors import ApiError, ApiRefused, ApiUnavailable, AuthError, ProtocolError
 from ..profiles import Mode, ProxyKind
-from ..report import printable, shown
-from ..units import lifetime
+from ..quantities import lifetime
+from ..text import printable, shown
 from .protocol import (
     REASON_SHOWN,
     Connection,

@@ -24,8 +24,8 @@ import httpx
 import trio
 
 from ..errors import ApiError, ApiUnavailable
-from ..report import printable, redact_urls
-from ..units import format_bytes
+from ..quantities import format_bytes
+from ..text import printable, redact_urls
 from .credentials import Credentials
 
 #: the largest answer body read (a list of 1000 services is about 0.8 MB)

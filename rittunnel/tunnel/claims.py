@@ -24,8 +24,9 @@ from pathlib import Path
 
 from ..errors import RittunnelError
 from ..profiles import Profile
-from ..report import Reporter, redact_url
+from ..report import Reporter
 from ..settings import STOP_TIMEOUT, Settings
+from ..text import redact_url
 from .procs import process_start_time
 from .state import TunnelState, account_of
 from .stopping import stop_proxy

@@ -23,11 +23,11 @@ import trio
 
 from ..errors import ApiError, ApiRefused, ApiUnavailable, ProtocolError, RittunnelError
 from ..profiles import Profile
+from ..quantities import format_duration
 from ..remoteit.client import ApiClient
 from ..remoteit.protocol import Connection
 from ..report import Reporter
 from ..settings import STOP_TIMEOUT
-from ..units import format_duration
 from .lease import (
     REFUSAL_PAUSE,
     Lease,

@@ -27,7 +27,8 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from ..report import Record, Reporter, printable, shown
+from ..report import Record, Reporter
+from ..text import printable, shown
 
 ENV_NOTIFY_SOCKET = "NOTIFY_SOCKET"
 #: the most bytes of a socket path (``sun_path`` is 108, with its terminating NUL)

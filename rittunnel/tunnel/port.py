@@ -18,10 +18,10 @@ import trio
 from ..errors import RittunnelError
 from ..net import abort, bind_listeners, format_address, tune
 from ..profiles import DEFAULT_BIND, Profile
+from ..quantities import format_duration
 from ..relay import Counts, Relayer
 from ..remoteit.protocol import ReverseProxy
 from ..report import Reporter
-from ..units import format_duration
 from .redirect import serve_redirect
 from .upstream import RESOURCE_ERRNOS, Upstream
 

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import RittunnelError
-from ..report import shown
 from ..settings import APIS, Api
+from ..text import shown
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account

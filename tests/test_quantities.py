@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rittunnel.units import format_bytes, format_duration
+from rittunnel.quantities import format_bytes, format_duration
 
 
 def test_format_duration() -> None:
@@ -22,7 +22,7 @@ def test_env_numbers_are_checked() -> None:
     import pytest
 
     from rittunnel.errors import RittunnelError
-    from rittunnel.units import env_count, env_seconds
+    from rittunnel.quantities import env_count, env_seconds
 
     assert env_count({}, "N", 64) == 64
     assert env_count({"N": " 0 "}, "N", 64) == 0
@@ -41,7 +41,7 @@ def test_numbers_that_cannot_be_meant_are_refused_or_unknown() -> None:
     import pytest
 
     from rittunnel.errors import RittunnelError
-    from rittunnel.units import env_count, env_seconds, lifetime, parse_seconds
+    from rittunnel.quantities import env_count, env_seconds, lifetime, parse_seconds
 
     for bad in ("nan", "inf", "-inf", "Infinity", "1e999", "2592001", "-0"):
         assert parse_seconds(bad) is None

@@ -1,0 +1,107 @@
+"""Text made safe to show: control characters escaped (:func:`printable`), values quoted
+and bounded for messages (:func:`shown`), secrets replaced by ``***`` (:func:`redact`,
+:func:`redact_url`, :func:`redact_urls`, :func:`url_userinfo` finds them in a URL), and
+names folded to ASCII (:func:`ascii_fold`). Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import reprlib
+import unicodedata
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+# C0 and C1 controls and DEL (a terminal obeys them), line and paragraph separators, and
+# the bidirectional overrides and isolates (they reorder what is shown after them).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` safe to show on a terminal, on one line: control characters (C0, C1, DEL,
+    line separators, bidi overrides) written as escapes (``\\x1b``, ``\\n``), printable
+    Unicode kept. With ``limit``, at most that many characters (the cut marked ``…``)."""
+    if limit is not None:
+        text = text[: limit + 1]  # however long the text, only this much is looked at
+    text = _UNPRINTABLE.sub(_escape, text)
+    if limit is not None and len(text) > limit:
+        return text[: max(limit - 1, 0)] + "…"
+    return text
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value as an error message quotes it: like ``repr`` (a string in quotes, its
+    control characters escaped), but at most about ``limit`` characters however large or
+    deeply nested the value is."""
+    if isinstance(value, str):
+        return repr(value[: limit - 1] + "…" if len(value) > limit else value)
+    short = reprlib.Repr()
+    short.maxlevel = 2
+    short.maxdict = short.maxlist = short.maxtuple = short.maxset = 4
+    short.maxstring = short.maxother = short.maxlong = limit
+    try:
+        text = short.repr(value)
+    except Exception:  # a value whose repr fails: say what it is
+        text = f"<{type(value).__name__}>"
+    return printable(text, limit)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name and password in it (``http://user:pass@host/``)
+    replaced by ``***``: what is shown of an API URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_urls(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+# ``scheme://userinfo@``: the user name and password of a URL inside some text
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the user name and password of every URL in it replaced by ``***``."""
+    return _URL_USERINFO.sub(r"\1***@", text)
+
+
+def url_userinfo(url: str) -> list[str]:
+    """The secrets in ``url``'s user part (``http://user:password@host/``), to add to
+    what a :class:`Reporter` redacts: the password and the whole user part, or the user
+    name when there is no password (a token is often put there); empty when none."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return []
+    if "@" not in parts.netloc:
+        return []
+    userinfo = parts.netloc.rpartition("@")[0]
+    if parts.password:
+        return [userinfo, parts.password]
+    return [userinfo] if userinfo else []
+
+
+def ascii_fold(text: str) -> str:
+    """``text`` in lower-case ASCII, accents dropped (``Über Pi`` → ``uber pi``); what
+    has no ASCII form is left out."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
