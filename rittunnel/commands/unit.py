@@ -26,16 +26,17 @@ credentials the service will have, and prints):
   name or password in it is left out (it is a secret) and said on stderr. Credentials
   this shell has in its environment and the service would not see are named on stderr
   (names only, never values), with how to give them to it.
-* **The unit's name** (:func:`unit_name`): ``rittunnel-`` and the profile names joined
-  by ``-``, each escaped as ``systemd-escape`` escapes a unit name (a profile name may
-  have any Unicode letter: ``über`` → ``rittunnel-\\xc3\\xbcber``, which systemd accepts
-  where it refuses ``rittunnel-über``), except ``-``, which is valid in a unit name and
-  keeps ``rittunnel-ssh-pi`` as it is. The commands in the unit's comment quote it for
-  the shell (its ``\\``).
-* **Quoting** (:func:`exec_line`, :func:`env_word`): a word with spaces, quotes,
-  backslashes or control characters is double-quoted with C escapes; ``%`` is doubled
-  everywhere (systemd specifiers), ``$`` in ``ExecStart``'s arguments too (variable
-  expansion; none happens in its program path, checked with ``systemd-analyze verify``).
+* **The unit's name** (:func:`rittunnel.systemd.unit_name`): ``rittunnel-`` and the
+  profile names joined by ``-``, each escaped as ``systemd-escape`` escapes a unit name
+  (a profile name may have any Unicode letter: ``über`` → ``rittunnel-\\xc3\\xbcber``,
+  which systemd accepts where it refuses ``rittunnel-über``), except ``-``, which is
+  valid in a unit name and keeps ``rittunnel-ssh-pi`` as it is. The commands in the
+  unit's comment quote it for the shell (its ``\\``).
+* **Quoting** (:mod:`rittunnel.systemd`: ``exec_line``, ``env_word``): a word with
+  spaces, quotes, backslashes or control characters is double-quoted with C escapes;
+  ``%`` is doubled everywhere (systemd specifiers), ``$`` in ``ExecStart``'s arguments
+  too (variable expansion; none happens in its program path, checked with
+  ``systemd-analyze verify``).
 """
 
 from __future__ import annotations
@@ -45,9 +46,8 @@ import math
 import os
 import shlex
 import stat
-import string
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +78,8 @@ from ..settings import (
     ENV_STOP_TIMEOUT,
     Settings,
 )
-from ..text import printable, shown, url_userinfo
+from ..systemd import env_word, escape_specifiers, exec_line, parse_env_file, unit_name
+from ..text import printable, url_userinfo
 from .common import load_profiles, self_argv
 
 #: the environment variables that hold credentials (never written into a unit)
@@ -115,10 +116,6 @@ RESTART_SEC = 30
 SLACK = 15
 #: systemd's default start timeout, never undercut
 DEFAULT_START_SEC = 90
-#: the longest unit name used, without ``.service`` (systemd allows 255 in all)
-MAX_UNIT_NAME = 200
-#: the characters a unit name keeps as they are (:func:`unit_escape`); others are escaped
-_UNIT_CHARS = frozenset(string.ascii_letters + string.digits + ":_.-")
 
 
 @dataclass(frozen=True)
@@ -187,94 +184,6 @@ class Unit:
 # -- pure decisions --------------------------------------------------------------------
 
 
-def unit_escape(name: str, limit: int | None = None) -> str:
-    """``name`` as part of a unit name, as ``systemd-escape`` writes it except that ``-``
-    stays: every UTF-8 byte other than ASCII letters, digits, ``:``, ``_``, ``.`` and
-    ``-`` as ``\\xNN``, and a leading ``.`` too. With ``limit``, as many whole
-    characters as fit in that many (no escape cut in two)."""
-    out: list[str] = []
-    size = 0
-    for i, ch in enumerate(name):
-        if ch in _UNIT_CHARS and not (i == 0 and ch == "."):
-            part = ch
-        else:
-            part = "".join(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
-        if limit is not None and size + len(part) > limit:
-            break
-        out.append(part)
-        size += len(part)
-    return "".join(out)
-
-
-def unit_name(names: Sequence[str]) -> str:
-    """``rittunnel-`` and the profile names (:func:`unit_escape`) joined by ``-``; when
-    that would be longer than :data:`MAX_UNIT_NAME`, the first name (cut to 100) and how
-    many more. Always a name systemd accepts for a unit."""
-    name = "rittunnel-" + "-".join(unit_escape(n) for n in names)
-    if len(name) > MAX_UNIT_NAME:
-        more = f"-and-{len(names) - 1}-more" if len(names) > 1 else ""
-        name = f"rittunnel-{unit_escape(names[0], 100)}{more}"
-    return name
-
-
-def escape_specifiers(text: str) -> str:
-    """``text`` with systemd's ``%`` specifiers disarmed (``%%``)."""
-    return text.replace("%", "%%")
-
-
-def _is_control(ch: str) -> bool:
-    """A C0 control character or DEL."""
-    return ord(ch) < 0x20 or ord(ch) == 0x7F
-
-
-def _quoted(text: str) -> str:
-    """``text`` as one double-quoted word with C escapes, as systemd unquotes it."""
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif _is_control(ch):
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _needs_quotes(text: str) -> bool:
-    return (
-        not text
-        or text == ";"
-        or any(ch.isspace() or ch in "\"'\\" or _is_control(ch) for ch in text)
-    )
-
-
-def exec_word(word: str, *, program: bool = False) -> str:
-    """One word of an ``ExecStart=`` line that systemd reads back as ``word``: quoted
-    when it has spaces, quotes, backslashes or control characters; ``%`` doubled
-    (specifiers), and ``$`` in an argument (variable expansion; systemd expands none in
-    the ``program`` path, where ``$$`` would stay two)."""
-    text = word if program else word.replace("$", "$$")
-    return escape_specifiers(_quoted(text) if _needs_quotes(text) else text)
-
-
-def exec_line(argv: Sequence[str]) -> str:
-    """The value of ``ExecStart=`` that runs ``argv``. Raises a one-line error when
-    systemd would refuse the program's path (quotes, backslashes, control characters)."""
-    program, *args = argv
-    if any(ch in "\"'\\" or _is_control(ch) for ch in program):
-        raise RittunnelError(
-            f"systemd runs no program whose path has quotes, backslashes or control "
-            f"characters in it, as {shown(program, 200)} has; install rittunnel elsewhere"
-        )
-    return " ".join([exec_word(program, program=True), *(exec_word(a) for a in args)])
-
-
-def env_word(name: str, value: str) -> str:
-    """One ``NAME=VALUE`` of an ``Environment=`` line (``$`` means nothing there)."""
-    text = f"{name}={value}"
-    return escape_specifiers(_quoted(text) if _needs_quotes(text) else text)
-
-
 def carried_env(env: Mapping[str, str], cwd: str) -> tuple[dict[str, str], list[str]]:
     """The :data:`CARRIED` variables ``env`` sets, made absolute where they are
     directories (against ``cwd``), and the names of those left out because they hold a
@@ -320,22 +229,6 @@ def env_file_path(env: Mapping[str, str]) -> Path:
     home = env.get("HOME") or str(Path.home())
     config = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
     return Path(_absolute(config, env, home)) / "rittunnel" / "env"
-
-
-def parse_env_file(text: str) -> dict[str, str]:
-    """The ``NAME=VALUE`` lines of an environment file as systemd reads the simple ones
-    (comments ``#``/``;``, blank lines, a value in matching quotes unquoted)."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;" or "=" not in line:
-            continue
-        name, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values
 
 
 # -- the edges ----------------------------------------------------------------------------
