@@ -11,8 +11,9 @@ The package is laid out by concern; imports go one way, down this list:
 * :mod:`.relay`: copying bytes between two sockets, in trio or in threads;
 * :mod:`.fake`: the fake remote.it the tests, the demo and the benchmarks run against;
 * shared by all: :mod:`.settings`, :mod:`.errors` (the one exception tree),
-  :mod:`.report` (everything printed), :mod:`.progress`, :mod:`.profiles`,
-  :mod:`.quantities`, :mod:`.files`, :mod:`.net` (sockets).
+  :mod:`.report` (everything printed), :mod:`.text` (text made safe to show),
+  :mod:`.progress`, :mod:`.profiles` (a package: name, model, search, loader, service),
+  :mod:`.quantities`, :mod:`.systemd` (unit syntax), :mod:`.files`, :mod:`.net` (sockets).
 """
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ below the CLI reads ``os.environ``. A bad value is a one-line error naming the v
 
 Not here: credentials, which are secrets read where they are used
 (:mod:`rittunnel.remoteit.credentials`) from :attr:`Settings.env`; the profile directories
-(``RITTUNNEL_PROFILES``, ``XDG_CONFIG_HOME``: :mod:`rittunnel.profiles`, also from
+(``RITTUNNEL_PROFILES``, ``XDG_CONFIG_HOME``: :mod:`rittunnel.profiles.search`, also from
 ``Settings.env``); and ``RITTUNNEL_DEBUG``, which :mod:`rittunnel.cli` reads to show a
 traceback. ``Settings.env`` is also what child processes (``run``, ``up -d``) inherit.
 

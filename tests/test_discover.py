@@ -9,7 +9,7 @@ import pytest
 
 from rittunnel.commands.discover import choose, parse_port, profile_text, suggest_port, table
 from rittunnel.errors import ProfileError, ServiceNameError
-from rittunnel.profiles import load_profile_file
+from rittunnel.profiles.loader import load_profile_file
 from rittunnel.remoteit.protocol import ServiceInfo
 
 A = ServiceInfo("80:00:00:00:01:02:03:04", "pi-ssh", "SSH", "active")

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import RittunnelError
-from ..profiles import Profile, load_profile
+from ..profiles import Profile
+from ..profiles.loader import load_profile
 from ..report import Reporter
 from ..settings import Settings
 

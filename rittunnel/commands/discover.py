@@ -27,14 +27,8 @@ from typing import TextIO, TypeVar
 import trio
 
 from ..errors import ProfileError, RittunnelError, ServiceNameError, UsageError
-from ..profiles import (
-    find_profile,
-    is_service_id,
-    list_profiles,
-    load_profile_file,
-    load_yaml,
-    new_profile_path,
-)
+from ..profiles import find_profile, is_service_id, list_profiles, new_profile_path
+from ..profiles.loader import load_profile_file, load_yaml
 from ..remoteit.accounts import Accounts
 from ..remoteit.names import (
     ServiceCache,

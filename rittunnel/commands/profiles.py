@@ -6,7 +6,8 @@ why; what a file holds is shown escaped, so it cannot drive the terminal."""
 from __future__ import annotations
 
 from ..errors import RittunnelError
-from ..profiles import list_profiles, load_profile_file
+from ..profiles import list_profiles
+from ..profiles.loader import load_profile_file
 from ..report import Reporter
 from ..settings import Settings
 from ..text import printable

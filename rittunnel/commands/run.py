@@ -1,7 +1,7 @@
 """``rittunnel run NAME -- CMD``: run a command against a tunnel of the profile.
 
 ``run --service NAME|ID [--credentials SECTION] -- CMD`` needs no profile: one is made
-from the command line (:func:`~rittunnel.profiles.command_profile`: latching, any free
+from the command line (:func:`~rittunnel.profiles.service.command_profile`: latching, any free
 port unless ``-p``), named ``service-….run-PID`` so that runs of the same service never
 claim the same state file.
 
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..errors import CommandNotRunnable, UsageError
-from ..profiles import Profile, command_profile
+from ..profiles import Profile
+from ..profiles.service import command_profile
 from ..report import Reporter
 from ..settings import Settings
 from .common import accounts_for, run_session, with_options

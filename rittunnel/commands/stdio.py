@@ -3,8 +3,8 @@ profile: what ``ssh-config`` writes): one connection to the service over stdin/s
 (ssh ``ProxyCommand``).
 
 With ``--service`` the profile is made from the command line
-(:func:`~rittunnel.profiles.command_profile`): latching, asking for a port proxy (ssh
-needs a port, whatever the service's type), then everything as for a profile.
+(:func:`~rittunnel.profiles.service.command_profile`): latching, asking for a port proxy
+(ssh needs a port, whatever the service's type), then everything as for a profile.
 
 Through a running tunnel of the same service and account when there is one
 (:mod:`rittunnel.tunnel.share`): looked for before anything that could call the API, and
@@ -23,7 +23,8 @@ import argparse
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import RittunnelError
-from ..profiles import Profile, command_profile
+from ..profiles import Profile
+from ..profiles.service import command_profile
 from ..report import Reporter
 from ..settings import Settings
 from ..tunnel.store import StateStore

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import RittunnelError
+from ..profiles.name import name_problem
 from ..settings import APIS, Api
 from ..text import shown
 
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 #: the most bytes a state file may have
 MAX_FILE = 256 * 1024
-#: the most UTF-8 bytes in a tunnel name (what is left of 255 for suffixes and temp files)
-MAX_NAME = 200
 #: Linux's upper bound for ``/proc/sys/kernel/pid_max``
 PID_MAX_LIMIT = 4_194_304
 
@@ -124,26 +123,11 @@ class BadState(ValueError):
 # -- validation: each check returns what is wrong with a value ("" when nothing) ------
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-#: a tunnel name: a profile name (or ``service-…`` for ``--service``), maybe with
-#: ``.stdio-PID``, ``.run-PID`` or ``.orphan-PID``
-_NAME = re.compile(r"[\w-][\w.-]*")
-
-
-def name_problem(name: object) -> str:
-    """What makes ``name`` unfit to name a tunnel's files ("" if nothing): the profile
-    name rule (letters, digits, ``-``, ``_``, ``.``; not starting with a dot), no ``..``,
-    at most :data:`MAX_NAME` bytes."""
-    if not isinstance(name, str):
-        return "is not a string"
-    if not _NAME.fullmatch(name) or ".." in name:
-        return "is not a tunnel name (letters, digits, '-', '_', '.'; no '..'; no leading '.')"
-    if len(name.encode("utf-8")) > MAX_NAME:
-        return f"is longer than {MAX_NAME} bytes"
-    return ""
 
 
 def check_name(name: str) -> str:
-    """``name``, or a one-line :class:`RittunnelError` if it cannot name a tunnel."""
+    """``name``, or a one-line :class:`RittunnelError` if it cannot name a tunnel (the
+    rule profiles follow too: :mod:`rittunnel.profiles.name`)."""
     problem = name_problem(name)
     if problem:
         raise RittunnelError(f"{shown(name)} {problem}")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from ..errors import RittunnelError
 from ..files import UnsafeFile, read_private, secure_dir, write_private
+from ..profiles.name import MAX_NAME
 from .procs import holds, process_start_time
-from .state import MAX_FILE, MAX_NAME, TunnelState, check_name
+from .state import MAX_FILE, TunnelState, check_name
 
 
 def orphan_name(name: str, pid: int) -> str:

@@ -46,7 +46,8 @@ class TrustedUrls:
 
     def _profile_urls(self) -> set[str]:
         if self._profiles is None:
-            from ..profiles import list_profiles, load_profile_file
+            from ..profiles import list_profiles
+            from ..profiles.loader import load_profile_file
 
             self._profiles = set()
             try:
