@@ -9,7 +9,8 @@ target services are measured with the same load generator:
   the target itself as the "proxy", so the only extra hop is rittunnel's relay.
 
 Metrics: bulk throughput both ways (iperf3 when installed, else our own Python
-generator), 64-byte ping-pong round trips (p50, p99), short connections per second,
+generator), 64-byte ping-pong round trips (p50, p99), the aggregate round trips/s of 8
+concurrent clients doing those ping-pongs, short connections per second,
 RSS per idle relayed connection (1,000 of them), and ``rittunnel up`` to ready.
 
 Then the zero-wait part (:mod:`bench_wait`): how long clients wait for remote.it across
@@ -24,8 +25,10 @@ import argparse
 import contextlib
 import datetime
 import json
+import multiprocessing
 import os
 import platform
+import select
 import selectors
 import shutil
 import signal
@@ -46,6 +49,8 @@ from bench_wait import free_port as free_port  # re-exported: bench_buffers.py u
 
 CHUNK = 1 << 20
 MSG = 64
+#: concurrent request/response clients (docs/PERFORMANCE.md)
+CLIENTS = 8
 IO_TIMEOUT = 20.0
 #: environment variables passed on to rittunnel: the relay's knobs
 RELAY_KNOBS = ("RITTUNNEL_RELAY_THREADS",)
@@ -181,6 +186,63 @@ def round_trips(port: int, count: int) -> tuple[float, float]:
                 samples.append((time.perf_counter_ns() - t0) / 1000)
     samples.sort()
     return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def _clients(port: int, clients: int, start_at: float, end_at: float, out: Any) -> None:
+    """:func:`concurrent_round_trips`' load (a child process): ``clients`` connections,
+    each with one 64-byte request in flight at a time, driven by one ``epoll`` loop so
+    that the generator spends little per message; puts the count of round trips
+    completed between ``start_at`` and ``end_at``."""
+    msg = b"x" * MSG
+    socks = [connect(port) for _ in range(clients)]
+    for s in socks:
+        s.sendall(msg)  # a first round trip each, before the clock starts
+        if len(s.recv(MSG, socket.MSG_WAITALL)) != MSG:
+            raise RuntimeError("echo closed")
+        s.setblocking(False)
+    ep = select.epoll()
+    got = {}
+    for s in socks:
+        ep.register(s.fileno(), select.EPOLLIN)
+        got[s.fileno()] = (s, [0])
+    time.sleep(max(0.0, start_at - time.time()))
+    for s in socks:
+        s.send(msg)
+    done = 0
+    while time.time() < end_at:
+        for fd, _ in ep.poll(IO_TIMEOUT):
+            s, have = got[fd]
+            n = len(s.recv(MSG))
+            if n == 0:
+                raise RuntimeError("echo closed")
+            have[0] += n
+            if have[0] >= MSG:
+                have[0] -= MSG
+                done += 1
+                s.send(msg)
+    ep.close()
+    for s in socks:
+        s.close()
+    out.put(done)
+
+
+def concurrent_round_trips(port: int, clients: int, seconds: float) -> float:
+    """Aggregate round trips/s of ``clients`` connections, each doing 64-byte ping-pongs
+    for ``seconds`` at the same time (a connection pool, parallel ssh sessions), from
+    one load process."""
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    start_at = time.time() + 0.3
+    proc = ctx.Process(target=_clients, args=(port, clients, start_at, start_at + seconds, out))
+    proc.start()
+    try:
+        total: int = out.get(timeout=seconds + IO_TIMEOUT + 10)
+    finally:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    return total / seconds
 
 
 def short_connections(port: int, seconds: float) -> float:
@@ -374,6 +436,7 @@ def measure_relay(
     paths[-1].results["ready"] = ready
     measure_bulk(paths, plan, iperf, log)
     measure_rtt(paths, plan, log)
+    measure_clients(paths, plan, log)
     for path in paths:
         measure(path, plan, log)
         path.results.pop("_pids", None)
@@ -390,6 +453,8 @@ class Plan:
     repeats: int
     bulk_repeats: int
     rtt_rounds: int
+    clients_seconds: float
+    clients_rounds: int
 
 
 FULL = Plan(
@@ -401,6 +466,8 @@ FULL = Plan(
     repeats=3,
     bulk_repeats=7,
     rtt_rounds=7,
+    clients_seconds=2,
+    clients_rounds=5,
 )
 QUICK = Plan(
     bulk_seconds=0.5,
@@ -411,6 +478,8 @@ QUICK = Plan(
     repeats=1,
     bulk_repeats=1,
     rtt_rounds=1,
+    clients_seconds=0.5,
+    clients_rounds=1,
 )
 
 
@@ -462,6 +531,19 @@ def measure_rtt(paths: list[Path_], plan: Plan, log: Callable[[str], None]) -> N
         log(f"{path.name}: rtt p50 {r['rtt_p50_us']:.0f} µs, p99 {r['rtt_p99_us']:.0f} µs")
 
 
+def measure_clients(paths: list[Path_], plan: Plan, log: Callable[[str], None]) -> None:
+    """Aggregate round trips/s of :data:`CLIENTS` concurrent clients on every path, the
+    paths taking turns (:func:`in_turns`); medians."""
+    runs: dict[str, list[float]] = {}
+    for path in in_turns(paths, plan.clients_rounds):
+        rate = concurrent_round_trips(path.ports["echo"], CLIENTS, plan.clients_seconds)
+        runs.setdefault(path.name, []).append(rate)
+    for path in paths:
+        r = path.results
+        r["clients_rt_per_s"] = statistics.median(runs[path.name])
+        log(f"{path.name}: {CLIENTS} clients, {r['clients_rt_per_s']:.0f} round trips/s")
+
+
 def measure(path: Path_, plan: Plan, log: Callable[[str], None]) -> None:
     """Short connections and idle RSS on one path."""
     p, r = path.ports, path.results
@@ -498,6 +580,13 @@ def verdicts(res: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         over_so = so["rtt_p50_us"] - di["rtt_p50_us"]
         vs = ratio(over_rt, over_so)
         check("RTT overhead p50 vs socat's", vs, vs is not None and vs <= 1.5, "≤ 1.5×")
+        vs = ratio(rt.get("clients_rt_per_s"), so.get("clients_rt_per_s"))
+        check(
+            f"{CLIENTS} concurrent clients' round trips/s vs socat",
+            vs,
+            vs is not None and vs >= 0.8,
+            "≥ 0.8×",
+        )
         vs = ratio(rt["conns_per_s"], so["conns_per_s"])
         check("short connections/s vs socat", vs, vs is not None and vs >= 1.0, "≥ 1.0×")
     kib = rt.get("idle_kib_per_conn")
@@ -512,6 +601,7 @@ ROWS = [
     ("bulk down (Gbit/s)", "bulk_down_gbps", "{:.1f}"),
     ("RTT p50 (µs)", "rtt_p50_us", "{:.0f}"),
     ("RTT p99 (µs)", "rtt_p99_us", "{:.0f}"),
+    (f"{CLIENTS} clients, round trips/s", "clients_rt_per_s", "{:.0f}"),
     ("short connections/s", "conns_per_s", "{:.0f}"),
     ("RSS per idle conn (KiB)", "idle_kib_per_conn", "{:.1f}"),
 ]

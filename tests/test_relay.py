@@ -20,6 +20,7 @@ from rittunnel.fake.target import roundtrip, serve_echo
 from rittunnel.net import open_tcp, tune
 from rittunnel.relay import BufferPool, Counts, Limits, Relayer, relay
 from rittunnel.relay import buffers as buffers_module
+from rittunnel.relay import pump as pump_module
 from rittunnel.relay import threads as threads_module
 
 #: the default limits, and promoting a connection to threads at its first wakeup
@@ -379,18 +380,21 @@ def test_pool_buffers_start_on_a_page_boundary() -> None:
 
 
 async def fill_until_stuck(a1: socket.socket, b2: socket.socket, relayer: Relayer) -> int:
-    """Get the relay between ``a1`` and ``b2`` into a thread, then send into ``a1`` until
-    the relay and every kernel buffer on the way are full (``b2`` never reads); returns
-    how much was sent after the move."""
-    a1.send(b"move")
-    while busy(relayer) == 0:
+    """Get the relay between ``a1`` and ``b2`` into a thread (a first read of bulk size:
+    small ones go to the hub), then send into ``a1`` until the relay and every kernel
+    buffer on the way are full (``b2`` never reads); returns how much was sent after the
+    move."""
+    move = b"m" * pump_module.BULK_READ
+    a1.sendall(move)
+    while relayer.threaded == 0:
         await trio.sleep(0.01)
-    while True:
+    got = b""
+    while len(got) < len(move):
         try:
-            assert b2.recv(10) == b"move"
-            break
+            got += b2.recv(len(move) - len(got))
         except BlockingIOError:
             await trio.sleep(0.01)
+    assert got == move
     sent, stalled = 0, 0
     while stalled < 20:
         try:
@@ -683,3 +687,145 @@ async def test_without_a_trio_worker_thread_the_connection_stays_in_trio(
             await ping_pong(client, 3, size=300_000)
             assert len(refused) == 1  # tried once, then left in trio
             assert busy(mode.relayer) == 0
+
+
+# -- the hub: busy connections of small messages, all in one epoll thread per hub --------
+
+
+async def until(predicate: Any, timeout: float = 10) -> None:
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.01)
+
+
+def hub_threads() -> int:
+    return sum(t.name == "rittunnel-hub" for t in threading.enumerate())
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_many_small_message_connections_share_the_hub(nursery: trio.Nursery) -> None:
+    """30 connections ping-ponging at once are relayed by the hub (no relay threads),
+    byte exact, and the hub threads end with the last connection, leaving no fd open."""
+    with trio.fail_after(60):
+        mode = Mode.make("thread")
+        echo = await nursery.start(serve_echo)
+        port = await relay_server(echo, mode, nursery)
+        fds = open_fds()
+        peak = [0]
+
+        async def one() -> None:
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setblocking(False)
+            with sock:
+                await ping_pong(sock, 60)
+                peak[0] = max(peak[0], busy(mode.relayer))
+                assert mode.relayer.threaded == 0
+
+        async with trio.open_nursery() as n:
+            for _ in range(30):
+                n.start_soon(one)
+        assert peak[0] > 1
+        await until(lambda: busy(mode.relayer) == 0 and hub_threads() == 0)
+        await until(lambda: open_fds() <= fds)
+
+
+async def test_half_close_in_the_hub_both_ways() -> None:
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        relayer = Relayer(AT_ONCE)
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, relayer=relayer))
+            a1.send(b"question")
+            await until(lambda: busy(relayer) == 1)
+            a1.send(b" and more")
+            a1.shutdown(socket.SHUT_WR)
+            got = b""
+            while True:
+                try:
+                    chunk = b2.recv(100)
+                except BlockingIOError:
+                    await trio.sleep(0.01)
+                    continue
+                if not chunk:
+                    break
+                got += chunk
+            assert got == b"question and more"  # then EOF, passed on
+            b2.send(b"answer")  # the other way still works
+            b2.shutdown(socket.SHUT_WR)
+            back = b""
+            while True:
+                try:
+                    chunk = a1.recv(100)
+                except BlockingIOError:
+                    await trio.sleep(0.01)
+                    continue
+                if not chunk:
+                    break
+                back += chunk
+            assert back == b"answer"
+        # both ways at EOF: the relay returned by itself
+        assert busy(relayer) == 0
+        for s in (a1, a2, b1, b2):
+            s.close()
+
+
+async def test_cancelling_a_relay_in_the_hub_lets_go_of_the_sockets() -> None:
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        relayer = Relayer(AT_ONCE)
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, relayer=relayer))
+            a1.send(b"to the hub")
+            await until(lambda: busy(relayer) == 1)
+            a1.send(b" again")
+            await trio.sleep(0.05)
+            n.cancel_scope.cancel()
+        assert busy(relayer) == 0 and relayer.threaded == 0
+        assert a2.fileno() != -1 and b1.fileno() != -1  # the caller owns them
+        assert b2.recv(100) == b"to the hub again"
+        await until(lambda: hub_threads() == 0)
+        for s in (a1, a2, b1, b2):
+            s.close()
+
+
+async def test_a_reset_in_the_hub_ends_the_relay() -> None:
+    with trio.fail_after(30):
+        (a1, a2), (b1, b2) = two_pairs()
+        relayer = Relayer(AT_ONCE)
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(relay, a2, b1, relayer=relayer))
+            a1.send(b"x")
+            await until(lambda: busy(relayer) == 1)
+            b2.close()
+            a1.send(b"more")  # the hub's send fails: the relay aborts both and returns
+        assert busy(relayer) == 0
+        for s in (a1, a2, b1):
+            s.close()
+
+
+async def test_an_idle_connection_leaves_the_hub_and_comes_back(nursery: trio.Nursery) -> None:
+    with trio.fail_after(30):
+        mode = Mode.make("thread", Limits(thread_idle=0.1))
+        client = await echo_client(nursery, mode)
+        with client:
+            await ping_pong(client, 5)
+            assert busy(mode.relayer) == 1 and mode.relayer.threaded == 0
+            await until(lambda: busy(mode.relayer) == 0 and hub_threads() == 0)
+            await ping_pong(client, 5)  # back in the hub
+            assert busy(mode.relayer) == 1
+
+
+async def test_bulk_in_the_hub_moves_to_relay_threads(nursery: trio.Nursery) -> None:
+    """Small messages first (the hub), then large ones: the connection moves on to relay
+    threads, byte exact."""
+    with trio.fail_after(30):
+        mode = Mode.make("thread")
+        client = await echo_client(nursery, mode)
+        with client:
+            await ping_pong(client, 10)
+            assert mode.relayer.threaded == 0
+            await ping_pong(client, 4, size=1_000_000)
+            assert mode.relayer.threaded == 1

@@ -40,16 +40,23 @@ The package: :mod:`.buffers` (the buffer pool), :mod:`.pump` (trio mode), :mod:`
 from __future__ import annotations
 
 import math
+import os
 import socket
 from dataclasses import dataclass
+from typing import Literal
 
 import trio
 
 from ..net import abort
 from ..settings import RELAY_THREADS
 from .buffers import BufferPool
+from .hub import Hub
 from .pump import Direction, Handoff, relay_in_trio
 from .threads import relay_in_thread
+
+#: hub threads of a relayer: one per CPU, up to 2 (measured on 2 CPUs only; a second
+#: hub overlaps its system calls with the first's, docs/PERFORMANCE.md)
+HUBS = max(1, min(2, os.cpu_count() or 1))
 
 __all__ = ["BufferPool", "Counts", "Limits", "Relayer", "relay"]
 
@@ -79,27 +86,36 @@ class Counts:
 
 
 class Relayer:
-    """What the relays of one process share: their limits, the buffer pool, and the
-    budget of connections in threads (at most ``limits.max_threads``)."""
+    """What the relays of one process share: their limits, the buffer pool, the hub, and
+    the budget of connections in relay threads (at most ``limits.max_threads``)."""
 
     def __init__(self, limits: Limits = Limits(), pool: BufferPool | None = None) -> None:
         self.limits = limits
         self.pool = pool if pool is not None else BufferPool()
+        # one hub per CPU (at most HUBS): busy connections spread over them, fewest first
+        self.hubs = [Hub(self.pool, limits.thread_idle) for _ in range(HUBS)]
+        self._hub_load = [0] * len(self.hubs)
         # both only touched from trio: no lock
-        self._busy = 0
+        self._threaded = 0
+        self._in_hub = 0
         # the budget above is the limit; trio's default limiter (40 threads) would make
         # connections wait for a worker instead of staying in trio
         self._limiter = trio.CapacityLimiter(math.inf)
 
     @property
     def busy(self) -> int:
+        """Connections out of trio right now: in the hub or in relay threads."""
+        return self._threaded + self._in_hub
+
+    @property
+    def threaded(self) -> int:
         """Connections in relay threads right now."""
-        return self._busy
+        return self._threaded
 
     def _take_thread(self) -> bool:
-        if self._busy >= self.limits.max_threads:
+        if self._threaded >= self.limits.max_threads:
             return False
-        self._busy += 1
+        self._threaded += 1
         return True
 
     async def relay(
@@ -122,31 +138,52 @@ class Relayer:
             c.down += n
 
         directions = [Direction(local, remote, count_up), Direction(remote, local, count_down)]
-        can_move = threads and self.limits.max_threads > 0
+        # may leave trio at all (for the hub or threads); may go to relay threads
+        can_move = can_thread = threads and self.limits.max_threads > 0
+        where: Literal["trio", "hub", "threads"] = "trio"
         failed = False
         while not failed and not all(d.eof for d in directions):
-            for d in directions:
-                d.parked = d.idle = False
-            handoff = (
-                Handoff(directions, self.limits.promote_after, self._take_thread)
-                if can_move
-                else None
-            )
-            try:
+            outcome: str
+            if where == "trio":
+                for d in directions:
+                    d.parked = d.idle = False
+                handoff = Handoff(directions, self.limits.promote_after) if can_move else None
                 failed = await relay_in_trio(directions, self.pool, handoff)
                 if handoff is None or not handoff.requested or failed:
                     break
-                outcome = await relay_in_thread(
-                    directions, self.pool, self.limits.thread_idle, self._limiter
-                )
-            finally:
-                if handoff is not None and handoff.requested:
-                    self._busy -= 1
+                bulk = can_thread and handoff.bulk and self._take_thread()
+                where = "threads" if bulk else "hub"
+                continue
+            if where == "hub":
+                i = self._hub_load.index(min(self._hub_load))
+                self._in_hub += 1
+                self._hub_load[i] += 1
+                try:
+                    outcome = await self.hubs[i].relay(directions, bulk=can_thread)
+                finally:
+                    self._in_hub -= 1
+                    self._hub_load[i] -= 1
+                if outcome == "bulk":
+                    if self._take_thread():
+                        where = "threads"
+                    else:  # the budget is spent: stay in the hub, bulk or not
+                        can_thread = False
+            else:
+                try:
+                    outcome = await relay_in_thread(
+                        directions, self.pool, self.limits.thread_idle, self._limiter
+                    )
+                finally:
+                    self._threaded -= 1
+                if outcome == "no thread":
+                    can_thread = False
             failed = outcome == "failed"
             if outcome == "woken":  # cancelled: trio raises Cancelled at the next checkpoint
                 await trio.lowlevel.checkpoint()
-            if outcome == "no thread":
-                can_move = False
+            if outcome == "idle":
+                where = "trio"
+            if outcome == "no thread":  # a process or system limit: trio for good
+                where, can_move = "trio", False
         if failed:
             abort(local)
             abort(remote)

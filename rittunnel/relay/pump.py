@@ -1,8 +1,9 @@
 """The relay in trio: a task per direction (:func:`_pump_copy`) that waits for
 readability and copies through a pooled buffer, and :class:`Handoff`, which stops both
-directions together when a busy connection is to move to relay threads.
+directions together when a busy connection is to move to the hub or to relay threads.
 
-Also :class:`Direction`, one direction of a relay, which the thread lane uses as well.
+Also :class:`Direction`, one direction of a relay, which the hub and the thread lanes
+use as well.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Direction:
     idle: bool = False
     #: the cancel scope of this direction's task (trio mode)
     scope: trio.CancelScope | None = None
-    #: stopped in trio for a handoff to a thread
+    #: stopped in trio for a handoff to the hub or a thread
     parked: bool = False
 
     def finish(self) -> None:
@@ -61,25 +62,36 @@ class Direction:
         self.eof = True
 
 
+#: a read at least this large is a bulk read: a connection whose reads are mostly such
+#: moves to relay threads, others to the hub
+BULK_READ = 64 * 1024
+
+
 @dataclass(slots=True)
 class Handoff:
-    """Moving a connection from trio to a thread. After ``promote_after`` wakeups it is
-    requested, if ``take_thread`` grants a place in the relayer's thread budget; the
-    directions then park, but only together: a direction parks when every other one
-    is parked or idle (waiting for readability, so holding no data), and stops the idle
-    ones. It never parks while another still has bytes to deliver, which could need
-    this one to keep draining the far side."""
+    """Moving a connection out of trio (to the hub or to relay threads). After
+    ``promote_after`` wakeups it is requested; the directions then park, but only
+    together: a direction parks when every other one is parked or idle (waiting for
+    readability, so holding no data), and stops the idle ones. It never parks while
+    another still has bytes to deliver, which could need this one to keep draining the
+    far side. It also counts the reads, and how many were bulk reads."""
 
     directions: list[Direction]
     promote_after: int
-    take_thread: Callable[[], bool]
     wakeups: int = 0
     requested: bool = False
+    reads: int = 0
+    bulk_reads: int = 0
 
     def woke(self) -> None:
         self.wakeups += 1
-        if self.wakeups >= self.promote_after and not self.requested and self.take_thread():
+        if self.wakeups >= self.promote_after:
             self.requested = True
+
+    @property
+    def bulk(self) -> bool:
+        """Whether most reads so far were bulk reads (:data:`BULK_READ`)."""
+        return self.bulk_reads * 2 >= self.reads > 0
 
     def park(self, me: Direction) -> bool:
         """Whether ``me`` (holding no data) parks now; if so the idle others stop."""
@@ -131,6 +143,10 @@ async def _pump_copy(d: Direction, pool: BufferPool, handoff: Handoff | None) ->
                     raise _Broken(exc.strerror) from None
                 if n == 0:
                     return True
+                if handoff is not None:
+                    handoff.reads += 1
+                    if n >= BULK_READ:
+                        handoff.bulk_reads += 1
                 try:
                     sent = send(view[:n])
                 except BlockingIOError:
