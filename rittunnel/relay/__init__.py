@@ -19,10 +19,12 @@ Contract of :meth:`Relayer.relay` (and :func:`relay`):
 * it counts the bytes it moved into the :class:`Counts` it is given, and into nothing
   else: totals over connections are the caller's to keep.
 
-Two modes. A connection starts in trio: each direction is a task that waits for
-readability, which costs nothing while idle. A connection that stays busy (bulk copies,
-an interactive session: :attr:`Limits.promote_after` wakeups) moves to threads,
-socat-style: each direction gets a reader thread (``poll``, then ``recv_into`` and
+Three modes. A connection starts in trio: each direction is a task that waits for
+readability, which costs nothing while idle. A connection that stays busy
+(:attr:`Limits.promote_after` wakeups) moves to the hub (:mod:`.hub`: one ``epoll``
+thread per CPU, at most 2, relaying all such connections) if most of its reads were
+small. If they were mostly bulk, or the connection turns to bulk in the hub, it moves
+to threads, socat-style: each direction gets a reader thread (``poll``, then ``recv_into`` and
 ``send`` with no scheduler in between), which roughly halves the cost of each hop; a
 direction moving large chunks also gets a writer thread, so that one chunk is sent while
 the next is read. The threads hand the connection back to trio after
@@ -33,8 +35,8 @@ connection goes back to, or stays in, trio for the rest of its life. Cancelling 
 relay wakes its threads through a pipe and waits for them to let go of the sockets
 before returning.
 
-The package: :mod:`.buffers` (the buffer pool), :mod:`.pump` (trio mode), :mod:`.threads`
-(thread mode); this module moves a connection between the two.
+The package: :mod:`.buffers` (the buffer pool), :mod:`.pump` (trio mode), :mod:`.hub`
+(the hub), :mod:`.threads` (thread mode); this module moves a connection between them.
 """
 
 from __future__ import annotations
