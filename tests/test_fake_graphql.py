@@ -19,7 +19,7 @@ from rittunnel.fake import (
     FakeService,
     Knobs,
 )
-from rittunnel.fake.graphql import GraphQLError, parse, prepare
+from rittunnel.fake.gql import GraphQLError, parse, prepare
 from rittunnel.fake.target import roundtrip
 from rittunnel.remoteit.queries import DEVICES, DISCONNECT
 from rittunnel.remoteit.signing import SigningAuth

@@ -1,13 +1,12 @@
-"""The fake remote.it's data: services, proxies, knobs, recorded calls, and the shape of an
-HTTP answer. Shared by the REST side (:mod:`.server`) and the GraphQL side
-(:mod:`.graphql`); :mod:`.server` re-exports every public name."""
+"""The fake remote.it's data: services, proxies, knobs (with their queue of scripted
+failures) and recorded calls. Shared by every part of the fake; :mod:`.server`
+re-exports the public names."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import trio
 
@@ -87,6 +86,18 @@ class Knobs:
     #: sent as an ``X-R3-Warning`` header on every API answer when not empty
     warning: str = ""
 
+    def fail_next(self, endpoint: str, *failures: str) -> None:
+        """Queue ``failures`` for ``endpoint``'s next calls (see
+        ``FakeRemoteIt.fail_next``); raises ValueError for one it does not know."""
+        for failure in failures:
+            check_failure(endpoint, failure)
+        self.failures.setdefault(endpoint, []).extend(failures)
+
+    def next_failure(self, endpoint: str) -> str | None:
+        """The failure queued for ``endpoint``'s call now (taken off the queue), or None."""
+        queue = self.failures.get(endpoint)
+        return queue.pop(0) if queue else None
+
 
 @dataclass
 class Call:
@@ -135,30 +146,6 @@ class FakeProxy:
             return ip == self.latched_ip
         allowed = self.hostip or self.caller_ip
         return ip == allowed
-
-
-class Answer(NamedTuple):
-    """An HTTP answer: status, content type, body, extra headers."""
-
-    status: int
-    ctype: str
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def rest_json(data: dict[str, Any]) -> bytes:
-    # The live REST API (PHP) escapes forward slashes: "http:\/\/proxy18.rt3.io:38575".
-    return json.dumps(data).replace("/", "\\/").encode()
-
-
-def text(status: int, body: str, *headers: tuple[str, str]) -> Answer:
-    return Answer(status, "text/plain", body.encode(), headers)
-
-
-HTML_502 = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
-)
 
 
 def check_failure(endpoint: str, failure: str) -> None:
