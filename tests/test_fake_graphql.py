@@ -19,7 +19,6 @@ from rittunnel.fake import (
     FakeService,
     Knobs,
 )
-from rittunnel.fake.gql import GraphQLError, parse, prepare
 from rittunnel.fake.target import roundtrip
 from rittunnel.remoteit.queries import DEVICES, DISCONNECT
 from rittunnel.remoteit.signing import SigningAuth
@@ -376,29 +375,6 @@ async def test_documents_the_schema_lacks_are_400(
         [error] = r.json()["errors"]
         assert message in error["message"]
         assert "data" not in r.json() and world.fake.open_proxies == []
-
-
-def test_parser_reads_what_clients_send() -> None:
-    [op] = parse(
-        '# the desktop\'s\nmutation Connect($serviceId: String!, $hostIP: String = "0.0.0.0") '
-        "{ c: connect(serviceId: $serviceId, hostIP: $hostIP, type: PORT_PROXY) { id, port } }"
-    )
-    assert (op.kind, op.name) == ("mutation", "Connect")
-    assert op.variables["hostIP"].default == "0.0.0.0"
-    [field] = op.selections
-    assert (field.name, field.alias, field.key) == ("connect", "c", "c")
-    assert field.args["type"] == "PORT_PROXY"
-    assert [f.name for f in field.selections or []] == ["id", "port"]
-    prepared = prepare({"query": DEVICES, "variables": {"size": 5}})
-    assert prepared.values == {"size": 5}
-    with pytest.raises(GraphQLError, match="multiple operations"):
-        prepare({"query": "query A { login { id } } query B { login { id } }"})
-    assert (
-        prepare(
-            {"query": "query A { login { id } } query B { login { id } }", "operationName": "B"}
-        ).operation.name
-        == "B"
-    )
 
 
 async def test_warning_header_on_both_apis(world: World) -> None:
