@@ -138,6 +138,7 @@ async def test_live_counters_reach_the_state_file(tmp_path: Path) -> None:
             await start(n, session)
             traffic = session.slots[0].tunnel.port.traffic
             traffic.up, traffic.down, traffic.active, traffic.opened = 100, 2000, 3, 4
+            traffic.changed()  # as the port does when a connection opens or ends
 
             def counted() -> bool:
                 s = store.get("a")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
 
 import trio
 
@@ -55,6 +56,13 @@ class Traffic:
         self.opened = 0
         self.active = 0
         self._live: dict[int, Counts] = {}
+        #: called (trio side) when a connection opens or ends: the state file's cue
+        self.on_change: Callable[[], None] | None = None
+
+    def changed(self) -> None:
+        """A connection opened or ended: tell whoever writes the counters down."""
+        if self.on_change is not None:
+            self.on_change()
 
     def begin(self) -> Counts:
         """A connection is being relayed: the counts its relay writes to."""
@@ -161,6 +169,7 @@ class Port:
         elif t.active == 0:
             self._idle_since = trio.current_time()
             self._idle_wakeup.set()
+        t.changed()
 
     async def _serve_client(self, client: socket.socket, peer: str) -> None:
         name = self.profile.name

@@ -15,8 +15,9 @@ in one process (one nursery, one listener set each, one API client per account):
   SIGUSR1 makes it look for stop requests (``rittunnel stop NAME`` for one tunnel of
   several); while a ``body`` runs a child process (``rittunnel run``), signals are
   forwarded to that child instead;
-* it writes live counters (connections, bytes) to the state files about once a second
-  while they change, for ``rittunnel status``.
+* it writes live counters (connections, bytes) to the state files when they change (at
+  most about once a second) and when ``rittunnel status`` asks with SIGUSR1, and has no
+  timer while nothing happens (:mod:`rittunnel.tunnel.flush`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..remoteit.protocol import ReverseProxy
 from ..report import Reporter
 from ..settings import Settings
 from .claims import Claim, cleanup_orphans, new_state
+from .flush import INTERVAL, Flusher
 from .keeper import wall_clock
 from .lease import Lease
 from .port import Port
@@ -47,8 +49,8 @@ from .store import StateStore
 from .trust import TrustedUrls
 from .upstream import ApiClients, Upstream
 
-#: seconds between writes of live counters to the state files
-FLUSH_INTERVAL = 1.0
+#: seconds between writes of live counters to the state files while they change
+FLUSH_INTERVAL = INTERVAL
 
 
 @dataclass
@@ -218,7 +220,8 @@ class Session:
         self.reporter = reporter
         self.store = store
         self.settings = settings
-        self.flush_interval = flush_interval
+        self.flusher = Flusher(self._look, self._write_counters, interval=flush_interval)
+        self._written: dict[str, tuple[int, ...]] = {}
         self.outcome = Outcome()
         #: where signals go while a ``run`` body's child runs (its ``proc`` is set by it)
         self.forward = Forward()
@@ -250,6 +253,7 @@ class Session:
             by_name[profile.name] = Slot(tunnel=tunnel, claim=claim)
             self.slots.append(by_name[profile.name])
             tunnel.on_teardown = partial(self._tearing_down, by_name[profile.name])
+            tunnel.port.traffic.on_change = self.flusher.changed
         self._on_stopping: Callable[[str], None] | None = None
         self._stopping_said = False
 
@@ -298,7 +302,7 @@ class Session:
                 for slot in self.slots:
                     slot.tunnel.port.bind()
                 async with trio.open_nursery() as tunnels:
-                    tunnels.start_soon(self._flush_loop)
+                    tunnels.start_soon(self.flusher.run)
                     names = ", ".join(s.name for s in self.slots)
                     async with (
                         spinner(self.reporter, f"connecting {names} through remote.it"),
@@ -371,18 +375,27 @@ class Session:
         self._fill(slot)
         slot.claim.record(durable=durable)
 
-    async def _flush_loop(self) -> None:
-        last: dict[str, tuple[int, int, int, int]] = {}
-        while True:
-            await trio.sleep(self.flush_interval)
-            for slot in self.slots:
-                if not slot.started or slot.finished:
-                    continue
-                t = slot.tunnel.port.traffic
-                now = (*t.totals(), t.active, t.opened)
-                if last.get(slot.name) != now:
-                    last[slot.name] = now
-                    self._record(slot, durable=False)
+    def _counters(self, slot: Slot) -> tuple[int, ...]:
+        t = slot.tunnel.port.traffic
+        return (*t.totals(), t.active, t.opened)
+
+    def _live_slots(self) -> list[Slot]:
+        return [s for s in self.slots if s.started and not s.finished]
+
+    def _look(self) -> tuple[bool, object]:
+        """For the flusher: whether bytes may move unseen (a connection is open), and the
+        counters of every live tunnel."""
+        live = self._live_slots()
+        busy = any(s.tunnel.port.traffic.active for s in live)
+        return busy, [(s.name, self._counters(s)) for s in live]
+
+    def _write_counters(self, every: bool) -> None:
+        """Write the live tunnels' counters that changed (``every``: all, for ``status``)."""
+        for slot in self._live_slots():
+            now = self._counters(slot)
+            if every or self._written.get(slot.name) != now:
+                self._written[slot.name] = now
+                self._record(slot, durable=False)
 
     # -- signals --------------------------------------------------------------------------
 
@@ -397,6 +410,8 @@ class Session:
             self._on_stopping(why)
 
     def _honour_stop_requests(self) -> None:
+        """SIGUSR1: ``stop NAME`` left a stop request, or ``status`` wants counters."""
+        self.flusher.ask()
         for slot in self.slots:
             if slot.started and not slot.finished and self.store.stop_requested(slot.name):
                 self.reporter.info(f"{slot.name}: stop requested")
