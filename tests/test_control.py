@@ -17,6 +17,7 @@ import pytest
 
 from rittunnel.commands.control import (
     Entry,
+    ask_for_counters,
     control,
     entries,
     status,
@@ -326,3 +327,42 @@ def test_status_judges_dead_tunnels_by_the_users_settings(
     args = argparse.Namespace(command="stop", names=["odd"], all=False, timeout=None)
     assert control(args, settings, Reporter(err=err)) == 1
     assert "`rittunnel cleanup` leaves them alone" in err.getvalue()
+
+
+def test_status_asks_only_busy_tunnels_for_counters_and_shows_what_they_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tunnel with a connection open may have counted bytes it has not written: status
+    sends it SIGUSR1 and shows the file it rewrites. Idle tunnels, tunnels still
+    starting and stdio proxies are left asleep."""
+    store = StateStore(tmp_path)
+    store.write(state("busy", ready=True, connections=1, bytes_up=10))
+    store.write(state("idle", ready=True, connections=0))
+    store.write(state("starting", ready=False, connections=1))
+    store.write(state("pipe.stdio-1", ready=True, connections=1, addresses=["stdio"]))
+    sent: list[tuple[int, int]] = []
+
+    def kill(pid: int, signum: int) -> None:
+        sent.append((pid, signum))
+        store.write(state("busy", ready=True, connections=1, bytes_up=5000))  # the tunnel
+
+    r, _, _ = reporter()
+    assert status(store, r, as_json=True, kill=kill, ours=any_pid) == 0
+    assert sent == [(ME, signal.SIGUSR1)]
+    shown = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert shown["busy"]["bytes_up"] == 5000
+
+
+def test_status_does_not_signal_a_process_that_is_not_ours_and_waits_a_bounded_time(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path)
+    store.write(state("busy", ready=True, connections=1))
+    sent: list[int] = []
+    rows = [Entry(store.get("busy"), True)]  # type: ignore[arg-type]
+    start = time.monotonic()
+    asked = ask_for_counters(store, rows, kill=lambda p, s: sent.append(p), ours=lambda p: False)
+    assert not asked and sent == [] and time.monotonic() - start < 0.1  # no wait for it
+    start = time.monotonic()
+    assert ask_for_counters(store, rows, kill=lambda p, s: None, ours=any_pid, wait=0.2)
+    assert 0.2 <= time.monotonic() - start < 1.0  # an old tunnel that does not answer

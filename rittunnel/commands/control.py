@@ -40,6 +40,9 @@ STOP_WAIT = 20.0
 #: seconds ``stop`` waits beyond the tunnel's own stop timeout
 STOP_SLACK = 10.0
 POLL = 0.05
+#: seconds ``status`` waits for busy tunnels to write their counters when asked
+ASK_WAIT = 0.5
+ASK_POLL = 0.005
 
 
 def stop_wait(settings: Settings) -> float:
@@ -186,10 +189,18 @@ def gone(s: TunnelState, trusted: bool = True) -> str:
 
 
 def status(
-    store: StateStore, reporter: Reporter, *, as_json: bool, trusted: Trust | None = None
+    store: StateStore,
+    reporter: Reporter,
+    *,
+    as_json: bool,
+    trusted: Trust | None = None,
+    kill: Callable[[int, int], None] = os.kill,
+    ours: Callable[[int], bool] = is_rittunnel_process,
 ) -> int:
-    now = time.time()
     rows = entries(store, reporter, trusted)
+    if ask_for_counters(store, rows, kill=kill, ours=ours):
+        rows = entries(store, reporter, trusted)
+    now = time.time()
     if as_json:
         print(json.dumps([e.as_json(now) for e in rows], indent=1))
         return 0
@@ -199,6 +210,59 @@ def status(
     for line in status_table(rows, now):
         print(line)
     return 0
+
+
+def ask_for_counters(
+    store: StateStore,
+    rows: list[Entry],
+    *,
+    kill: Callable[[int, int], None] = os.kill,
+    ours: Callable[[int], bool] = is_rittunnel_process,
+    wait: float = ASK_WAIT,
+) -> bool:
+    """Ask every live tunnel with a connection open to write its counters now (SIGUSR1;
+    see :mod:`rittunnel.tunnel.flush`) and wait, at most ``wait`` seconds, until each of
+    their state files is rewritten. A tunnel with no connection open wrote its counters
+    when the last one ended, so it is left asleep; a ``stdio`` proxy's file is never
+    signalled (it counts nothing, and SIGUSR1 is not its to take), nor a process that is
+    not a rittunnel of ours. Whether any was asked."""
+    before: dict[str, tuple[int, int]] = {}
+    known: dict[str, int] = {}
+    pids: set[int] = set()
+    for e in rows:
+        s = e.state
+        if not (e.alive and s.ready and s.connections > 0) or "stdio" in s.addresses:
+            continue
+        try:
+            st = store.path(s.name).stat()
+        except OSError:
+            continue
+        before[s.name] = (st.st_ino, st.st_mtime_ns)
+        known[s.name] = s.pid
+        pids.add(s.pid)
+    asked = False
+    for pid in pids:
+        try:
+            if ours(pid):
+                kill(pid, signal.SIGUSR1)
+                asked = True
+                continue
+        except OSError:
+            pass  # gone, or not ours to signal: its file is shown as it is
+        before = {n: seen for n, seen in before.items() if known[n] != pid}
+    deadline = time.monotonic() + wait
+    while before and time.monotonic() < deadline:
+        for name, seen in list(before.items()):
+            try:
+                st = store.path(name).stat()
+            except OSError:
+                del before[name]
+                continue
+            if (st.st_ino, st.st_mtime_ns) != seen:
+                del before[name]
+        if before:
+            time.sleep(ASK_POLL)
+    return asked
 
 
 def stop(
