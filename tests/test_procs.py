@@ -109,3 +109,27 @@ def test_an_ipv6_listener_by_address_or_wildcard() -> None:
         assert not listens_on(os.getpid(), "127.0.0.1", one)
         assert listens_on(os.getpid(), "::1", anywhere)
         assert not listens_on(os.getpid(), "127.0.0.1", anywhere)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+def test_the_proc_reading_agrees_with_psutil() -> None:
+    """listens_on reads /proc itself on Linux (psutil parses every socket of the machine:
+    slow where there are thousands); both say the same."""
+    import ipaddress
+
+    import psutil
+
+    from rittunnel.tunnel import procs
+
+    with socket.socket() as listening, socket.socket() as bound_only:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        bound_only.bind(("127.0.0.1", 0))
+        loopback = {ipaddress.ip_address("127.0.0.1")}
+        for port in (listening.getsockname()[1], bound_only.getsockname()[1]):
+            by_psutil = any(
+                c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                for c in psutil.Process().net_connections(kind="tcp")
+            )
+            assert procs._listens_on_linux(os.getpid(), loopback, port) is by_psutil
+        assert procs._listens_on_linux(dead_pid(), loopback, 1) is False

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import RittunnelError
 from ..profiles import Profile
-from ..profiles.loader import load_profile
 from ..report import Reporter
 from ..settings import Settings
 
@@ -91,6 +90,8 @@ def resolved_now(
 
 
 def load_profiles(names: list[str], settings: Settings) -> list[Profile]:
+    from ..profiles.loader import load_profile  # lazy: `stdio --service ID` loads no yaml
+
     profiles = [load_profile(name, settings.env) for name in names]
     seen = [p.name for p in profiles]
     if len(set(seen)) != len(seen):

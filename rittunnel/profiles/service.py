@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 from ..errors import UsageError
 from ..text import ascii_fold, printable, shown
-from .loader import load_profile
 from .model import Profile, ProxyKind, is_service_id, section_problem
 
 #: what a profile made from ``--service`` names as its source (messages then read
@@ -117,4 +116,6 @@ def command_profile(
             f"{command}: --credentials goes with --service; profile {shown(name)} names its "
             "own section (its credentials: key)"
         )
+    from .loader import load_profile  # lazy: --service needs no yaml
+
     return load_profile(name, env)
