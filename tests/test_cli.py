@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rittunnel.cli import _argv_with_default_command
+from rittunnel.cli import default_command_argv
+from rittunnel.commands.registry import build_parser, command_parsers
 
 PROBE = """
 import sys
@@ -35,10 +36,14 @@ def test_fast_commands_load_neither_trio_nor_httpx(argv: list[str], tmp_path: Pa
     assert "yaml" not in loaded, proc.stderr  # no profile is read
 
 
+def expand(argv: list[str]) -> list[str]:
+    return default_command_argv(argv, command_parsers(build_parser()))
+
+
 def test_a_bare_name_means_up() -> None:
-    assert _argv_with_default_command(["-v", "ssh-pi"]) == ["up", "-v", "ssh-pi"]
-    assert _argv_with_default_command(["status", "--json"]) == ["status", "--json"]
-    assert _argv_with_default_command(["--help"]) == ["--help"]
+    assert expand(["-v", "ssh-pi"]) == ["up", "-v", "ssh-pi"]
+    assert expand(["status", "--json"]) == ["status", "--json"]
+    assert expand(["--help"]) == ["--help"]
 
 
 @pytest.mark.parametrize(
@@ -65,8 +70,6 @@ def test_a_bare_name_means_up() -> None:
 def test_numbers_that_cannot_be_meant_are_usage_errors(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rittunnel.cli import build_parser
-
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(argv)
     assert info.value.code == 2
@@ -75,7 +78,7 @@ def test_numbers_that_cannot_be_meant_are_usage_errors(
 
 
 def test_ports_mib_and_seconds_are_checked_and_in_range_taken() -> None:
-    from rittunnel.cli import mib_arg, port_arg, port_or_any_arg, seconds_arg
+    from rittunnel.commands.registry import mib_arg, port_arg, port_or_any_arg, seconds_arg
 
     for parse, bad in (
         (port_or_any_arg, "70000"),
@@ -112,8 +115,6 @@ SID = "80:00:00:00:01:02:03:04"
 
 
 def test_stdio_and_run_parse_a_profile_or_a_service() -> None:
-    from rittunnel.cli import build_parser
-
     parse = build_parser().parse_args
     stdio = parse(["stdio", "--service", SID, "--credentials", "work"])
     assert (stdio.name, stdio.service, stdio.credentials) == (None, SID, "work")

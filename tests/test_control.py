@@ -3,7 +3,6 @@ fake ``kill`` that plays the tunnel process."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -18,14 +17,16 @@ import pytest
 from rittunnel.commands.control import (
     Entry,
     ask_for_counters,
-    control,
     entries,
     status,
+    status_command,
     status_table,
     stop,
+    stop_command,
     stop_wait,
     wait,
 )
+from rittunnel.commands.options import StatusOptions, StopOptions
 from rittunnel.errors import RittunnelError
 from rittunnel.report import Reporter
 from rittunnel.settings import Settings
@@ -255,16 +256,14 @@ def test_stop_one_of_several_says_when_its_proxy_was_left_open(tmp_path: Path) -
     )
 
 
-def test_status_reports_a_malformed_file_once_and_carries_on(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_reports_a_malformed_file_once_and_carries_on(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     store.write(state("good"))
     bad = {"name": "bad", "pid": -1, "pid_started": 1, "api_url": "http://a", "service": "s"}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
-    r, _, err = reporter()
+    r, out, err = reporter()
     assert status(store, r, as_json=True) == 0
-    assert [e["name"] for e in json.loads(capsys.readouterr().out)] == ["good"]
+    assert [e["name"] for e in json.loads(out.getvalue())] == ["good"]
     assert f"warning: state file {tmp_path / 'bad.json'}: pid: -1 is not within" in err.getvalue()
     r, _, err = reporter()
     assert status(StateStore(tmp_path), r, as_json=True) == 0 and err.getvalue() == ""
@@ -319,18 +318,17 @@ def test_status_judges_dead_tunnels_by_the_users_settings(
     store = StateStore(settings.state_dir)
     store.write(state("mine", alive=False, proxies=["C1"], api_url="https://api.remot3.it/apv/v27"))
     store.write(state("odd", alive=False, proxies=["C2"], api_url="http://odd.example/apv/v27"))
-    args = argparse.Namespace(command="status", json=True)
-    assert control(args, settings, Reporter(err=io.StringIO())) == 0
+    options = StatusOptions(json=True)
+    assert status_command(options, settings, Reporter(err=io.StringIO())) == 0
     rows = {e["name"]: e["cleanup"] for e in json.loads(capsys.readouterr().out)}
     assert rows == {"mine": True, "odd": False}
     err = io.StringIO()
-    args = argparse.Namespace(command="stop", names=["odd"], all=False, timeout=None)
-    assert control(args, settings, Reporter(err=err)) == 1
+    assert stop_command(StopOptions(names=("odd",)), settings, Reporter(err=err)) == 1
     assert "`rittunnel cleanup` leaves them alone" in err.getvalue()
 
 
 def test_status_asks_only_busy_tunnels_for_counters_and_shows_what_they_write(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
 ) -> None:
     """A tunnel with a connection open may have counted bytes it has not written: status
     sends it SIGUSR1 and shows the file it rewrites. Idle tunnels, tunnels still
@@ -346,10 +344,10 @@ def test_status_asks_only_busy_tunnels_for_counters_and_shows_what_they_write(
         sent.append((pid, signum))
         store.write(state("busy", ready=True, connections=1, bytes_up=5000))  # the tunnel
 
-    r, _, _ = reporter()
+    r, out, _ = reporter()
     assert status(store, r, as_json=True, kill=kill, ours=any_pid) == 0
     assert sent == [(ME, signal.SIGUSR1)]
-    shown = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    shown = {e["name"]: e for e in json.loads(out.getvalue())}
     assert shown["busy"]["bytes_up"] == 5000
 
 

@@ -107,14 +107,15 @@ async def test_connect_delay_over_control_refuses_nonsense(world: World) -> None
 
 
 def test_fake_api_command_line_sets_lifetime_idle_drop_and_connect_delay() -> None:
-    from rittunnel.cli import build_parser
-    from rittunnel.fake.cli import knobs_from
+    from rittunnel.commands.options import options_from
+    from rittunnel.commands.registry import build_parser
+    from rittunnel.fake.cli import FakeApiOptions, knobs_from
 
     parser = build_parser()
     argv = ["fake-api", "--expirationsec", "8", "--idle-sec", "3", "--connect-delay", "1.2"]
-    knobs = knobs_from(parser.parse_args(argv))
+    knobs = knobs_from(options_from(FakeApiOptions, parser.parse_args(argv)))
     assert (knobs.expirationsec, knobs.idle_sec, knobs.connect_delay) == (8, 3.0, 1.2)
-    knobs = knobs_from(parser.parse_args(["fake-api"]))
+    knobs = knobs_from(options_from(FakeApiOptions, parser.parse_args(["fake-api"])))
     assert (knobs.idle_sec, knobs.connect_delay) == (900.0, 0.0)
     for bad in ("-1", "soon", "nan", "inf"):
         with pytest.raises(SystemExit):

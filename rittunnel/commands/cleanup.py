@@ -32,7 +32,7 @@ def cleanup(settings: Settings, reporter: Reporter) -> int:
             await accounts.aclose()
         left = store.orphans()
         store.report(reporter.warn)
-        print(f"stopped {stopped} orphaned prox{'y' if stopped == 1 else 'ies'}", flush=True)
+        reporter.output(f"stopped {stopped} orphaned prox{'y' if stopped == 1 else 'ies'}")
         return 1 if left else 0
 
     return trio.run(main)

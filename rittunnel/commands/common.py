@@ -4,7 +4,6 @@ through a running tunnel never needs it)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -39,9 +38,8 @@ def self_argv(argv0: str, executable: str, cwd: str | None = None) -> list[str]:
     return [os.path.normpath(os.path.join(base, executable)), "-m", "rittunnel"]
 
 
-def with_options(settings: Settings, args: argparse.Namespace) -> Settings:
+def with_start_timeout(settings: Settings, start_timeout: float | None) -> Settings:
     """``settings`` with what the command line overrides (``--start-timeout``)."""
-    start_timeout = getattr(args, "start_timeout", None)
     return settings.replace(start_timeout=start_timeout) if start_timeout else settings
 
 

@@ -15,7 +15,6 @@ means they may still be open at remote.it, and ``stop`` says so (exit 1).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -33,6 +32,8 @@ from ..tunnel.procs import has_exited, holds, is_rittunnel_process
 from ..tunnel.state import TunnelState
 from ..tunnel.store import StateStore
 from ..tunnel.trust import Trust, TrustedUrls
+from .options import StatusOptions, StopOptions, WaitOptions
+from .tables import render_table
 
 #: seconds ``stop`` waits for a tunnel to finish its teardown (stopping its proxy), at
 #: least; see :func:`stop_wait`
@@ -53,24 +54,29 @@ def stop_wait(settings: Settings) -> float:
     return max(STOP_WAIT, settings.api_timeout + settings.stop_timeout + STOP_SLACK)
 
 
-def control(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
-    """``status``, ``stop`` or ``wait``, as ``args.command`` says."""
+def status_command(options: StatusOptions, settings: Settings, reporter: Reporter) -> int:
+    """``rittunnel status``: the running tunnels, as a table or (``--json``) a list."""
     store = StateStore(settings.state_dir)
-    if args.command == "status":
-        return status(store, reporter, as_json=args.json, trusted=TrustedUrls(settings))
-    if args.command == "stop":
-        if not args.names and not args.all:
-            raise UsageError("stop: name the tunnels to stop, or --all")
-        timeout = stop_wait(settings) if args.timeout is None else args.timeout
-        return stop(
-            store,
-            reporter,
-            args.names,
-            every=args.all,
-            timeout=timeout,
-            trusted=TrustedUrls(settings),
-        )
-    return wait(store, reporter, args.name, args.timeout)
+    return status(store, reporter, as_json=options.json, trusted=TrustedUrls(settings))
+
+
+def stop_command(options: StopOptions, settings: Settings, reporter: Reporter) -> int:
+    """``rittunnel stop NAME…`` or ``stop --all``."""
+    if not options.names and not options.every:
+        raise UsageError("stop: name the tunnels to stop, or --all")
+    return stop(
+        StateStore(settings.state_dir),
+        reporter,
+        list(options.names),
+        every=options.every,
+        timeout=stop_wait(settings) if options.timeout is None else options.timeout,
+        trusted=TrustedUrls(settings),
+    )
+
+
+def wait_command(options: WaitOptions, settings: Settings, reporter: Reporter) -> int:
+    """``rittunnel wait NAME``: until the background tunnel is ready."""
+    return wait(StateStore(settings.state_dir), reporter, options.name, options.timeout)
 
 
 @dataclass
@@ -139,7 +145,7 @@ def status_table(rows: list[Entry], now: float) -> list[str]:
         "NAME", "SERVICE", "PID", "STATE", "LOCAL", "UPSTREAM", "MODE",
         "UPTIME", "CONNS", "UP", "DOWN", "EXPIRES",
     )  # fmt: skip
-    table = [header]
+    table = []
     for e in rows:
         s = e.state
         expires = "-" if s.expires_at is None else format_duration(s.expires_at - now)
@@ -159,10 +165,7 @@ def status_table(rows: list[Entry], now: float) -> list[str]:
                 expires if e.alive else "-",
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
-    ]
+    lines = render_table(header, table)
     lines.extend(f"{e.state.name}: {gone(e.state, e.trusted)}" for e in rows if not e.alive)
     return lines
 
@@ -202,13 +205,12 @@ def status(
         rows = entries(store, reporter, trusted)
     now = time.time()
     if as_json:
-        print(json.dumps([e.as_json(now) for e in rows], indent=1))
+        reporter.output(json.dumps([e.as_json(now) for e in rows], indent=1))
         return 0
     if not rows:
         reporter.info("no tunnels running")
         return 0
-    for line in status_table(rows, now):
-        print(line)
+    reporter.output("\n".join(status_table(rows, now)))
     return 0
 
 

@@ -7,7 +7,6 @@ and checks they come back exact, then sends SIGINT and shows that the proxy was 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import os
@@ -16,6 +15,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -25,6 +25,7 @@ from ..fake import FakeRemoteIt, FakeService, client_env
 from ..fake.target import roundtrip, serve_echo
 from ..report import Reporter
 from ..settings import Settings
+from .options import DemoOptions
 
 SERVICE = "80:00:00:00:01:02:03:04"
 
@@ -36,17 +37,16 @@ def _free_port() -> int:
         return port
 
 
-def run_demo(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
-    return trio.run(_demo, args.mib, dict(settings.env))
+def run_demo(args: DemoOptions, settings: Settings, reporter: Reporter) -> int:
+    def say(text: str) -> None:
+        """A line of the demo on stdout; a closed or full stdout loses it, not the demo."""
+        with contextlib.suppress(OSError, ValueError):
+            reporter.output(text)
+
+    return trio.run(_demo, args.mib, dict(settings.env), say)
 
 
-def say(text: str) -> None:
-    """A line of the demo on stdout; a closed or full stdout loses it, not the demo."""
-    with contextlib.suppress(OSError, ValueError):
-        print(text, flush=True)
-
-
-async def _demo(mib: int, env: dict[str, str]) -> int:
+async def _demo(mib: int, env: dict[str, str], say: Callable[[str], None]) -> int:
     with tempfile.TemporaryDirectory(prefix="rittunnel-demo-") as tmp:
         async with trio.open_nursery() as nursery:
             echo_host, echo_port = await nursery.start(serve_echo)

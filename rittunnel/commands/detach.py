@@ -18,7 +18,6 @@ it is not the unit's main process, and must not tell systemd it is ready or stop
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -35,6 +34,7 @@ from ..profiles import Profile
 from ..report import Reporter
 from ..settings import Settings
 from ..tunnel.notify import ENV_NOTIFY_SOCKET
+from .options import UpOptions
 
 #: seconds allowed on top of the start-up timeout before the parent gives up on the child
 GRACE = 15.0
@@ -47,7 +47,7 @@ def log_path(state_dir: Path, names: list[str]) -> Path:
     return state_dir / f"{stem}.log"
 
 
-def child_argv(profiles: list[Profile], args: argparse.Namespace, fd: int, log: Path) -> list[str]:
+def child_argv(profiles: list[Profile], args: UpOptions, fd: int, log: Path) -> list[str]:
     argv = [sys.executable, "-m", "rittunnel", "up", "--notify-fd", str(fd), "--log-file", str(log)]
     if args.verbose:
         argv.append("--verbose")
@@ -64,7 +64,7 @@ def child_env(env: Mapping[str, str]) -> dict[str, str]:
 
 def detach(
     profiles: list[Profile],
-    args: argparse.Namespace,
+    args: UpOptions,
     settings: Settings,
     reporter: Reporter,
 ) -> int:

@@ -13,7 +13,6 @@ reads back as the same text.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -41,6 +40,8 @@ from ..remoteit.protocol import ServiceInfo
 from ..report import Reporter
 from ..settings import Settings
 from ..text import printable, shown
+from .options import InitOptions, ServicesOptions
+from .tables import render_table
 
 #: the local port first suggested for a service type (the usual port, moved out of the
 #: privileged range or off the port a local server of that kind would use)
@@ -89,16 +90,16 @@ def fetch_services(
 # -- rittunnel services ----------------------------------------------------------------
 
 
-def services(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+def services(args: ServicesOptions, settings: Settings, reporter: Reporter) -> int:
     """List the account's services (those matching FILTER): name, type, state, address."""
     found, _ = fetch_services(settings, reporter, args.credentials)
     found.sort(key=lambda s: (s.name.casefold(), s.address))
     if args.filter:
         found = filter_services(found, args.filter)
     if args.json:
-        print(json.dumps([dataclasses.asdict(s) for s in found], indent=1))
+        reporter.output(json.dumps([dataclasses.asdict(s) for s in found], indent=1))
     elif found:
-        print(table(found))
+        reporter.output(table(found))
     if not found:
         if args.filter:
             reporter.error(f"no service matches {shown(args.filter)}; run `rittunnel services`")
@@ -110,19 +111,9 @@ def services(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
 def table(services: Iterable[ServiceInfo]) -> str:
     """The services as aligned columns; what the API said is shown escaped (and a name,
     type or state at most :data:`CELL` characters wide)."""
-    rows = [("NAME", "TYPE", "STATE", "ADDRESS")]
-    rows += [
-        (
-            printable(s.name, CELL) or "-",
-            printable(s.type, CELL) or "-",
-            printable(s.state, CELL) or "-",
-            printable(s.address),
-        )
-        for s in services
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    rows = [(s.name or "-", s.type or "-", s.state or "-", s.address) for s in services]
     return "\n".join(
-        "  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)), r[3]]) for r in rows
+        render_table(("NAME", "TYPE", "STATE", "ADDRESS"), rows, limits=(CELL, CELL, CELL))
     )
 
 
@@ -215,7 +206,8 @@ class Prompter:
     def say(self, text: str) -> None:
         """One line on stderr, its control characters escaped (it may quote the API)."""
         with contextlib.suppress(OSError, ValueError):
-            print(printable(text), file=self.stderr, flush=True)
+            self.stderr.write(printable(text) + "\n")
+            self.stderr.flush()
 
     def ask(self, question: str, flag: str) -> str:
         self.stderr.write(question)
@@ -228,7 +220,7 @@ class Prompter:
 
 
 def init(
-    args: argparse.Namespace,
+    args: InitOptions,
     settings: Settings,
     reporter: Reporter,
     stdin: TextIO | None = None,

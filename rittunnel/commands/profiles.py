@@ -10,7 +10,7 @@ from ..profiles import list_profiles
 from ..profiles.loader import load_profile_file
 from ..report import Reporter
 from ..settings import Settings
-from ..text import printable
+from .tables import render_table
 
 
 def profiles(settings: Settings, reporter: Reporter) -> int:
@@ -26,10 +26,5 @@ def profiles(settings: Settings, reporter: Reporter) -> int:
             rows.append((p.name, str(p.local_port), p.service, p.mode, str(path)))
         except RittunnelError as exc:
             rows.append((path.stem, "-", f"invalid: {exc}", "-", str(path)))
-    rows = [tuple(printable(cell) for cell in row) for row in rows]
-    header = ("NAME", "PORT", "SERVICE", "MODE", "FILE")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
-        print("  ".join([*cells, row[-1]]))
+    reporter.output("\n".join(render_table(("NAME", "PORT", "SERVICE", "MODE", "FILE"), rows)))
     return 0

@@ -17,7 +17,6 @@ go to the command while it runs. No command is a usage error (exit 2)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ from ..profiles import Profile
 from ..profiles.service import command_profile
 from ..report import Reporter
 from ..settings import Settings
-from .common import accounts_for, run_session, with_options
+from .common import accounts_for, run_session, with_start_timeout
+from .options import RunOptions
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Accounts
@@ -78,11 +78,11 @@ class Child:
         return 128 - code if code < 0 else code
 
 
-def run(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+def run(args: RunOptions, settings: Settings, reporter: Reporter) -> int:
     """Run a command against a running tunnel that fits, else bring one up for it."""
     import dataclasses
 
-    settings = with_options(settings, args)
+    settings = with_start_timeout(settings, args.start_timeout)
     profile = command_profile("run", args.name, args.service, args.credentials, settings.env)
     command = list(args.command_argv)
     if command and command[0] == "--":

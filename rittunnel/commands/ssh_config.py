@@ -49,7 +49,6 @@ comments, its control characters escaped (a newline in a name cannot add a confi
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import re
 import shlex
@@ -64,6 +63,7 @@ from ..report import Reporter
 from ..settings import Settings
 from ..text import ascii_fold, printable, shown
 from .common import self_argv
+from .options import SshConfigOptions
 
 #: the longest host name made from a service name
 MAX_HOST = 64
@@ -233,7 +233,7 @@ def check_words(words: Sequence[str]) -> None:
 # -- the command -----------------------------------------------------------------------
 
 
-def ssh_config(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+def ssh_config(args: SshConfigOptions, settings: Settings, reporter: Reporter) -> int:
     """Print an ssh_config block for every SSH service (matching FILTER)."""
     program = self_argv(sys.argv[0], sys.executable)
     check_words([*program, args.credentials or ""])
@@ -254,8 +254,7 @@ def ssh_config(args: argparse.Namespace, settings: Settings, reporter: Reporter)
             "run `rittunnel services ssh` to list them"
         )
     try:
-        sys.stdout.write(render(found, program, args.filter, section))
-        sys.stdout.flush()
+        reporter.output(render(found, program, args.filter, section))
     except OSError as exc:  # a full disk, a reader gone: the config is not complete
         raise RittunnelError(f"ssh-config: cannot write the output: {exc.strerror}") from None
     if not found:

@@ -19,7 +19,6 @@ what it read from stdin is gone, so no proxy of our own is tried then."""
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import RittunnelError
@@ -28,7 +27,8 @@ from ..profiles.service import command_profile
 from ..report import Reporter
 from ..settings import Settings
 from ..tunnel.store import StateStore
-from .common import accounts_for, with_options
+from .common import accounts_for, with_start_timeout
+from .options import StdioOptions
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 Found = Literal["used", "none", "refused"]
 
 
-def stdio(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+def stdio(args: StdioOptions, settings: Settings, reporter: Reporter) -> int:
     """Relay stdin/stdout through a running tunnel, else through a fresh proxy."""
-    settings = with_options(settings, args)
+    settings = with_start_timeout(settings, args.start_timeout)
     profile = command_profile(
         "stdio", args.name, args.service, args.credentials, settings.env, proxy="port"
     )

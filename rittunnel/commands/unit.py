@@ -41,7 +41,6 @@ credentials the service will have, and prints):
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shlex
@@ -81,6 +80,7 @@ from ..settings import (
 from ..systemd import env_word, escape_specifiers, exec_line, parse_env_file, unit_name
 from ..text import printable, url_userinfo
 from .common import load_profiles, self_argv
+from .options import UnitOptions
 
 #: the environment variables that hold credentials (never written into a unit)
 CREDENTIAL_VARS = (
@@ -311,9 +311,9 @@ def check_credentials(
             )
 
 
-def unit(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+def unit(args: UnitOptions, settings: Settings, reporter: Reporter) -> int:
     """Print the unit for ``args.names`` (each must load)."""
-    profiles = load_profiles(args.names, settings)
+    profiles = load_profiles(list(args.names), settings)
     env, cwd = settings.env, os.getcwd()
     carried, secret = carried_env(env, cwd)
     env_file = env_file_path(env)
@@ -344,8 +344,7 @@ def unit(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> in
         stop_sec=stop_sec,
     )
     try:
-        sys.stdout.write(spec.text())
-        sys.stdout.flush()
+        reporter.output(spec.text())
     except (OSError, ValueError) as exc:
         raise RittunnelError(f"cannot write the unit to stdout: {exc}") from None
     return 0

@@ -7,7 +7,6 @@ In the foreground under systemd (``NOTIFY_SOCKET`` set: a ``Type=notify`` unit, 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -16,13 +15,14 @@ from collections.abc import Callable
 from ..report import Reporter
 from ..settings import Settings
 from ..tunnel.notify import Notifier, ServiceNotify
-from .common import accounts_for, load_profiles, run_session, with_options
+from .common import accounts_for, load_profiles, run_session, with_start_timeout
+from .options import UpOptions
 
 
-def up(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+def up(args: UpOptions, settings: Settings, reporter: Reporter) -> int:
     """Serve the profiles in the foreground (or, with ``-d``, in a background process)."""
-    settings = with_options(settings, args)
-    profiles = load_profiles(args.names, settings)
+    settings = with_start_timeout(settings, args.start_timeout)
+    profiles = load_profiles(list(args.names), settings)
     if args.detach:
         from .detach import detach
 

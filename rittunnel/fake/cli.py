@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported in run(): the parser must stay cheap for `rittunnel --help`
     from .server import FakeService, Knobs
+
+
+@dataclass(frozen=True)
+class FakeApiOptions:
+    """The command line of ``fake-api`` (the fields are :func:`add_arguments`'s)."""
+
+    port: int = 0
+    service: tuple[str, ...] = ()
+    echo: bool = False
+    expirationsec: int = 28797
+    idle_sec: float = 900.0
+    connect_delay: float = 0.0
+    direct: bool = False
+    page_max: int = 1000
+    mfa: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +80,7 @@ def seconds(text: str) -> float:
     return value
 
 
-def knobs_from(args: argparse.Namespace) -> Knobs:
+def knobs_from(args: FakeApiOptions) -> Knobs:
     """The fake's knobs as the command line sets them."""
     from .server import Knobs
 
@@ -89,7 +105,7 @@ def parse_service(spec: str) -> FakeService:
     return FakeService(address=address, name=parts[0], type=parts[1], target=target)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: FakeApiOptions) -> int:
     import trio
 
     from .server import (
