@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         cut = args_list.index("--")
         args_list, command_argv = args_list[:cut], args_list[cut + 1 :]
     args = parser.parse_args(args_list)
-    if args.command is None:  # options alone: `rittunnel -v`
+    if args.command is None:  # no command at all
         parser.print_help(sys.stderr)
         return 2
     if command_argv is not None:

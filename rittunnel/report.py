@@ -194,12 +194,15 @@ class Reporter:
         """A command's result on stdout (a table, a JSON document, a config file), as
         given: whoever made it escaped what it quotes (a table's cells, JSON's strings),
         and it may span lines. Secrets are still redacted, and a progress line is erased
-        first. Unlike a notice, a result that cannot be written raises (``OSError``,
-        ``ValueError``): a result cut short must not pass for a whole one."""
+        first (and drawn again after). Unlike a notice, a result that cannot be written
+        raises (``OSError``, ``ValueError``): a result cut short must not pass for a
+        whole one."""
         if self._status_shown:
             self._erase_status()
         self.out.write(redact(text, self.secrets) + ("" if text.endswith("\n") else "\n"))
         self.out.flush()
+        if self._status_text is not None:
+            self._draw_status()
 
     def info(self, text: str) -> None:
         if not self.quiet and not self.json_mode:

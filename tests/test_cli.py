@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,127 @@ def test_stdio_and_run_argument_rules_are_one_line_usage_errors(
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith(f"rittunnel: error: {message}") and err.count("\n") == 1, err
+
+
+# -- the command table -------------------------------------------------------------------
+
+
+def test_every_command_in_the_table_is_parsed_and_no_other() -> None:
+    from rittunnel.commands.registry import COMMANDS
+
+    assert sorted(command_parsers(build_parser())) == sorted(c.name for c in COMMANDS)
+    for command in COMMANDS:  # a command's own name is never taken for a profile
+        assert expand([command.name])[0] == command.name
+
+
+def test_each_commands_options_come_from_its_own_arguments() -> None:
+    """Every field of a command's options is one of its parser's destinations, so
+    :func:`options_from` finds each one (and a typo fails here, not at run time)."""
+    import dataclasses
+
+    from rittunnel.commands.registry import COMMANDS
+
+    parsers = command_parsers(build_parser())
+    for command in COMMANDS:
+        dests = {action.dest for action in parsers[command.name]._actions}
+        fields = {f.name for f in dataclasses.fields(command.options)}
+        assert fields <= dests, (command.name, fields - dests)
+
+
+def test_options_are_frozen_and_typed() -> None:
+    from rittunnel.commands.options import StopOptions, UpOptions, options_from
+
+    up = options_from(UpOptions, build_parser().parse_args(["up", "-d", "a", "b"]))
+    assert up == UpOptions(names=("a", "b"), detach=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        up.detach = False  # type: ignore[misc]
+    stop = options_from(StopOptions, build_parser().parse_args(["stop", "--all"]))
+    assert stop == StopOptions(every=True)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expanded"),
+    [
+        (["newcmd"], ["up", "newcmd"]),
+        (["-v", "status"], ["status", "-v"]),
+        (["--start-timeout", "5", "ssh-pi"], ["up", "--start-timeout", "5", "ssh-pi"]),
+        (["--start-timeout=5", "ssh-pi"], ["up", "--start-timeout=5", "ssh-pi"]),
+        (["--log-file", "status", "ssh-pi"], ["up", "--log-file", "status", "ssh-pi"]),
+        (["--timeout", "5", "stop", "x"], ["stop", "--timeout", "5", "x"]),
+        (["--start-timeout", "5", "run", "x"], ["run", "--start-timeout", "5", "x"]),
+        ([], []),
+    ],
+)
+def test_options_before_a_word_go_with_the_command_it_names(
+    argv: list[str], expanded: list[str]
+) -> None:
+    assert expand(argv) == expanded
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--start-timeout", "5", "status"], "status takes no --start-timeout"),
+        (["--start-timeout=5", "status"], "status takes no --start-timeout"),
+        (["--timeout", "5", "run", "x"], "run takes no --timeout"),
+        (["-d", "stop", "x"], "stop takes no -d"),
+    ],
+)
+def test_an_option_before_a_command_that_does_not_take_it_is_a_usage_error(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rittunnel.cli import main
+
+    code = main(argv, {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)})
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"rittunnel: error: {message};") and err.count("\n") == 1, err
+
+
+def test_an_unknown_word_is_a_profile_for_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rittunnel.cli import main
+
+    env = {"HOME": str(tmp_path), "RITTUNNEL_PROFILES": str(tmp_path)}
+    assert main(["newcmd"], env) == 1
+    assert "newcmd" in capsys.readouterr().err  # the profile it looked for
+
+
+def test_no_command_shows_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from rittunnel.cli import main
+
+    assert main([], {}) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+#: a quick run of each command the table says needs no trio (it fails fast, or finds
+#: nothing): what it imports while it runs
+LIGHT = {
+    "status": ["status"],
+    "stop": ["stop", "x"],
+    "wait": ["wait", "x", "--timeout", "0.01"],
+    "profiles": ["profiles"],
+    "unit": ["unit", "x"],
+}
+
+
+def test_commands_that_need_no_trio_import_neither_trio_nor_httpx(tmp_path: Path) -> None:
+    from rittunnel.commands.registry import COMMANDS
+
+    assert set(LIGHT) == {c.name for c in COMMANDS if not c.needs_trio}
+    env = {
+        "HOME": str(tmp_path),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "RITTUNNEL_PROFILES": str(tmp_path),
+    }
+    for name, argv in LIGHT.items():
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE, *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        loaded = proc.stderr.rsplit("LOADED:", 1)[1].strip()
+        assert "trio" not in loaded and "httpx" not in loaded, (name, proc.stderr)

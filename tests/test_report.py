@@ -178,3 +178,25 @@ def test_listening_beyond_loopback_is_warned_with_the_port() -> None:
         "rittunnel: warning: lan: listening on 192.168.1.5 and ::: anyone who can reach this "
         "machine on port 8080 can use the tunnel",
     ]
+
+
+def test_a_commands_output_is_written_as_given_but_redacted() -> None:
+    out = io.StringIO()
+    r = Reporter(out=out, secrets=["hunter22"])
+    r.output('[\n {"name": "a\\u001b"}\n]')  # JSON escapes its own strings
+    r.output("key hunter22\n")
+    r.output("")
+    assert out.getvalue() == '[\n {"name": "a\\u001b"}\n]\nkey ***\n\n'
+
+
+def test_a_commands_output_clears_the_status_line_first() -> None:
+    tty = Terminal()
+    r = Reporter(out=tty, err=tty)
+    r.status("waiting")
+    r.output("row")
+    assert tty.getvalue() == "\r\x1b[Kwaiting\r\x1b[Krow\n\r\x1b[Kwaiting"
+
+
+def test_a_commands_output_that_cannot_be_written_is_an_error() -> None:
+    with pytest.raises(OSError):
+        Reporter(out=Broken(OSError(errno.ENOSPC, "No space left on device"))).output("x")
