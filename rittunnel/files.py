@@ -30,8 +30,19 @@ class UnsafeFile(Exception):
 
 
 def _xdg(env: Mapping[str, str], var: str, default: str) -> Path:
-    base = env.get(var) or str(Path(env.get("HOME") or Path.home()) / default)
+    """``$var/rittunnel``, or ``$HOME/default/rittunnel`` when ``var`` is not set (a
+    leading ``~`` is ``env``'s ``HOME``)."""
+    home = env.get("HOME") or str(Path.home())
+    base = env.get(var) or os.path.join(home, default)
+    if base == "~" or base.startswith("~/"):
+        base = home + base[1:]
     return Path(base).expanduser() / "rittunnel"
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    """Where the user configures rittunnel: ``$XDG_CONFIG_HOME/rittunnel`` (default
+    ``~/.config/rittunnel``): its ``profiles`` and ``rittunnel unit``'s ``env`` file."""
+    return _xdg(env, "XDG_CONFIG_HOME", ".config")
 
 
 def state_dir(env: Mapping[str, str]) -> Path:

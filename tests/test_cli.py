@@ -79,7 +79,7 @@ def test_numbers_that_cannot_be_meant_are_usage_errors(
 
 
 def test_ports_mib_and_seconds_are_checked_and_in_range_taken() -> None:
-    from rittunnel.commands.registry import mib_arg, port_arg, port_or_any_arg, seconds_arg
+    from rittunnel.commands.arguments import mib_arg, port_arg, port_or_any_arg, seconds_arg
 
     for parse, bad in (
         (port_or_any_arg, "70000"),

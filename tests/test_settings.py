@@ -89,3 +89,19 @@ def test_urls_that_work_and_a_password_never_quoted() -> None:
 def test_a_timeout_that_is_not_finite_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(RittunnelError, match=f"^{name}={value!r} is not a positive number"):
         Settings.from_env({name: value})
+
+
+def test_one_xdg_rule_for_config_state_and_cache_directories() -> None:
+    from rittunnel.commands.unit import env_file_path
+    from rittunnel.files import cache_dir, config_dir, state_dir
+    from rittunnel.profiles import profile_dirs
+
+    home = {"HOME": "/h"}
+    assert config_dir(home) == Path("/h/.config/rittunnel")
+    assert state_dir(home) == Path("/h/.local/state/rittunnel")
+    assert cache_dir(home) == Path("/h/.cache/rittunnel")
+    env = {**home, "XDG_CONFIG_HOME": "~/cfg"}  # ~ is the environment's HOME
+    assert config_dir(env) == Path("/h/cfg/rittunnel")
+    # a profile directory and the unit's env file are both under it
+    assert profile_dirs(env)[-1] == config_dir(env) / "profiles"
+    assert env_file_path(env) == config_dir(env) / "env"

@@ -26,9 +26,9 @@ from rittunnel.tunnel.procs import process_start_time
 from rittunnel.tunnel.share import (
     Running,
     candidates,
+    client_end,
     find_running,
     fit_for_run,
-    host_of,
     open_running,
     relay_stdio,
 )
@@ -334,8 +334,9 @@ def test_no_state_directory_means_none(tmp_path: Path) -> None:
         ("stdio", None),
     ],
 )
-def test_host_of(address: str, host: str | None) -> None:
-    assert host_of(address) == host
+def test_client_end_is_the_host_a_local_client_dials(address: str, host: str | None) -> None:
+    end = client_end(address)
+    assert (None if end is None else end[0]) == host
 
 
 def _running(name: str, port: int) -> Running:

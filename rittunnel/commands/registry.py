@@ -19,10 +19,24 @@ from typing import Any, Generic
 from .. import __version__
 from ..fake.cli import FakeApiOptions
 from ..fake.cli import add_arguments as fake_api_arguments
-from ..quantities import MAX_SECONDS, parse_seconds
 from ..report import Reporter
 from ..settings import Settings
-from ..text import shown
+from .arguments import (
+    Arguments,
+    common_arguments,
+    demo_arguments,
+    init_arguments,
+    no_arguments,
+    profile_names,
+    run_arguments,
+    services_arguments,
+    ssh_config_arguments,
+    status_arguments,
+    stop_arguments,
+    target_arguments,
+    up_arguments,
+    wait_arguments,
+)
 from .options import (
     DemoOptions,
     InitOptions,
@@ -40,187 +54,8 @@ from .options import (
     options_from,
 )
 
-#: the most MiB ``demo --mib`` sends through
-MAX_DEMO_MIB = 1024
 #: the command ``rittunnel NAME…`` stands for
 DEFAULT_COMMAND = "up"
-
-Arguments = Callable[[argparse.ArgumentParser], None]
-
-
-# -- argument types --------------------------------------------------------------------
-
-
-def seconds_arg(text: str) -> float:
-    """An argparse type: a finite number of seconds, more than 0, at most 30 days."""
-    value = parse_seconds(text)
-    if value is None:
-        raise argparse.ArgumentTypeError(
-            f"{shown(text, 40)} is not a number of seconds (more than 0, at most {MAX_SECONDS:.0f})"
-        )
-    return value
-
-
-def _whole(text: str, low: int, high: int, what: str) -> int:
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-        raise argparse.ArgumentTypeError(
-            f"{shown(text, 40)} is not {what} (a whole number {low}-{high})"
-        )
-    return int(text)
-
-
-def port_arg(text: str) -> int:
-    """An argparse type: a TCP port, 1-65535."""
-    return _whole(text, 1, 65535, "a port")
-
-
-def port_or_any_arg(text: str) -> int:
-    """An argparse type: a TCP port, or 0 for any free one."""
-    return _whole(text, 0, 65535, "a port (0: any free port)")
-
-
-def mib_arg(text: str) -> int:
-    """An argparse type: ``demo --mib``, 1-1024."""
-    return _whole(text, 1, MAX_DEMO_MIB, "a number of MiB")
-
-
-# -- arguments several commands share --------------------------------------------------
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
-    p.add_argument("-q", "--quiet", action="store_true", help="only the ready line and errors")
-
-
-def _start_timeout(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--start-timeout",
-        type=seconds_arg,
-        default=None,
-        metavar="S",
-        help="seconds to keep retrying the API at start-up (more than 0; default 15)",
-    )
-
-
-def _json(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--json", action="store_true", help=what)
-
-
-def _credentials(p: argparse.ArgumentParser, prefix: str = "") -> None:
-    p.add_argument(
-        "--credentials",
-        metavar="SECTION",
-        default=None,
-        help=f"{prefix}the section of ~/.remoteit/credentials to use "
-        "(default: R3_PROFILE or DEFAULT)",
-    )
-
-
-def _profile_names(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="+", metavar="NAME", help="profile name or path to a .yaml")
-
-
-def _target(p: argparse.ArgumentParser) -> None:
-    """``run`` and ``stdio``: a profile NAME, or --service without one (checked in the
-    command)."""
-    _start_timeout(p)
-    p.add_argument(
-        "name", nargs="?", metavar="NAME", help="profile name or path to a .yaml (or --service)"
-    )
-    p.add_argument(
-        "--service",
-        metavar="NAME|ID",
-        default=None,
-        help="the service itself instead of a profile: latching, the default account",
-    )
-    _credentials(p, "with --service: ")
-
-
-# -- each command's own ----------------------------------------------------------------
-
-
-def _up_arguments(p: argparse.ArgumentParser) -> None:
-    _start_timeout(p)
-    _profile_names(p)
-    _json(p, "one JSON object per event on stdout")
-    p.add_argument(
-        "-d",
-        "--detach",
-        action="store_true",
-        help="run in the background; return once every port is ready",
-    )
-    # internal: how `up -d` talks to the background process it starts
-    p.add_argument("--notify-fd", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--log-file", default=None, help=argparse.SUPPRESS)
-
-
-def _stop_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--all", dest="every", action="store_true", help="stop every running tunnel")
-    p.add_argument(
-        "--timeout",
-        type=seconds_arg,
-        default=None,
-        metavar="S",
-        help="seconds to wait (default: API timeout + stop timeout + 10, 50 s)",
-    )
-
-
-def _wait_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME")
-    p.add_argument(
-        "--timeout", type=seconds_arg, default=30.0, metavar="S", help="seconds (default 30)"
-    )
-
-
-def _run_arguments(p: argparse.ArgumentParser) -> None:
-    _target(p)
-    p.add_argument(
-        "-p",
-        "--port",
-        type=port_or_any_arg,
-        default=None,
-        help="local port instead of the profile's (0: any; with --service, any unless given)",
-    )
-    p.add_argument("command_argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-
-
-def _services_arguments(p: argparse.ArgumentParser) -> None:
-    _credentials(p)
-    p.add_argument(
-        "filter", nargs="?", metavar="FILTER", help="only names, types or IDs containing this"
-    )
-    _json(p, "a JSON list on stdout")
-
-
-def _ssh_config_arguments(p: argparse.ArgumentParser) -> None:
-    _credentials(p)
-    p.add_argument(
-        "filter",
-        nargs="?",
-        metavar="FILTER",
-        help="only services whose name, host or ID matches this glob (or contains it)",
-    )
-
-
-def _init_arguments(p: argparse.ArgumentParser) -> None:
-    _credentials(p)
-    p.add_argument("name", metavar="NAME", help="the profile name (or a path to a .yaml)")
-    p.add_argument("--service", metavar="S", help="service name, ID or number (else: asked)")
-    p.add_argument("--port", type=port_arg, metavar="P", help="local port (else: asked)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing profile")
-
-
-def _demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--mib", type=mib_arg, default=8, help=f"MiB to send through (1-{MAX_DEMO_MIB}, default 8)"
-    )
-
-
-def _none(p: argparse.ArgumentParser) -> None:
-    """No arguments of its own."""
-
 
 # -- the handlers: each imports its command's module only when it runs -----------------
 
@@ -329,7 +164,7 @@ class Command(Generic[Opts]):
     def add_to(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         """Its subparser, with its arguments."""
         parser = sub.add_parser(self.name, help=self.help, usage=self.usage)
-        _common(parser)
+        common_arguments(parser)
         self.arguments(parser)
 
     def run(self, args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
@@ -338,20 +173,20 @@ class Command(Generic[Opts]):
 
 
 COMMANDS: tuple[Command[Any], ...] = (
-    Command("up", "open tunnels for profiles and serve them", _up_arguments, UpOptions, _up, True),
+    Command("up", "open tunnels for profiles and serve them", up_arguments, UpOptions, _up, True),
     Command(
         "status",
         "show the running tunnels",
-        lambda p: _json(p, "a JSON list on stdout"),
+        status_arguments,
         StatusOptions,
         _status,
         False,
     ),
-    Command("stop", "stop running tunnels", _stop_arguments, StopOptions, _stop, False),
+    Command("stop", "stop running tunnels", stop_arguments, StopOptions, _stop, False),
     Command(
         "run",
         "run a command against a running tunnel of the service, else bring one up for it",
-        _run_arguments,
+        run_arguments,
         RunOptions,
         _run,
         True,
@@ -361,7 +196,7 @@ COMMANDS: tuple[Command[Any], ...] = (
     Command(
         "stdio",
         "relay stdin/stdout through a running tunnel, else a fresh proxy (ssh ProxyCommand)",
-        _target,
+        target_arguments,
         StdioOptions,
         _stdio,
         True,
@@ -370,16 +205,16 @@ COMMANDS: tuple[Command[Any], ...] = (
     Command(
         "wait",
         "wait until a background tunnel is ready",
-        _wait_arguments,
+        wait_arguments,
         WaitOptions,
         _wait,
         False,
     ),
-    Command("profiles", "list the profiles found", _none, NoOptions, _profiles, False),
+    Command("profiles", "list the profiles found", no_arguments, NoOptions, _profiles, False),
     Command(
         "services",
         "list the remote.it account's services",
-        _services_arguments,
+        services_arguments,
         ServicesOptions,
         _services,
         True,
@@ -387,7 +222,7 @@ COMMANDS: tuple[Command[Any], ...] = (
     Command(
         "ssh-config",
         "print an ssh_config Host block for every SSH service (ssh HOST just works)",
-        _ssh_config_arguments,
+        ssh_config_arguments,
         SshConfigOptions,
         _ssh_config,
         True,
@@ -395,7 +230,7 @@ COMMANDS: tuple[Command[Any], ...] = (
     Command(
         "init",
         "write a profile for one of your services",
-        _init_arguments,
+        init_arguments,
         InitOptions,
         _init,
         True,
@@ -403,7 +238,7 @@ COMMANDS: tuple[Command[Any], ...] = (
     Command(
         "cleanup",
         "stop proxies left open by killed tunnels",
-        _none,
+        no_arguments,
         NoOptions,
         _cleanup,
         True,
@@ -411,7 +246,7 @@ COMMANDS: tuple[Command[Any], ...] = (
     Command(
         "unit",
         "print a systemd user unit that serves these profiles",
-        _profile_names,
+        profile_names,
         UnitOptions,
         _unit,
         False,
@@ -419,7 +254,7 @@ COMMANDS: tuple[Command[Any], ...] = (
     Command(
         "demo",
         "run a tunnel against the built-in fake remote.it",
-        _demo_arguments,
+        demo_arguments,
         DemoOptions,
         _demo,
         True,

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CredentialsError, ProfileError, RittunnelError
+from ..files import config_dir
 from ..profiles import Profile, find_profile, looks_like_path
 from ..remoteit.credentials import (
     ENV_DEVELOPER_KEY,
@@ -227,8 +228,7 @@ def env_file_path(env: Mapping[str, str]) -> Path:
     """Where the unit's optional environment file is: ``$XDG_CONFIG_HOME/rittunnel/env``
     (default ``~/.config/rittunnel/env``)."""
     home = env.get("HOME") or str(Path.home())
-    config = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    return Path(_absolute(config, env, home)) / "rittunnel" / "env"
+    return Path(_absolute(str(config_dir(env)), env, home)) / "env"
 
 
 # -- the edges ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ProfileError
+from ..files import config_dir
 from ..settings import ENV_PROFILES
 from ..text import shown
 from .name import check_name
@@ -19,8 +20,7 @@ SUFFIXES = (".yaml", ".yml")
 def profile_dirs(env: Mapping[str, str]) -> list[Path]:
     """The directories searched for ``NAME.yaml``, in order."""
     dirs = [Path(p).expanduser() for p in env.get(ENV_PROFILES, "").split(os.pathsep) if p]
-    config_home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")) / ".config")
-    dirs.append(Path(config_home).expanduser() / "rittunnel" / "profiles")
+    dirs.append(config_dir(env) / "profiles")
     return dirs
 
 

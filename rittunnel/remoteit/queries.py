@@ -45,7 +45,6 @@ from .protocol import (
     service_info,
 )
 
-DEFAULT_GRAPHQL_URL = "https://api.remote.it/graphql/v1"
 #: devices asked for per page (the API's maximum)
 PAGE_SIZE = 1000
 

@@ -91,13 +91,6 @@ def client_end(address: str) -> tuple[str, str] | None:
     return _ANY.get(host, host), port
 
 
-def host_of(address: str) -> str | None:
-    """The host of :func:`client_end`: a local client's IP for a listening ``address``;
-    None when it is not an IP with a port."""
-    end = client_end(address)
-    return None if end is None else end[0]
-
-
 def same_account(state: TunnelState, account: Account) -> bool:
     """Whether ``state``'s proxies belong to ``account`` (API, URL, credentials section)."""
     theirs = account_of(state)
