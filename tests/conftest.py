@@ -9,6 +9,7 @@ each secret the run was given in its environment. A leak fails the test.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import socket
@@ -64,6 +65,22 @@ SECRET_VARS = (
     "R3_SECRET_ACCESS_KEY",
     "R3_DEVELOPER_API_KEY",
 )
+
+#: the end-to-end environment's timeouts, short so that a test of a failure does not wait
+#: out the defaults (15 s of start-up retries, 10 s for a hanging stop, 30 s an API call);
+#: a test about the defaults starts from :func:`default_timeouts`
+#: (start-up still rides out two transient failures in a row: backoff 0.5 s, then 1 s)
+SHORT_TIMEOUTS = {
+    "RITTUNNEL_START_TIMEOUT": "5",
+    "RITTUNNEL_STOP_TIMEOUT": "3",
+    "RITTUNNEL_API_TIMEOUT": "10",
+}
+
+
+def default_timeouts(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without :data:`SHORT_TIMEOUTS`: rittunnel's own defaults apply."""
+    return {k: v for k, v in env.items() if k not in SHORT_TIMEOUTS}
+
 
 # what the current test's CLI runs printed, and the secrets they knew
 _outputs: list[Callable[[], str]] = []
@@ -139,6 +156,7 @@ async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
         "RITTUNNEL_PROFILES": str(tmp_path / "profiles"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         **client_env(api_url, tmp_path),
+        **SHORT_TIMEOUTS,
         "PYTHONUNBUFFERED": "1",
     }
     yield World(fake=fake, api_url=api_url, echo=echo, tmp=tmp_path, env=env)
@@ -330,6 +348,12 @@ def key_only(
     )
     keys.chmod(mode)
     return {k: v for k, v in world.env.items() if not k.startswith("REMOTEIT_")}
+
+
+def state_files(world: World) -> dict[str, dict[str, object]]:
+    """The world's state files, by tunnel name: what each holds."""
+    directory = world.tmp / "state" / "rittunnel"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
 
 
 def ssh_profile(world: World, port: int, extra: str = "", name: str = "ssh-pi") -> None:

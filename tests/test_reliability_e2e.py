@@ -39,6 +39,8 @@ async def test_killed_proxy_and_three_502s_hold_the_client(
     world: World, nursery: trio.Nursery
 ) -> None:
     with trio.fail_after(DEADLINE):
+        # three failures in a row: the retries' backoff (up to 3.5 s) needs the default room
+        world.env["RITTUNNEL_START_TIMEOUT"] = "15"
         cli, port = await up(world, nursery)
         world.fake.kill_proxy()
         assert await roundtrip(port, b"after kill") == b"after kill"

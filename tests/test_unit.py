@@ -29,7 +29,16 @@ from rittunnel.fake import ACCESS_SECRET, DEVELOPER_KEY, PASSWORD, USERNAME
 from rittunnel.settings import Settings
 from rittunnel.systemd import parse_env_file
 
-from .conftest import RITTUNNEL, World, free_port, record_output, roundtrip, run_cli, ssh_profile
+from .conftest import (
+    RITTUNNEL,
+    World,
+    default_timeouts,
+    free_port,
+    record_output,
+    roundtrip,
+    run_cli,
+    ssh_profile,
+)
 from .test_systemd import exec_argv, parse_unit
 
 DEADLINE = 60
@@ -158,6 +167,14 @@ def test_the_install_commands_quote_the_unit_name_for_the_shell() -> None:
 
 
 # -- the CLI ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def world(world: World) -> World:
+    """The end-to-end world with rittunnel's default timeouts: a unit carries the timeouts
+    it is made with and sizes its own from them, and these tests are about the defaults."""
+    world.env = default_timeouts(world.env)
+    return world
 
 
 async def unit_of(world: World, *names: str, env: dict[str, str] | None = None) -> str:
