@@ -17,6 +17,7 @@ from .conftest import (
     OFFLINE_ID,
     SSH_ID,
     WEB_ID,
+    Result,
     World,
     free_port,
     record_output,
@@ -210,25 +211,34 @@ async def test_wrong_password_and_unknown_service(world: World) -> None:
 
 
 async def test_user_errors_are_one_line_without_traceback(world: World) -> None:
+    results: list[Result] = []
+
+    async def fails(env: dict[str, str], *args: str) -> Result:
+        result = await run_cli(env, *args)
+        results.append(result)
+        assert result.code == 1, result.all_output
+        return result
+
     with trio.fail_after(DEADLINE):
-        r = await run_cli(world.env, "nope")
-        assert r.code == 1 and "no profile 'nope'" in r.err and "RITTUNNEL_PROFILES" in r.err
+        r = await fails(world.env, "nope")
+        assert "no profile 'nope'" in r.err and "RITTUNNEL_PROFILES" in r.err
 
         world.profile("bad", "service: [unclosed\n")
-        r = await run_cli(world.env, "bad")
-        assert r.code == 1 and "bad.yaml: not valid YAML at line" in r.err
+        r = await fails(world.env, "bad")
+        assert "bad.yaml: not valid YAML at line" in r.err
 
         world.profile("port", f"service: {SSH_ID}\nlocal_port: 70000\n")
-        r = await run_cli(world.env, "port")
-        assert r.code == 1 and "port.yaml: local_port: 70000 is out of range" in r.err
+        r = await fails(world.env, "port")
+        assert "port.yaml: local_port: 70000 is out of range" in r.err
 
         ssh_profile(world, free_port())
         env = {k: v for k, v in world.env.items() if k != "REMOTEIT_DEVELOPER_KEY"}
-        r = await run_cli(env, "ssh-pi")
-        assert r.code == 1 and "REMOTEIT_DEVELOPER_KEY is not set" in r.err
+        r = await fails(env, "ssh-pi")
+        assert "REMOTEIT_DEVELOPER_KEY is not set" in r.err
 
-        for result in (r,):
-            assert len(result.err.strip().splitlines()) == 1
+        assert len(results) == 4
+        for result in results:  # every one of them, not only the last
+            assert len(result.err.strip().splitlines()) == 1, result.err
             assert "Traceback" not in result.all_output
 
 

@@ -43,6 +43,12 @@ async def test_garbage_is_dropped(nursery: trio.Nursery) -> None:
 
         nursery.start_soon(run)
         b.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
-        await done.wait()
+        await done.wait()  # it returned: no waiting for more from a client that is not HTTP
         a.close()
+        b.settimeout(5)
+        answer = b""
+        while chunk := b.recv(65536):  # what it sent, then the end: a.close() above
+            answer += chunk
         b.close()
+        assert answer.startswith(b"HTTP/1.1 400 "), answer  # a 400, and no redirect
+        assert b"location" not in answer.lower()

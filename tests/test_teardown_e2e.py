@@ -4,19 +4,13 @@ already gone, and when a connect answer is unusable."""
 
 from __future__ import annotations
 
-import json
 import signal
 
 import trio
 
-from .conftest import World, free_port, run_cli, ssh_profile, start_cli, up
+from .conftest import World, free_port, run_cli, ssh_profile, start_cli, state_files, up
 
 DEADLINE = 60
-
-
-def state_files(world: World) -> dict[str, dict[str, object]]:
-    directory = world.tmp / "state" / "rittunnel"
-    return {p.stem: json.loads(p.read_text()) for p in directory.glob("*.json")}
 
 
 async def test_a_stop_that_hangs_at_exit_is_not_called_stopped(

@@ -51,17 +51,35 @@ async def test_a_connect_in_flight_when_cancelled_is_recorded_then_stopped(
     assert await up.stop_proxies() and api.stopped == ["C1"]
 
 
-async def test_a_stop_refused_because_the_proxy_is_gone_counts_as_done() -> None:
+GONE = "[0212] connectionid incorrect or missing"
+DENIED = "[0403] Access denied for this user"
+
+
+@pytest.mark.parametrize(
+    ("refusal", "done"),
+    [
+        pytest.param(ApiRefused(f"stop: remote.it said no: {GONE}", GONE), True, id="gone"),
+        pytest.param(ApiRefused(f"stop: remote.it said no: {DENIED}", DENIED), False, id="denied"),
+        pytest.param(TwoFactorError("this account now signs in with two-factor"), False, id="2fa"),
+    ],
+)
+async def test_a_refused_stop_counts_as_done_only_when_the_proxy_is_gone(
+    refusal: Exception, done: bool
+) -> None:
+    """A proxy the API no longer knows is stopped; any other refusal (another reason,
+    credentials that now need two-factor) keeps it recorded and says so."""
     api = MemoryApi(latency=0)
-    up = upstream(api)
+    err = io.StringIO()
+    up = upstream(api, err=err)
     await up.warm(trio.current_time() + 30)
 
-    async def gone(service: str, cid: str) -> None:
-        reason = "[0212] connectionid incorrect or missing"
-        raise ApiRefused(f"stop: remote.it said no: {reason}", reason)
+    async def refuse(service: str, cid: str) -> None:
+        raise refusal
 
-    api.stop = gone  # type: ignore[method-assign]
-    assert await up.stop_proxies() is True and up.open_ids == []
+    api.stop = refuse  # type: ignore[method-assign]
+    assert await up.stop_proxies() is done
+    assert up.open_ids == ([] if done else ["C1"])
+    assert ("C1 may still be open" in err.getvalue()) is not done
 
 
 async def test_proxies_that_refuse_at_once_are_replaced_with_backoff() -> None:
@@ -69,13 +87,13 @@ async def test_proxies_that_refuse_at_once_are_replaced_with_backoff() -> None:
     api.proxy_host = "127.0.0.1"
     with socket.socket() as s:  # ports nobody listens on: every proxy refuses
         s.bind(("127.0.0.1", 0))
-        api.connects = s.getsockname()[1] - 1
+        api.connects = first = s.getsockname()[1] - 1
     up = upstream(api, hold=3)
     with trio.fail_after(10), pytest.raises(ApiUnavailable):
         await up.connect(trio.current_time() + 3)
-    made = api.connects - (api.connects - len(api.stopped))
-    assert len(api.stopped) <= 4, made  # 0, 0.5, 1, 2 s apart: not thousands
-    assert len(api.stopped) >= 2
+    made = api.connects - first
+    assert 2 <= made <= 4, made  # 0, 0.5, 1, 2 s apart: not thousands
+    assert len(api.stopped) == made  # each stopped once it refused
 
 
 async def test_a_replacement_does_not_wait_for_the_old_proxys_stop(autojump_clock: Any) -> None:
@@ -104,29 +122,3 @@ async def test_out_of_fds_is_not_the_proxys_fault(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(LocalResourceError, match="out of file descriptors"):
         await up.connect(trio.current_time() + 30)
     assert up.current is not None and api.stopped == []  # the proxy is kept
-
-
-async def test_a_stop_refused_for_another_reason_keeps_the_proxy_recorded() -> None:
-    api = MemoryApi(latency=0)
-    up = upstream(api)
-    await up.warm(trio.current_time() + 30)
-
-    async def denied(service: str, cid: str) -> None:
-        reason = "[0403] Access denied for this user"
-        raise ApiRefused(f"stop: remote.it said no: {reason}", reason)
-
-    api.stop = denied  # type: ignore[method-assign]
-    assert await up.stop_proxies() is False and up.open_ids == ["C1"]
-
-
-async def test_a_stop_refused_for_credentials_keeps_the_proxy_recorded() -> None:
-    class NoLogin(MemoryApi):
-        async def stop(self, service: str, cid: str) -> None:
-            raise TwoFactorError("this account now signs in with two-factor")
-
-    api = NoLogin(latency=0)
-    err = io.StringIO()
-    up = upstream(api, err=err)
-    await up.warm(trio.current_time() + 30)
-    assert not await up.stop_proxies()
-    assert up.open_ids == ["C1"] and "C1 may still be open" in err.getvalue()

@@ -27,22 +27,19 @@ from .conftest import (
     run_cli,
     ssh_profile,
     start_cli,
+    state_files,
 )
 
 DEADLINE = 60
-
-
-def state_files(world: World) -> list[Path]:
-    return sorted((world.tmp / "state" / "rittunnel").glob("*.json"))
 
 
 @pytest.fixture
 async def daemons(world: World) -> AsyncIterator[World]:
     """The world, and afterwards no background rittunnel left behind by a failed test."""
     yield world
-    for path in state_files(world):
-        pid = json.loads(path.read_text())["pid"]
-        if pid != os.getpid() and psutil.pid_exists(pid):
+    for state in state_files(world).values():
+        pid = state["pid"]
+        if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -81,7 +78,7 @@ async def test_up_detach_then_status_wait_stop(daemons: World) -> None:
         assert stopped.code == 0 and f"stopped ssh-pi (pid {pid})" in stopped.all_output
         assert world.fake.open_proxies == []
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
-        assert state_files(world) == []
+        assert state_files(world) == {}
 
         again = await run_cli(world.env, "stop", "ssh-pi")
         assert again.code == 1 and "ssh-pi is not running" in again.err
@@ -97,7 +94,7 @@ async def test_up_detach_failure_is_reported_and_leaves_nothing(daemons: World) 
         assert result.code == 1
         assert "rittunnel: error:" in result.err and "is not active" in result.err
         assert "Traceback" not in result.all_output
-        assert state_files(world) == [] and world.fake.open_proxies == []
+        assert state_files(world) == {} and world.fake.open_proxies == []
 
 
 async def test_two_profiles_serve_from_one_process_and_stop_one_by_one(daemons: World) -> None:
@@ -121,7 +118,7 @@ async def test_two_profiles_serve_from_one_process_and_stop_one_by_one(daemons: 
         assert [e["name"] for e in left] == ["b"]
 
         assert (await run_cli(world.env, "stop", "--all")).code == 0
-        assert world.fake.open_proxies == [] and state_files(world) == []
+        assert world.fake.open_proxies == [] and state_files(world) == {}
 
 
 async def test_status_counts_open_connections_and_bytes(daemons: World) -> None:
@@ -159,7 +156,7 @@ async def test_run_substitutes_the_port_and_passes_the_exit_code(world: World) -
         assert result.code == 7, result.all_output
         assert result.out == "through run\n"  # stdout is the command's alone
         assert len(world.fake.calls_to("connect")) == 1
-        assert world.fake.open_proxies == [] and state_files(world) == []
+        assert world.fake.open_proxies == [] and state_files(world) == {}
 
 
 async def test_run_with_a_missing_command_exits_127(world: World) -> None:
@@ -192,7 +189,7 @@ async def test_stdio_carries_a_byte_stream_and_stops_its_proxy(world: World) -> 
         assert result.raw_out == payload  # nothing but the relayed bytes
         assert result.err == ""
         assert len(world.fake.calls_to("stop")) == 1
-        assert world.fake.open_proxies == [] and state_files(world) == []
+        assert world.fake.open_proxies == [] and state_files(world) == {}
 
 
 async def test_stdio_on_a_reverse_proxy_service_is_a_clear_error(world: World) -> None:
