@@ -343,7 +343,8 @@ async def test_a_huge_api_body_is_refused_past_8_mib_without_reading_it(world: W
         with trio.fail_after(45):
             proc = await trio.run_process(
                 [sys.executable, "-c", PEAK_RSS, "services"],
-                env=world.env,
+                # the fake sends 8 MiB before it is cut off: the default API timeout's room
+                env=default_timeouts(world.env),
                 capture_stdout=True,
                 capture_stderr=True,
                 check=False,
