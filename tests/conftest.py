@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -282,11 +283,24 @@ async def run_cli(
     return result
 
 
+#: where :func:`free_port` picks: below Linux's default ephemeral range (32768-60999),
+#: from which the kernel hands out the source ports of outgoing connections
+FREE_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port free on 127.0.0.1 now, for a tunnel to bind a moment later. Picked at random
+    outside the ephemeral range: a port the kernel chose could be given to an outgoing
+    connection (of this test or of a parallel worker) before the tunnel binds it."""
+    for _ in range(100):
+        port = random.choice(FREE_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in {FREE_PORTS}")
 
 
 def dead_pid() -> int:
