@@ -1,5 +1,5 @@
-"""The fake remote.it's REST API (``rittunnel.fake.rest``) must behave like the documented
-API; raw HTTP, no client code."""
+"""The fake remote.it's REST API (``rittunnel.fake.rest``) must behave as
+``docs/remoteit-api.md`` describes the real one; raw HTTP, no client code."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ async def test_connect_answer_matches_the_pages(world: World) -> None:
         async with httpx.AsyncClient() as c:
             token = await login(c, world.api_url)
             h = {"developerkey": DEVELOPER_KEY, "token": token}
-            # no Content-Type, like the docs' curl example
+            # no Content-Type, like remote.it's curl example (docs/remoteit-api.md#content-type)
             r = await c.post(
                 f"{world.api_url}/device/connect",
                 headers=h,

@@ -1,6 +1,7 @@
-"""The fake remote.it's GraphQL API (``POST /graphql/v1``) must behave as API-NOTES says:
-signed requests only, only the fields asked for, refusals in ``errors``, 400 for what the
-schema lacks, 401/403/429 as text. Real HTTP against the fake, no client code."""
+"""The fake remote.it's GraphQL API (``POST /graphql/v1``) must behave as
+``docs/remoteit-api.md#graphql`` says: signed requests only, only the fields asked for,
+refusals in ``errors``, 400 for what the schema lacks, 401/403/429 as text. Real HTTP
+against the fake, no client code."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ CONNECT = """mutation Connect($serviceId: String!, $hostIP: String!, $type: Prox
     id host port reverseProxy url created timeout session { id }
   }
 }"""
-#: what remote.it's desktop sends (API-NOTES): no type, a nullable hostIP
+#: what remote.it's desktop sends (docs/remoteit-api.md#graphql-connect): no type, a nullable
+#: hostIP
 DESKTOP_CONNECT = """mutation Connect($serviceId: String!, $hostIP: String) {
   connect(serviceId: $serviceId, hostIP: $hostIP) { id created host port reverseProxy timeout }
 }"""

@@ -1,5 +1,6 @@
 """The fake's proxies (``rittunnel.fake.proxies``): real listeners that latch, restrict,
-expire, and are replaced by a second connect; raw HTTP and TCP, no client code."""
+expire, and are replaced by a second connect (``docs/remoteit-api.md#hostip``,
+``#lifetime``, ``#second-connect``); raw HTTP and TCP, no client code."""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ from rittunnel.remoteit.protocol import (
     parse_services,
 )
 
-# The connect answer as the reference pages print it, slashes escaped as the live API sends.
+# The connect answer as remote.it's docs print it, slashes escaped as the live API sends
+# (docs/remoteit-api.md#rest-connect-answer, #proxy-forms).
 CONNECT_ANSWER = (
     b'{"connection": {"deviceaddress": "80:00:00:00:00:00:00:91", "expirationsec": "28797",'
     b' "proxy": "http:\\/\\/proxy18.rt3.io:38575",'

@@ -1,6 +1,6 @@
 """Request signing, checked against a signature computed here from the spec text
-(API-NOTES.md: HTTP Signatures, hmac-sha256 keyed with the base64-decoded secret, over
-``(request-target) host date content-type content-length``)."""
+(``docs/remoteit-api.md#auth-signature``: HTTP Signatures, hmac-sha256 keyed with the
+base64-decoded secret, over ``(request-target) host date content-type content-length``)."""
 
 from __future__ import annotations
 

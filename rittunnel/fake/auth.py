@@ -1,18 +1,18 @@
 """Who may use the fake: the REST login (developer key, user name and password, two-factor
-accounts), its tokens, and HTTP Signatures (draft-cavage ``hmac-sha256`` over
-``(request-target) host date content-type content-length``, the Date within
-``max_clock_skew``) with access keys.
+accounts), its tokens, and HTTP Signatures (``docs/remoteit-api.md#authentication``;
+draft-cavage ``hmac-sha256`` over ``(request-target) host date content-type
+content-length``, the Date within ``max_clock_skew``) with access keys.
 
 * ``POST /user/login``: header ``developerkey``; body ``username``/``password``; answers
   ``{"status":"true","token","email","service_authhash"}`` plus the newer
-  ``auth_token``/``auth_expiration``; a bad password gives HTTP 200 with
-  ``status:"false"`` and ``[0102] The username or password is invalid``. A two-factor
-  account (``mfa``) answers a right password with HTTP 200 ``{"status":"false",
-  "code":"SMS_MFA"|"SOFTWARE_TOKEN_MFA"|"MFA_SETUP"}`` and no token, with a ``reason``
-  or (``mfa_reason=False``) without one (the texts are an inference).
+  ``auth_token``/``auth_expiration``; a bad password gives HTTP 200 with ``status:"false"``
+  and ``[0102] The username or password is invalid``. A two-factor account (``mfa``) answers
+  a right password with HTTP 200 ``{"status":"false",
+  "code":"SMS_MFA"|"SOFTWARE_TOKEN_MFA"|"MFA_SETUP"}`` and no token, with a ``reason`` or
+  (``mfa_reason=False``) without one (the texts are an inference).
 * Other REST calls need the ``developerkey`` header and a ``token``, or a signature; a
-  signed REST request still needs the ``DeveloperKey`` header (else ``[0401]``). An
-  expired token is answered ``[0090] Token has expired`` (an inference).
+  signed REST request still needs the ``DeveloperKey`` header (else ``[0401]``). An expired
+  token is answered ``[0090] Token has expired`` (an inference).
 * GraphQL takes signed requests only (no developer key needed, one sent is ignored);
   unsigned or badly signed: HTTP 401 ``text/plain`` ``Unauthorized``.
 """

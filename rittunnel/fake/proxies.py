@@ -1,14 +1,15 @@
-"""The fake's proxies: every connect's proxy is a real TCP listener on 127.0.0.1 that
-relays to the service's target (or, in ``direct`` mode, the target itself; for a web
-service's reverse proxy, only a name).
+"""The fake's proxies: every connect's proxy is a real TCP listener on 127.0.0.1 that relays
+to the service's target (or, in ``direct`` mode, the target itself; for a web service's
+reverse proxy, only a name).
 
-* ``hostip``: ``255.255.255.255`` latches to the first client IP and refuses others;
-  ``0.0.0.0`` is public; another IP, or none (the API caller's IP), restricts.
-* A non-concurrent connect **replaces** the service's open proxies: the old listeners
-  close and their live connections are cut (every open one is replaced, the newest is
-  named: an inference).
-* Inferences (the knobs can change them): a proxy is dropped ``idle_sec`` (900) after
-  its last TCP connection closes, and at expiry its live connections are cut.
+* ``hostip`` (``docs/remoteit-api.md#hostip``): ``255.255.255.255`` latches to the first
+  client IP and refuses others; ``0.0.0.0`` is public; another IP, or none (the API caller's
+  IP), restricts.
+* A non-concurrent connect **replaces** the service's open proxies (``#second-connect``):
+  the old listeners close and their live connections are cut (every open one is replaced,
+  the newest is named: an inference).
+* Inferences (the knobs can change them; ``#lifetime``): a proxy is dropped ``idle_sec``
+  (900) after its last TCP connection closes, and at expiry its live connections are cut.
 """
 
 from __future__ import annotations

@@ -1,25 +1,27 @@
-"""The fake's REST API (v27), base ``http://127.0.0.1:PORT/apv/v27``, as documented, with
-its quirks. Requests are read as JSON whatever their ``Content-Type`` (the docs' curl
-examples send none). Login is :meth:`.auth.Auth.login`; the other calls are authorised
-by :meth:`.auth.Auth.check_rest` before their handler here runs.
+"""The fake's REST API (v27), base ``http://127.0.0.1:PORT/apv/v27``, as
+``docs/remoteit-api.md#rest-answers`` describes it, with its quirks. Requests are read as
+JSON whatever their ``Content-Type`` (remote.it's own examples send none:
+``docs/remoteit-api.md#content-type``). Login is :meth:`.auth.Auth.login`; the other calls
+are authorised by :meth:`.auth.Auth.check_rest` before their handler here runs.
 
-* ``POST /device/connect``: body ``deviceaddress``, ``wait``, ``hostip``, ``concurrent``,
-  ``proxyType``. Bad or unauthorised requests answer **HTTP 200** with
-  ``status:"false"`` and a ``reason``; an inactive service gets ``[0211] Device … is not
-  active``. ``proxy`` is ``http:\\/\\/127.0.0.1:PORT`` (slashes escaped, as the pages
-  show) for port proxies and ``https://xxxx.p18.rt3.io`` for http/https services (a port
-  proxy for those too when the body says ``proxyType: "port"``); ``expirationsec`` is a
-  *string*; extra undocumented fields (``proxyserver``, ``proxyport``, ``requested``,
-  ``sessionID``, ``latchedIP``, ``proxyExpirationSec``, ``lifeLeft``, ``idleLeft``) are
-  sent as the live API does.
-* A second connect for a service with an open proxy **replaces** it (see
-  :mod:`.proxies`), and the answer's ``connection`` carries ``"connectionOverridden":
+* ``POST /device/connect`` (``#rest-connect``): body ``deviceaddress``, ``wait``,
+  ``hostip``, ``concurrent``, ``proxyType``. Bad or unauthorised requests answer **HTTP
+  200** with ``status:"false"`` and a ``reason``; an inactive service gets ``[0211] Device …
+  is not active``. ``proxy`` is ``http:\\/\\/127.0.0.1:PORT`` (slashes escaped, as
+  remote.it's pages show: ``#proxy-forms``) for port proxies and ``https://xxxx.p18.rt3.io``
+  for http/https services (a port proxy for those too when the body says ``proxyType:
+  "port"``); ``expirationsec`` is a *string*; extra undocumented fields (``proxyserver``,
+  ``proxyport``, ``requested``, ``sessionID``, ``latchedIP``, ``proxyExpirationSec``,
+  ``lifeLeft``, ``idleLeft``) are sent as the live API does.
+* A second connect for a service with an open proxy **replaces** it (see :mod:`.proxies`;
+  ``#second-connect``), and the answer's ``connection`` carries ``"connectionOverridden":
   "true"`` and ``"previousConnection"`` (the old ``proxy`` value). ``"concurrent": true``
   (or ``"true"``) keeps both.
-* ``POST /device/connect/stop``: success ``{"status":"true","connectionid"}``; failure
-  **HTTP 401** with ``{"status":"false","reason"}``.
-* ``GET /device/list/all``: ``devices`` with ``deviceaddress``, ``devicealias``,
-  ``servicetitle``, ``devicestate``.
+* ``POST /device/connect/stop`` (``#rest-stop-401``): success
+  ``{"status":"true","connectionid"}``; failure **HTTP 401** with
+  ``{"status":"false","reason"}``.
+* ``GET /device/list/all`` (``#rest-list``): ``devices`` with ``deviceaddress``,
+  ``devicealias``, ``servicetitle``, ``devicestate``.
 """
 
 from __future__ import annotations

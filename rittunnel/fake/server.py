@@ -1,6 +1,8 @@
 """A fake remote.it: a real HTTP server on loopback that speaks the documented REST API
 (v27) and the GraphQL API (v1) with their quirks, and opens a real TCP proxy listener for
-every port proxy. :class:`FakeRemoteIt` puts the parts together:
+every port proxy. It follows ``docs/remoteit-api.md``, whose ``#fake`` section sums up
+which of its behaviours come from a public source and which are inferred; each part's
+docstring names the sections it follows. :class:`FakeRemoteIt` puts the parts together:
 
 * :mod:`.httpd`: the HTTP framing (h11 on trio);
 * :mod:`.auth`: login, tokens, the developer key, HTTP signatures;

@@ -5,8 +5,8 @@
 * :mod:`.protocol`: the REST API as data, pure: request bodies in, parsed results and
   errors out (every documented quirk, tested without a socket), and the results both
   APIs share;
-* :mod:`.rest`: the REST client: its headers, request signing, logging in again once
-  when a call fails for auth;
+* :mod:`.rest`: the REST client: its headers, logging in again once when a call fails
+  for auth;
 * :mod:`.queries`: the GraphQL API as data, pure: documents and variables in, parsed
   results out;
 * :mod:`.graphql`: the GraphQL client (every request signed with the access key;
@@ -19,5 +19,6 @@
 * :mod:`.tokencache`: login tokens kept between runs (0600);
 * :mod:`.names`: service names → service IDs, with a short-lived cache.
 
-Nothing here knows about local ports or tunnels.
+Nothing here knows about local ports or tunnels. The API facts this package relies on,
+and where each comes from, are ``docs/remoteit-api.md``.
 """

@@ -11,7 +11,8 @@ Precedence (first that applies wins):
 The developer key is required for password login (``REMOTEIT_DEVELOPER_KEY``). With
 access keys it is ``R3_DEVELOPER_API_KEY`` (the environment, then the key file's section),
 else ``REMOTEIT_DEVELOPER_KEY``; signed REST calls need it, signed GraphQL calls do not
-(see :mod:`rittunnel.remoteit.accounts` for which API is used). Secrets are kept out
+(``docs/remoteit-api.md#auth-signed-rest``; :mod:`rittunnel.remoteit.accounts` picks the
+API). Secrets are kept out
 of ``repr`` so a stray log line or traceback cannot show them.
 """
 
@@ -147,7 +148,9 @@ def credentials_from_env(
         access = _access_from(env, warn, file_section(env, section))
         if access is not None:
             ak, file_dev_key = access
-            # signed REST calls need a developer key: the key file's own first
+            # signed REST calls need a developer key (docs/remoteit-api.md#auth-signed-rest):
+            # R3_DEVELOPER_API_KEY from the environment, else the key file's, else
+            # REMOTEIT_DEVELOPER_KEY
             dev = env.get(ENV_R3_DEVELOPER_KEY, "").strip() or file_dev_key or key
             return Credentials(developer_key=dev, access_key=ak)
     username = env.get(ENV_USERNAME, "").strip() or None

@@ -4,25 +4,33 @@ Also the results both APIs share (:class:`Connection`, :class:`ServiceInfo`, the
 kinds) and the words that classify a refusal (:func:`refusal`); the GraphQL API's own
 shapes are :mod:`rittunnel.remoteit.queries`.
 
-Everything here is pure so that each documented quirk is tested without a socket:
+Everything here is pure so that each quirk is tested without a socket (each is a section
+of ``docs/remoteit-api.md``, named by its ``#anchor``):
 
-* ``status`` is the *string* ``"true"``/``"false"`` (``"pending"`` and others are seen);
-* errors come back as HTTP 200 with ``status: "false"`` and a ``reason`` (connect), or
-  HTTP 401 with the same body (stop); the HTTP code is never trusted alone;
-* ``proxy`` is ``http:\\/\\/host:port`` for a port proxy (the scheme is decoration) or
-  ``https://name.p18.rt3.io`` for a reverse proxy (http/https services); only an
-  ``https`` URL without a port is a reverse proxy, anything else without a valid port is
+* ``status`` is the *string* ``"true"``/``"false"`` (``"pending"`` and others are seen;
+  ``#rest-status``);
+* errors come back as HTTP 200 with ``status: "false"`` and a ``reason`` (connect,
+  ``#rest-errors-http-200``), or HTTP 401 with the same body (stop, ``#rest-stop-401``);
+  the HTTP code is never trusted alone;
+* ``proxy`` (``#proxy-forms``) is ``http:\\/\\/host:port`` for a port proxy (the scheme is
+  decoration) or ``https://name.p18.rt3.io`` for a reverse proxy (http/https services);
+  only an ``https`` URL without a port is a reverse proxy, anything else without a valid port is
   a :class:`ProtocolError` that carries the connection's ID (it exists at remote.it and
   must be stopped);
-* ``expirationsec`` is a string of seconds; newer answers add ``proxyExpirationSec`` and
-  ``idleLeft`` (how long the proxy lives without a connection); a lifetime that is not
-  finite, negative or over 30 days is treated as unknown;
-* unknown fields are ignored; an HTML page or a 5xx is an outage, not a crash;
+* ``expirationsec`` is a string of seconds (``#rest-connect-answer``); newer answers add
+  ``proxyExpirationSec`` and ``idleLeft`` (how long the proxy lives without a
+  connection); a lifetime that is not finite, negative or over 30 days is treated as
+  unknown;
+* unknown fields are ignored; an HTML page or a 5xx is an outage, not a crash
+  (``#outages``);
 * a second connect for a service replaces its earlier proxy unless the body says
   ``"concurrent": true`` (we always do); an answer that replaced one says
-  ``connectionOverridden`` and ``previousConnection``;
+  ``connectionOverridden`` and ``previousConnection`` (``#second-connect``);
 * a password login for a two-factor account answers with a ``code`` (``SMS_MFA``,
-  ``SOFTWARE_TOKEN_MFA``, ``MFA_SETUP``) instead of a token.
+  ``SOFTWARE_TOKEN_MFA``, ``MFA_SETUP``) instead of a token (``#auth-two-factor``).
+
+Which words of a reason mean "credentials refused", "offline" or "gone" is our own
+classification of the texts seen (:func:`refusal`, :func:`is_gone`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The remote.it GraphQL API (``/graphql/v1``) as data: documents and variables in,
 parsed results out. No I/O (the client is :mod:`rittunnel.remoteit.graphql`).
 
-What it speaks (see ``shared/reference/API-NOTES.md``, "GraphQL API"):
+What it speaks (``docs/remoteit-api.md#graphql``):
 
 * ``connect(serviceId, hostIP, type)`` → ``Connection { id host port reverseProxy url
   timeout }``: a port proxy has ``host`` and ``port``; a reverse proxy has
@@ -12,7 +12,8 @@ What it speaks (see ``shared/reference/API-NOTES.md``, "GraphQL API"):
 * ``disconnect(connectionId, serviceId)`` → ``true``;
 * ``login { devices(size, from) { total hasMore items { … services { id name state
   title } } } }``, paged with ``from`` while ``hasMore`` (``size`` at most 1000). The
-  service's ``title`` (its type, like REST's ``servicetitle``) is our inference;
+  service's ``title`` is its type, like REST's ``servicetitle``, as remote.it's desktop
+  reads it;
 * errors: HTTP 200 with ``errors`` and a null result for refusals (an offline device's
   message says "inactive"), HTTP 401/403 (a plain-text body) for auth, HTTP 429 for
   throttling (``Retry-After``), HTTP 400 for a document the server does not accept.

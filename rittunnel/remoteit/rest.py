@@ -3,7 +3,8 @@
 
 What to send and how to read the answer lives in :mod:`rittunnel.remoteit.protocol`; the
 HTTP and its failures in :mod:`rittunnel.remoteit.transport`. This module adds the
-headers (``developerkey``, ``token``; requests are signed when there is an access key),
+headers (``developerkey``, ``token``; with an access key the transport signs requests
+instead of a token: ``docs/remoteit-api.md#authentication``),
 and logging in again once when a call fails for auth. What it has to say (a re-login)
 goes through the same :class:`~rittunnel.report.Reporter` as everything else.
 

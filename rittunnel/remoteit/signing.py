@@ -1,4 +1,5 @@
-"""remote.it access keys: HTTP Signatures (draft-cavage) with hmac-sha256, as httpx.Auth.
+"""remote.it access keys: HTTP Signatures (draft-cavage) with hmac-sha256, as httpx.Auth
+(``docs/remoteit-api.md#auth-signature``).
 
 The signed string is, one ``name: value`` per line, for the headers
 ``(request-target) host date content-type content-length``; ``(request-target)`` is the

@@ -125,8 +125,8 @@ class Transport:
         method = "GET" if body is None else "POST"
         try:
             with trio.fail_after(self.timeout):
-                # json= sets Content-Type: application/json, which the docs' own examples
-                # forget; the API accepts it either way.
+                # json= sets Content-Type: application/json, which remote.it's own
+                # examples leave out; the API takes either (docs/remoteit-api.md#content-type)
                 async with self._client.stream(method, url, json=body, headers=headers) as r:
                     self._say_warning(r.headers.get("x-r3-warning"))
                     return Reply(r.status_code, r.headers, await self._read(r, what))

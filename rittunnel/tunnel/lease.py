@@ -2,7 +2,7 @@
 how long to wait between retries. Times are trio clock readings (``trio.current_time()``)
 so tests can fast-forward them with ``autojump_clock``.
 
-remote.it ends a proxy two ways (API-NOTES "Lifetime"): at the end of its lifetime
+remote.it ends a proxy two ways (``docs/remoteit-api.md#lifetime``): at the end of its lifetime
 (``expirationsec`` / GraphQL ``timeout``, about 8 hours), and about 15 minutes after its
 last TCP connection closed (REST says how long as ``idleLeft``; GraphQL does not, so
 :data:`IDLE_WINDOW` is assumed). :func:`plan` decides, from a proxy and how the tunnel

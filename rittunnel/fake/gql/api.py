@@ -1,5 +1,6 @@
-"""The fake's GraphQL API, ``POST http://127.0.0.1:PORT/graphql/v1`` (signed requests
-only, see :mod:`..auth`); the document is parsed, validated and run by the rest of
+"""The fake's GraphQL API, ``POST http://127.0.0.1:PORT/graphql/v1``, as
+``docs/remoteit-api.md#graphql`` describes it (signed requests only, see :mod:`..auth`);
+the document is parsed, validated and run by the rest of
 this package.
 
 * ``mutation { connect(serviceId, hostIP = "255.255.255.255", type = AUTO_PROXY) {…} }``
