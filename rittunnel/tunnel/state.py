@@ -14,10 +14,13 @@ and says who holds it. A dead holder whose proxies are still open is kept beside
 claim as ``NAME.orphan-PID.json``.
 
 Every file is validated when read (:meth:`TunnelState.from_json`, a table of per-field
-checks, :data:`_CHECKS`): its name must be its file's, every field of the right type and
+rules, :data:`RULES`): its name must be its file's, every field of the right type and
 range. One that is not is set aside as ``FILE.bad`` and described in
 :attr:`~rittunnel.tunnel.store.StateStore.problems` for the caller to report once; it
-never stops a command.
+never stops a command. The same rules serve the writer (:meth:`TunnelState.to_json`):
+text from a profile or from remote.it (a service name with a tab, a reverse proxy's URL
+of thousands of characters) is escaped and cut to fit, so a running tunnel's file is
+never one its own reader sets aside.
 """
 
 from __future__ import annotations
@@ -30,12 +33,12 @@ import time
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RittunnelError
 from ..profiles.name import name_problem
 from ..settings import APIS, Api
-from ..text import shown
+from ..text import printable, shown
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account
@@ -90,7 +93,13 @@ class TunnelState:
     shareable: bool = True
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
+        """The file's text: every field made to fit the rule its reader applies
+        (:func:`fitted`), so what a tunnel records it can read back."""
+        return json.dumps(fitted(asdict(self)), indent=1)
+
+    def fitted(self) -> TunnelState:
+        """This state as its file reads back (:meth:`to_json`, :meth:`from_json`)."""
+        return TunnelState(**fitted(asdict(self)))
 
     @classmethod
     def from_json(cls, text: str, *, name: str | None = None) -> TunnelState:
@@ -103,12 +112,12 @@ class TunnelState:
             raise BadState(f"not JSON ({exc})") from None
         if not isinstance(data, dict):
             raise BadState("not a JSON object")
-        known = {k: v for k, v in data.items() if k in _CHECKS}
+        known = {k: v for k, v in data.items() if k in RULES}
         for f in fields(cls):
             if f.name not in known and f.default is MISSING and f.default_factory is MISSING:
                 raise BadState(f"{f.name}: missing")
         for key, value in known.items():
-            problem = _CHECKS[key](value)
+            problem = RULES[key].check(value)
             if problem:
                 raise BadState(f"{key}: {shown(value)} {problem}")
         if name is not None and known["name"] != name:
@@ -134,7 +143,30 @@ def check_name(name: str) -> str:
     return name
 
 
-def _text(limit: int) -> Callable[[object], str]:
+@dataclass(frozen=True)
+class Rule:
+    """What a field of a state file may hold: ``check`` says what is wrong with a value
+    ("" when nothing: the reader), ``fit`` makes a value the writer has pass it where it
+    can (text escaped and cut), and leaves a value that passes as it is."""
+
+    check: Callable[[object], str]
+    fit: Callable[[object], object] = lambda value: value
+
+
+def _escape(match: re.Match[str]) -> str:
+    return printable(match.group())
+
+
+def fit_text(value: object, limit: int) -> object:
+    """``value`` with its control characters escaped (``\\t``, ``\\x1b``) and cut to
+    ``limit`` characters (the cut marked ``…``); a value that is no string as it is."""
+    if not isinstance(value, str):
+        return value
+    value = _CONTROL.sub(_escape, value[: limit + 1])  # only this much can stay
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _text(limit: int) -> Rule:
     def check(value: object) -> str:
         if not isinstance(value, str):
             return "is not a string"
@@ -142,10 +174,10 @@ def _text(limit: int) -> Callable[[object], str]:
             return f"is longer than {limit} characters"
         return "contains control characters" if _CONTROL.search(value) else ""
 
-    return check
+    return Rule(check, lambda value: fit_text(value, limit))
 
 
-def _strings(most: int, limit: int) -> Callable[[object], str]:
+def _strings(most: int, limit: int) -> Rule:
     item = _text(limit)
 
     def check(value: object) -> str:
@@ -153,9 +185,14 @@ def _strings(most: int, limit: int) -> Callable[[object], str]:
             return "is not a list"
         if len(value) > most:
             return f"has more than {most} items"
-        return next((f"has an item that {p}" for p in map(item, value) if p), "")
+        return next((f"has an item that {p}" for p in map(item.check, value) if p), "")
 
-    return check
+    def fit(value: object) -> object:
+        # every item is kept (a proxy's ID dropped could never be stopped): a list too
+        # long stays so, and its file is set aside, which says so
+        return [item.fit(v) for v in value] if isinstance(value, list) else value
+
+    return Rule(check, fit)
 
 
 def _count(low: int, high: int) -> Callable[[object], str]:
@@ -182,7 +219,7 @@ def _pid(value: object) -> str:
 
 
 def _url(value: object) -> str:
-    problem = _text(2048)(value)
+    problem = _text(2048).check(value)
     if problem:
         return problem
     assert isinstance(value, str)
@@ -197,34 +234,49 @@ def _maybe_time(value: object) -> str:
     return "" if value is None else _time(value)
 
 
+def _fit_maybe_time(value: object) -> object:
+    """An expiry remote.it gave that is no time (infinite, negative) is not known."""
+    return None if _maybe_time(value) else value
+
+
+def _rule(check: Callable[[object], str]) -> Rule:
+    return Rule(check)
+
+
 _BIG = 2**63 - 1
-_CHECKS: dict[str, Callable[[object], str]] = {
-    "name": name_problem,
-    "pid": _pid,
-    "pid_started": _time,
-    "api_url": _url,
+#: the rule of every field of a state file, for its reader and its writer
+RULES: dict[str, Rule] = {
+    "name": _rule(name_problem),
+    "pid": _rule(_pid),
+    "pid_started": _rule(_time),
+    "api_url": _rule(_url),
     "service": _text(256),
     "service_name": _text(1024),
     "credentials": _text(256),
-    "api": _api,
-    "local_port": _count(0, 65535),
+    "api": _rule(_api),
+    "local_port": _rule(_count(0, 65535)),
     "addresses": _strings(64, 256),
     "proxies": _strings(1000, 256),
     "upstream": _text(1024),
     "mode": _text(64),
     "source": _text(4096),
-    "started": _time,
-    "ready": _bool,
-    "expires_at": _maybe_time,
-    "connections": _count(0, _BIG),
-    "opened": _count(0, _BIG),
-    "bytes_up": _count(0, _BIG),
-    "bytes_down": _count(0, _BIG),
+    "started": _rule(_time),
+    "ready": _rule(_bool),
+    "expires_at": Rule(_maybe_time, _fit_maybe_time),
+    "connections": _rule(_count(0, _BIG)),
+    "opened": _rule(_count(0, _BIG)),
+    "bytes_up": _rule(_count(0, _BIG)),
+    "bytes_down": _rule(_count(0, _BIG)),
     "log": _text(4096),
-    "released": _bool,
-    "reverse": _bool,
-    "shareable": _bool,
+    "released": _rule(_bool),
+    "reverse": _rule(_bool),
+    "shareable": _rule(_bool),
 }
+
+
+def fitted(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a state's fields) with each made to fit its rule where it can."""
+    return {k: RULES[k].fit(v) if k in RULES else v for k, v in data.items()}
 
 
 @functools.cache
