@@ -4,13 +4,24 @@ which process listens on a port."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
+from dataclasses import replace
 
+import psutil
 import pytest
 
-from rittunnel.tunnel.procs import is_alive, is_rittunnel_argv, is_rittunnel_process, listens_on
+from rittunnel.tunnel.procs import (
+    holds,
+    is_alive,
+    is_rittunnel_argv,
+    is_rittunnel_process,
+    listens_on,
+    process_start_time,
+)
 
 from .conftest import dead_pid, my_state
 
@@ -20,6 +31,25 @@ def test_reused_pid_is_not_alive() -> None:
     state.pid_started -= 1000  # same pid, another process's start time
     assert not is_alive(state)
     assert is_alive(my_state())
+
+
+def test_a_zombie_is_dead() -> None:
+    """Killed and not reaped (a parent that never reaps keeps it so for ever): the
+    process still has a pid and a start time, but it holds nothing."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        state = replace(my_state(), pid=child.pid, pid_started=process_start_time(child.pid))
+        assert is_alive(state) and holds(state)
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:  # never reaped
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert process_start_time(child.pid) is None
+        assert not is_alive(state) and not holds(state)
+    finally:
+        child.kill()
+        child.wait()
 
 
 @pytest.mark.parametrize(

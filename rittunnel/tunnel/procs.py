@@ -20,11 +20,15 @@ if TYPE_CHECKING:
 
 def process_start_time(pid: int | psutil.Process) -> float | None:
     """The start time of process ``pid`` (or of that process), or None when there is no
-    such process; -1.0 when it exists but we may not look."""
+    such process or it is a zombie (killed, not yet reaped: it is dead, and under a
+    parent that never reaps may stay so for ever); -1.0 when it exists but we may not
+    look."""
     import psutil  # lazy: status and cleanup need it, the relay does not
 
     try:
-        return _process(pid).create_time()
+        proc = _process(pid)
+        started = proc.create_time()  # a zombie has one: its status says it is dead
+        return None if proc.status() == psutil.STATUS_ZOMBIE else started
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
