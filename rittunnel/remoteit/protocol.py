@@ -226,7 +226,7 @@ def decode_response(status_code: int, content_type: str, body: bytes, what: str)
     """
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past reason
         data = None
     if not isinstance(data, dict):
         shape = _describe_body(body, content_type) if data is None else "JSON that is not an object"

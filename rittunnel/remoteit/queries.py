@@ -118,9 +118,11 @@ def decode_graphql(
     text = body[:400].decode("utf-8", "replace").strip()
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past reason
         data = None
     errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):  # GraphQL's is a list; one error alone counts too
+        errors = [errors] if isinstance(errors, dict) else None
     messages = [str(e.get("message") or "").strip() for e in errors or [] if isinstance(e, dict)]
     if status_code in (401, 403):
         said = (
