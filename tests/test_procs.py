@@ -38,7 +38,7 @@ def test_a_zombie_is_dead() -> None:
     process still has a pid and a start time, but it holds nothing."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        state = replace(my_state(), pid=child.pid, pid_started=process_start_time(child.pid))
+        state = replace(my_state(), pid=child.pid, pid_started=process_start_time(child.pid) or 0)
         assert is_alive(state) and holds(state)
         os.kill(child.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
