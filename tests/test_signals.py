@@ -56,3 +56,14 @@ async def test_forwarded_signals_and_usr1_do_not_stop_the_body() -> None:
             await trio.sleep(2 * DEADLINE)
     assert usr1 == [True] and forwarded == [signal.SIGINT, signal.SIGHUP]
     assert stop.signal == signal.SIGHUP
+
+
+def test_a_forced_exit_names_the_connects_whose_ids_never_came() -> None:
+    from rittunnel.tunnel.signals import connecting, forced_exit_warnings
+
+    assert forced_exit_warnings() == ["forced exit: proxies may be left open; `rittunnel cleanup`"]
+    with connecting("b"), connecting("a"), connecting("a"):
+        said = forced_exit_warnings()
+    assert [line.split(":")[0] for line in said[:-1]] == ["a", "b"]
+    assert "its ID never arrived" in said[0] and len(said) == 3
+    assert len(forced_exit_warnings()) == 1  # answered: nothing out of cleanup's reach

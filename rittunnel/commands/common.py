@@ -116,6 +116,7 @@ def run_session(
 
     from ..net import raise_fd_limit
     from ..tunnel.session import Session
+    from ..tunnel.signals import ignore_stop_signals_after
     from ..tunnel.store import StateStore
 
     raise_fd_limit()
@@ -137,6 +138,7 @@ def run_session(
         finally:
             await accounts.aclose()
 
+    ignore_stop_signals_after()  # this process ends with the session
     outcome = trio.run(main)
     if outcome.signal is not None:
         reporter.debug(f"exited on {signal.Signals(outcome.signal).name}")

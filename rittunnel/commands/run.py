@@ -159,7 +159,7 @@ def _beside(running: Running, child: Child, forward_sigint: bool, reporter: Repo
         f"run: using the running tunnel {running.name} (pid {running.pid}) "
         f"on {running.host}:{running.port}"
     )
-    from ..tunnel.signals import Forward, stop_on_signals
+    from ..tunnel.signals import Forward, ignore_stop_signals_after, stop_on_signals
 
     forward = Forward(sigint=forward_sigint)
 
@@ -174,4 +174,5 @@ def _beside(running: Running, child: Child, forward_sigint: bool, reporter: Repo
             return codes[0]
         return 1 if stop.signal is None else 128 + stop.signal
 
+    ignore_stop_signals_after()  # this process ends with the command
     return trio.run(main)

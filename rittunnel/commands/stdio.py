@@ -60,6 +60,7 @@ def stdio(args: StdioOptions, settings: Settings, reporter: Reporter) -> int:
 
     import trio
 
+    from ..tunnel.signals import ignore_stop_signals_after
     from ..tunnel.stdio import serve_stdio
 
     async def main() -> int:
@@ -68,6 +69,7 @@ def stdio(args: StdioOptions, settings: Settings, reporter: Reporter) -> int:
         finally:
             await accounts.aclose()
 
+    ignore_stop_signals_after()  # this process ends with the relay
     return trio.run(main)
 
 

@@ -43,6 +43,7 @@ from .lease import (
     retry_pace,
     usable_until,
 )
+from .signals import connecting
 from .stopping import OpenProxies
 
 #: the longest pause between background attempts to make a proxy that keep failing
@@ -374,7 +375,8 @@ class ProxyKeeper:
         p = self.profile
         with trio.CancelScope(shield=True):
             try:
-                conn = await self.api.connect(p.service, p.mode, p.hostip, p.proxy)
+                with connecting(p.name):  # a forced exit now says its ID never came
+                    conn = await self.api.connect(p.service, p.mode, p.hostip, p.proxy)
             except ProtocolError as exc:
                 if exc.connection_id:
                     await self.proxies.stop_unusable(p.service, exc.connection_id)

@@ -43,7 +43,7 @@ from .flush import INTERVAL, Flusher
 from .keeper import wall_clock
 from .lease import Lease
 from .port import Port
-from .signals import Forward, stop_on_signals
+from .signals import Forward, Stop, stop_on_signals
 from .state import account_of
 from .store import StateStore
 from .trust import TrustedUrls
@@ -226,6 +226,8 @@ class Session:
         #: where signals go while a ``run`` body's child runs (its ``proc`` is set by it)
         self.forward = Forward()
         self._all_done = trio.Event()
+        #: the signal watcher's view of this session (told when teardown is over)
+        self._stop = Stop()
         self._clients = clients
         relayer = relayer or Relayer(Limits(max_threads=settings.relay_threads))
         #: the API URLs the user's settings name: the only ones orphans are stopped at
@@ -279,6 +281,7 @@ class Session:
             on_usr1=self._honour_stop_requests,
             on_stop=lambda signum: self._stopping(signal.Signals(signum).name),
         ) as stop:
+            self._stop = stop
             await self._serve(on_ready, body)
         self.outcome.signal = stop.signal
         return self.outcome
@@ -350,6 +353,7 @@ class Session:
             self._fill(slot)
             slot.claim.release()
             if all(s.finished for s in self.slots):
+                self._stop.settled = True  # every proxy stopped, or recorded for cleanup
                 self._all_done.set()
 
     # -- state files ----------------------------------------------------------------------

@@ -8,14 +8,22 @@ process leaves at once (exit 130), saying that proxies may be left open for ``cl
 Two hooks serve a session: ``forward`` passes a signal on to a child process instead
 (``rittunnel run``: the command decides, we stop when it exits), and ``on_usr1`` is
 called for SIGUSR1 (``rittunnel stop NAME`` for one tunnel of several).
+
+Once teardown is over nothing is left to protect: :attr:`Stop.settled` (set by the body)
+makes the watcher ignore further stop signals, and a process that ends with the watcher
+(:func:`ignore_stop_signals_after`) keeps ignoring them until it exits, so a storm of
+signals after "stopped" never turns exit 0 into death by signal. A forced exit while a
+connect call is unanswered (:func:`connecting`) says that its proxy, whose ID never
+arrived, is out of ``cleanup``'s reach.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import trio
@@ -49,6 +57,46 @@ class Stop:
     """What stopped the body: the signal number, or None when it ended by itself."""
 
     signal: int | None = None
+    #: set by the body once its teardown is over (nothing left open to protect): later
+    #: stop signals are ignored, never a forced exit
+    settled: bool = False
+
+
+#: connect calls under way in this process, by tunnel name (see :func:`connecting`)
+CONNECTING: Counter[str] = Counter()
+#: whether stop signals stay ignored once :func:`stop_on_signals` is over
+_ignore_after = False
+
+
+@contextmanager
+def connecting(name: str) -> Iterator[None]:
+    """Around a connect call of tunnel ``name``: until remote.it answers, the proxy it
+    may be making has no ID anyone could stop it by."""
+    CONNECTING[name] += 1
+    try:
+        yield
+    finally:
+        CONNECTING[name] -= 1
+        if CONNECTING[name] <= 0:
+            del CONNECTING[name]
+
+
+def ignore_stop_signals_after() -> None:
+    """A process whose work ends with :func:`stop_on_signals` (a tunnel command) calls
+    this first: stop signals that come once the watcher is over are then ignored until
+    the process exits (a shell or systemd may send several)."""
+    global _ignore_after
+    _ignore_after = True
+
+
+def forced_exit_warnings() -> list[str]:
+    """What a forced exit says: a proxy being made cannot be found by ``cleanup``."""
+    out = [
+        f"{name}: remote.it had not answered a connect call; the proxy it may have made "
+        "cannot be found by `rittunnel cleanup` (its ID never arrived)"
+        for name in sorted(CONNECTING)
+    ]
+    return [*out, "forced exit: proxies may be left open; `rittunnel cleanup`"]
 
 
 @asynccontextmanager
@@ -64,7 +112,10 @@ async def stop_on_signals(
     is called at the first stop signal, just before the body is cancelled."""
     stop = Stop()
     watched = (*STOP_SIGNALS, signal.SIGUSR1) if on_usr1 is not None else STOP_SIGNALS
-    with trio.open_signal_receiver(*watched) as receiver:
+    with _ignored_at_end() as early, trio.open_signal_receiver(*watched) as receiver:
+        for signum in early:  # came just before trio's handlers were in place
+            signal.raise_signal(signum)
+        early.clear()
         async with trio.open_nursery() as nursery:
             body = trio.CancelScope()
 
@@ -74,6 +125,8 @@ async def stop_on_signals(
                         on_usr1()
                     elif forward is not None and forward(signum):
                         continue
+                    elif stop.settled:
+                        continue  # teardown is over: nothing to stop or to force
                     elif stop.signal is None:
                         stop.signal = signum
                         if on_stop is not None:
@@ -82,7 +135,8 @@ async def stop_on_signals(
                         body.cancel()
                     elif signum != signal.SIGHUP:
                         # Teardown runs shielded, so nothing can cancel it from here.
-                        reporter.warn("forced exit: proxies may be left open; `rittunnel cleanup`")
+                        for text in forced_exit_warnings():
+                            reporter.warn(text)
                         os._exit(FORCED_EXIT)
 
             nursery.start_soon(watch)
@@ -91,3 +145,23 @@ async def stop_on_signals(
                     yield stop
             finally:
                 nursery.cancel_scope.cancel()
+
+
+@contextmanager
+def _ignored_at_end() -> Iterator[list[int]]:
+    """Around trio's signal receiver: with :func:`ignore_stop_signals_after`, stop
+    signals are ignored once the block ends. trio puts back the handlers it found, so
+    it finds a Python one here, which only notes a signal, rather than the default,
+    which kills: no signal that comes as the receiver closes can end the process. The
+    caller passes on (re-raises) what was noted before trio's receiver took over."""
+    noted: list[int] = []
+    if not _ignore_after:
+        yield noted
+        return
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, _: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)

@@ -88,7 +88,7 @@ async def serve_stdio(
     )
     # teardown inside the watcher: a second Ctrl-C during it is a forced exit that leaves
     # the state file as it is, never an interruption that loses a proxy's record
-    async with claim, stop_on_signals(reporter):
+    async with claim, stop_on_signals(reporter) as stop:
         try:
             deadline = trio.current_time() + max(settings.start_timeout, profile.hold_timeout)
             lease, sock = await upstream.connect(deadline)
@@ -107,4 +107,5 @@ async def serve_stdio(
         finally:
             stopped = await upstream.stop_proxies()
             state.proxies = upstream.open_ids
+            stop.settled = True  # stopped, or recorded for cleanup: nothing to force
     return 0 if stopped else 1  # 1: a proxy may still be open (recorded for cleanup)
