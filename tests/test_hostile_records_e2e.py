@@ -58,7 +58,8 @@ async def test_a_service_name_with_a_tab_and_over_1024_characters(
 async def test_a_reverse_proxy_url_over_1024_characters(
     world: World, nursery: trio.Nursery
 ) -> None:
-    opened = world.fake.open_proxy
+    proxies = world.fake._proxies  # where the fake makes its proxies
+    opened = proxies.open_proxy
 
     async def long_url(*args: Any, **kwargs: Any) -> Any:
         proxy = await opened(*args, **kwargs)
@@ -67,7 +68,7 @@ async def test_a_reverse_proxy_url_over_1024_characters(
             proxy.url = f"https://{proxy.host}"
         return proxy
 
-    world.fake.open_proxy = long_url  # type: ignore[method-assign]
+    proxies.open_proxy = long_url  # type: ignore[method-assign]
     world.profile("web", f"service: {WEB_ID}\nlocal_port: {free_port()}\n")
     with trio.fail_after(DEADLINE):
         cli = await start_cli(nursery, world.env, "web")
