@@ -283,6 +283,14 @@ async def run_cli(
     return result
 
 
+async def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until ``check()`` holds, looking every 50 ms: for what a loaded machine may do
+    late, but must do (a timeout fails the test)."""
+    with trio.fail_after(timeout):
+        while not check():
+            await trio.sleep(0.05)
+
+
 #: where :func:`free_port` picks: below Linux's default ephemeral range (32768-60999),
 #: from which the kernel hands out the source ports of outgoing connections
 FREE_PORTS = range(20000, 32768)

@@ -245,8 +245,8 @@ def test_stop_one_of_several_says_when_its_proxy_was_left_open(tmp_path: Path) -
     r, _, err = reporter()
     kill = play_a_failed_teardown(store, None)  # the process keeps serving b
     started = time.monotonic()
-    code = stop(store, r, ["a"], every=False, timeout=5, kill=kill, ours=any_pid)
-    assert code == 1 and time.monotonic() - started < 2  # not a timeout
+    code = stop(store, r, ["a"], every=False, timeout=30, kill=kill, ours=any_pid)
+    assert code == 1 and time.monotonic() - started < 15  # not the 30 s timeout
     assert "a stopped, but proxy C1 may still be open at remote.it" in err.getvalue()
     table = status_table([Entry(s, holds(s)) for _, s in store.all()], time.time())
     assert table[1].split()[3] == "stopped" and table[2].split()[3] == "ready"
