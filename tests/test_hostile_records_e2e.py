@@ -131,11 +131,17 @@ async def test_a_forced_exit_during_a_connect_says_cleanup_cannot_find_it(
 ) -> None:
     ssh_profile(world, free_port())
     world.fake.knobs.connect_delay = 20
+    proxies = world.fake._proxies
+    opened, asked = proxies.open_proxy, trio.Event()
+
+    async def noted(*args: Any, **kwargs: Any) -> Any:
+        asked.set()
+        return await opened(*args, **kwargs)
+
+    proxies.open_proxy = noted  # type: ignore[method-assign]
     with trio.fail_after(DEADLINE):
         cli = await start_cli(nursery, world.env, "ssh-pi")
-        while not world.fake.calls_to("login"):  # recorded once answered
-            await trio.sleep(0.05)
-        await trio.sleep(1)  # the connect is on its way
+        await asked.wait()  # the connect is at remote.it, unanswered for 20 s
         cli.proc.send_signal(signal.SIGTERM)
         await cli.wait_for("again to force", stream="err")
         cli.proc.send_signal(signal.SIGTERM)
