@@ -77,11 +77,14 @@ class Profile:
 
 
 #: a remote.it service ID (``deviceaddress``): eight hex bytes separated by colons
-_SERVICE_ID = re.compile(r"^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){7}$")
+_SERVICE_ID = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){7}")
 
 
 def is_service_id(text: str) -> bool:
-    return bool(_SERVICE_ID.match(text))
+    """Whether ``text`` is exactly a service ID: the whole text (a ``$`` anchor would
+    let a trailing newline through, and the ID goes into profiles, ssh_config and
+    command lines), nothing around it."""
+    return bool(_SERVICE_ID.fullmatch(text))
 
 
 def section_problem(section: object) -> bool:

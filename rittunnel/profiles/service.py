@@ -21,7 +21,7 @@ MAX_SERVICE_NAME = 200
 #: the most characters of a service name that go into a tunnel name
 MAX_NAME_PART = 60
 #: a try at a service ID (hex groups and colons) that is not one: a typo, not a name
-_ID_LIKE = re.compile(r"^[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){3,}$")
+_ID_LIKE = re.compile(r"[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){3,}")
 #: a run of characters a tunnel name made from a service name cannot have
 _NOT_IN_NAME = re.compile(r"[^a-z0-9_-]+")
 
@@ -37,7 +37,7 @@ def service_problem(text: str) -> str:
         return "is empty; give a service name or ID (`rittunnel services` lists them)"
     if is_service_id(value):
         return ""
-    if _ID_LIKE.match(value):
+    if _ID_LIKE.fullmatch(value):
         return (
             "is not a service ID: eight hex bytes separated by colons, e.g. 80:00:00:00:01:02:03:04"
         )
