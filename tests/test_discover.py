@@ -95,11 +95,11 @@ def test_the_table_escapes_what_the_api_says() -> None:
 @pytest.mark.parametrize(
     ("name", "written"),
     [
-        ("Pi: SSH", 'service: "Pi: SSH"'),
-        ("true", 'service: "true"'),
-        ("#hash", 'service: "#hash"'),
-        ("- dash", 'service: "- dash"'),
-        ("[x]", 'service: "[x]"'),
+        ("Pi: SSH", "service: 'Pi: SSH'"),
+        ("true", "service: 'true'"),
+        ("#hash", "service: '#hash'"),
+        ("- dash", "service: '- dash'"),
+        ("[x]", "service: '[x]'"),
         ("pi\x1b[2J", "service: 80:00:00:00:01:02:03:04"),
         ("pi\nlocal_port: 1", "service: 80:00:00:00:01:02:03:04"),
         (" padded ", "service: 80:00:00:00:01:02:03:04"),

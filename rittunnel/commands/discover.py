@@ -7,15 +7,14 @@ prompts on stderr, answers from stdin, one file written.
 
 Names, types and states come from the API: they are shown with their control characters
 escaped (:func:`~rittunnel.report.printable`), so a name carrying terminal escapes cannot
-clear the screen or forge rows, and written to a profile only as a YAML scalar that
-reads back as the same text.
+clear the screen or forge rows, and written to a profile only through yaml's own
+quoting, checked to read back as exactly the keys meant (:func:`profile_text`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import socket
 import sys
 import time
@@ -27,7 +26,8 @@ import trio
 
 from ..errors import ProfileError, RittunnelError, ServiceNameError, UsageError
 from ..profiles import find_profile, is_service_id, list_profiles, new_profile_path
-from ..profiles.loader import load_profile_file, load_yaml
+from ..profiles.loader import dump_profile, load_profile_file
+from ..profiles.service import service_problem
 from ..remoteit.accounts import Accounts
 from ..remoteit.names import (
     ServiceCache,
@@ -97,7 +97,7 @@ def services(args: ServicesOptions, settings: Settings, reporter: Reporter) -> i
     if args.filter:
         found = filter_services(found, args.filter)
     if args.json:
-        reporter.output(json.dumps([dataclasses.asdict(s) for s in found], indent=1))
+        reporter.output_json([dataclasses.asdict(s) for s in found])
     elif found:
         reporter.output(table(found))
     if not found:
@@ -165,36 +165,50 @@ def parse_port(answer: str, suggested: int) -> int:
     return int(answer)
 
 
-def yaml_scalar(text: str) -> str | None:
-    """``text`` as a YAML scalar that reads back as exactly ``text``: plain when it does,
-    else double-quoted; None for text a profile value cannot hold (control characters,
-    spaces around it: the loader strips them)."""
-    if not text or text != text.strip() or printable(text) != text:
-        return None
-    for candidate in (text, json.dumps(text)):
-        try:
-            if load_yaml(f"v: {candidate}\n") == {"v": text}:
-                return candidate
-        except Exception:  # noqa: S112 - not a scalar in this form: try the next one
-            continue
-    return None
+def name_fits(name: str) -> bool:
+    """Whether a profile may name its service by ``name``: a plausible service name
+    (:func:`~rittunnel.profiles.service.service_problem`: no control characters, not
+    too long, nothing like an ID), no spaces around it (the loader strips them), and
+    not a service ID itself (it would mean another service)."""
+    return (
+        bool(name)
+        and name == name.strip()
+        and not service_problem(name)
+        and not is_service_id(name)
+        and printable(name) == name
+    )
 
 
 def profile_text(
     service: ServiceInfo, unique_name: bool, port: int, section: str, today: str
 ) -> str:
     """The YAML of a new profile. It names the service by name when the name is unique
-    in the account (and a profile can hold it), else by ID."""
-    name = yaml_scalar(service.name) if unique_name else None
-    lines = [
-        f"# written by `rittunnel init` on {today}",
-        f"# {printable(service.name or 'unnamed', CELL)} = {printable(describe(service))}",
-        f"service: {name if name is not None else service.address}",
-        f"local_port: {port}",
-    ]
+    in the account and a profile can hold it (:func:`name_fits`), else by ID. What
+    remote.it said is written only through yaml's quoting
+    (:func:`~rittunnel.profiles.loader.dump_profile`, which refuses what would not read
+    back as exactly these keys) or in comments, escaped; an ID that is not a service ID
+    is refused (:class:`RittunnelError`)."""
+    by_name = unique_name and name_fits(service.name)
+    if not by_name and not is_service_id(service.address):
+        raise RittunnelError(
+            f"init: remote.it gave service {shown(service.name)} the ID "
+            f"{shown(service.address)}, which is not a service ID; no profile written"
+        )
+    values: dict[str, str | int] = {
+        "service": service.name if by_name else service.address,
+        "local_port": port,
+    }
     if section:
-        lines.append(f"credentials: {section}")
-    return "\n".join(lines) + "\n"
+        values["credentials"] = section
+    try:
+        body = dump_profile(values)
+    except ProfileError as exc:
+        raise RittunnelError(f"init: {exc}; no profile written") from None
+    lines = [
+        f"# written by `rittunnel init` on {printable(today)}",
+        f"# {printable(service.name or 'unnamed', CELL)} = {printable(describe(service))}",
+    ]
+    return "\n".join(lines) + "\n" + body
 
 
 class Prompter:

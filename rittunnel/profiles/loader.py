@@ -113,6 +113,35 @@ def load_yaml(text: str) -> object:
     return yaml.load(text, Loader=ProfileLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+class ProfileDumper(yaml.SafeDumper):
+    """``yaml.SafeDumper`` deciding what needs quotes by :class:`ProfileLoader`'s rules
+    (a plain scalar that would read back as a number or a boolean is quoted)."""
+
+
+ProfileDumper.yaml_implicit_resolvers = ProfileLoader.yaml_implicit_resolvers
+
+
+def dump_profile(values: Mapping[str, str | int]) -> str:
+    """``values`` as the keys of a profile, one a line, every value written with yaml's
+    own quoting. Raises :class:`ProfileError` unless the text reads back as exactly
+    ``values`` (no more keys, none changed): text from remote.it never becomes a key."""
+    try:
+        text = yaml.dump(
+            dict(values),
+            Dumper=ProfileDumper,
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=False,
+            width=MAX_PROFILE_BYTES,
+        )
+        ok = load_yaml(text) == dict(values)
+    except (yaml.YAMLError, RecursionError):
+        ok = False
+    if not ok or len(text.encode("utf-8")) > MAX_PROFILE_BYTES // 2:
+        raise ProfileError(f"cannot write {shown(dict(values), SHOWN)} as a profile")
+    return text
+
+
 def load_profile(name: str, env: Mapping[str, str]) -> Profile:
     """Find, read, parse and validate profile ``name``."""
     path = find_profile(name, env)
