@@ -81,6 +81,8 @@ _NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
 #: put after a host name that would name a real host (:data:`LOOPBACK`, a number)
 NOT_REAL = "-remoteit"
 _GLOB = re.compile(r"[*?\[]")
+#: an ssh_config token written as it is (no quotes, no glob, no ``%``, no ``.``)
+_TOKEN = re.compile(r"[a-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -197,17 +199,38 @@ def header(pattern: str | None, section: str) -> str:
     )
 
 
+def token(value: str) -> str:
+    """``value`` as one ssh_config token that needs no quoting (letters, digits, ``-``,
+    ``_``: what :func:`host_name` and :func:`id_digits` make); anything else is refused
+    (:class:`RittunnelError`), never written."""
+    if not _TOKEN.fullmatch(value):
+        raise RittunnelError(f"ssh-config: {shown(value)} cannot be an ssh_config token")
+    return value
+
+
+def one_line(value: str) -> str:
+    """``value`` as the rest of a directive's line (ProxyCommand's): refused
+    (:class:`RittunnelError`) when it has a line break or any control character."""
+    if not value.strip() or printable(value) != value:
+        raise RittunnelError(f"ssh-config: {shown(value)} cannot be one ssh_config line")
+    return value
+
+
 def block(entry: Entry, program: Sequence[str], section: str) -> str:
-    """One service's ssh_config block, its comment quoting what remote.it said."""
+    """One service's ssh_config block, its comment quoting what remote.it said. Its
+    service ID must be one (:func:`is_service_id`, a full match), and every token passes
+    :func:`token` or :func:`one_line`, else :class:`RittunnelError`."""
     s = entry.service
+    if not is_service_id(s.address):
+        raise RittunnelError(f"ssh-config: {shown(s.address)} is not a service ID")
     details = ", ".join(printable(x.strip(), COMMENT) for x in (s.type, s.state) if x.strip())
     name = printable(s.name, COMMENT) or "(no name)"
     return "\n".join(
         [
-            f"# {name}: service {s.address} ({details})",
-            f"Host {entry.host}",
-            f"    HostKeyAlias rittunnel-{id_digits(s.address)}",
-            f"    ProxyCommand {proxy_command(program, s.address, section)}",
+            one_line(f"# {name}: service {s.address} ({details})"),
+            f"Host {token(entry.host)}",
+            f"    HostKeyAlias {token('rittunnel-' + id_digits(s.address))}",
+            f"    ProxyCommand {one_line(proxy_command(program, s.address, section))}",
         ]
     )
 
