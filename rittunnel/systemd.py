@@ -1,6 +1,7 @@
 """systemd's unit file syntax, as rittunnel writes it: unit names (:func:`unit_name`,
 escaped as ``systemd-escape`` does), the words of ``ExecStart=`` and ``Environment=``
-lines (quoted with C escapes, ``%`` specifiers and ``$`` variables disarmed) and
+lines (quoted with C escapes, ``%`` specifiers and ``$`` variables disarmed), paths
+that settings take raw (:func:`path_setting`: refused when they cannot be one line) and
 environment files read back (:func:`parse_env_file`). Pure; what goes into the unit is
 decided in :mod:`rittunnel.commands.unit`.
 """
@@ -11,7 +12,7 @@ import string
 from collections.abc import Sequence
 
 from .errors import RittunnelError
-from .text import shown
+from .text import printable, shown
 
 #: the longest unit name used, without ``.service`` (systemd allows 255 in all)
 MAX_UNIT_NAME = 200
@@ -105,6 +106,26 @@ def env_word(name: str, value: str) -> str:
     """One ``NAME=VALUE`` of an ``Environment=`` line (``$`` means nothing there)."""
     text = f"{name}={value}"
     return escape_specifiers(_quoted(text) if _needs_quotes(text) else text)
+
+
+def path_setting(path: str) -> str:
+    """An absolute path as the value of a setting systemd takes raw (``EnvironmentFile=``:
+    no quotes, no C escapes, only ``%`` specifiers, so ``%`` is doubled). Raises a
+    one-line error for a path such a line cannot carry: not absolute, control
+    characters (a newline would start a setting of its own), line or paragraph
+    separators, bidi controls, a trailing backslash (a continued line) or whitespace at
+    either end (systemd strips it)."""
+    if (
+        not path.startswith("/")
+        or printable(path) != path
+        or path != path.strip()
+        or path.endswith("\\")
+    ):
+        raise RittunnelError(
+            f"a systemd unit cannot name the path {shown(path, 200)}: it is not absolute, "
+            "or has control characters, a trailing backslash or spaces at an end"
+        )
+    return escape_specifiers(path)
 
 
 def parse_env_file(text: str) -> dict[str, str]:

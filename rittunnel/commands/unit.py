@@ -78,7 +78,14 @@ from ..settings import (
     ENV_STOP_TIMEOUT,
     Settings,
 )
-from ..systemd import env_word, escape_specifiers, exec_line, parse_env_file, unit_name
+from ..systemd import (
+    env_word,
+    escape_specifiers,
+    exec_line,
+    parse_env_file,
+    path_setting,
+    unit_name,
+)
 from ..text import printable, url_userinfo
 from .common import load_profiles, self_argv
 from .options import UnitOptions
@@ -166,7 +173,7 @@ class Unit:
             "Type=notify",
             "NotifyAccess=main",
             f"ExecStart={exec_line(self.argv)}",
-            f"EnvironmentFile=-{escape_specifiers(self.env_file)}",
+            f"EnvironmentFile=-{path_setting(self.env_file)}",
             *environment,
             "SyslogIdentifier=rittunnel",
             "Restart=on-failure",
@@ -317,6 +324,7 @@ def unit(args: UnitOptions, settings: Settings, reporter: Reporter) -> int:
     env, cwd = settings.env, os.getcwd()
     carried, secret = carried_env(env, cwd)
     env_file = env_file_path(env)
+    path_setting(str(env_file))  # a path the unit cannot carry: refused before all else
     for name in secret:
         reporter.warn(
             f"{name} has a user name or password in it: not written into the unit; "
