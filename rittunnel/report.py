@@ -2,7 +2,8 @@
 
 Human mode prints the ready line on stdout (like ``kubectl port-forward``) and notices
 on stderr; JSON mode prints one object per line on stdout for scripts. Every line passes
-through :func:`~rittunnel.text.redact`, so a secret can never be printed by accident.
+through :func:`~rittunnel.text.redact` (a JSON record's values before it is encoded:
+:func:`~rittunnel.text.redact_values`), so a secret can never be printed by accident.
 
 On a terminal (and only there) a long wait shows a one-line status on stderr, redrawn in
 place (:meth:`Reporter.status`). Any other line, on stdout or stderr, first erases it (the
@@ -33,7 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TextIO, cast
 
 from .quantities import format_duration
-from .text import printable, redact
+from .text import printable, redact, redact_values
 
 #: an event as a JSON-ready mapping (``event``, ``time``, fields…, ``message``)
 Record = dict[str, Any]
@@ -172,7 +173,10 @@ class Reporter:
 
     def _publish(self, kind: str, text: str, fields: dict[str, Any]) -> None:
         record: Record = {"event": kind, "time": round(time.time(), 3), **fields, "message": text}
-        line = redact(json.dumps(record), self.secrets)
+        # redacted before encoding: JSON escapes a secret (`"`, `\`, `ä` as \u00e4)
+        # past any search of the encoded line
+        record = cast(Record, redact_values(record, self.secrets))
+        line = json.dumps(record)
         for sink in self.sinks:
             sink(json.loads(line))
         if self.json_mode:
@@ -197,9 +201,18 @@ class Reporter:
         first (and drawn again after). Unlike a notice, a result that cannot be written
         raises (``OSError``, ``ValueError``): a result cut short must not pass for a
         whole one."""
+        self._result(redact(text, self.secrets))
+
+    def output_json(self, value: object) -> None:
+        """A command's result as a JSON document on stdout (``--json``), every string in
+        it redacted *before* encoding (an encoded secret no longer reads as itself);
+        raises as :meth:`output` does."""
+        self._result(json.dumps(redact_values(value, self.secrets), indent=1))
+
+    def _result(self, text: str) -> None:
         if self._status_shown:
             self._erase_status()
-        self.out.write(redact(text, self.secrets) + ("" if text.endswith("\n") else "\n"))
+        self.out.write(text + ("" if text.endswith("\n") else "\n"))
         self.out.flush()
         if self._status_text is not None:
             self._draw_status()

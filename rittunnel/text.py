@@ -1,7 +1,8 @@
 """Text made safe to show: control characters escaped (:func:`printable`), values quoted
-and bounded for messages (:func:`shown`), secrets replaced by ``***`` (:func:`redact`,
-:func:`redact_url`, :func:`redact_urls`, :func:`url_userinfo` finds them in a URL), and
-names folded to ASCII (:func:`ascii_fold`). Pure; no I/O.
+and bounded for messages (:func:`shown`), secrets replaced by ``***`` (:func:`redact`;
+:func:`redact_values` inside a value about to be encoded; :func:`redact_url`,
+:func:`redact_urls`; :func:`url_userinfo` finds them in a URL), and names folded to
+ASCII (:func:`ascii_fold`). Pure; no I/O.
 """
 
 from __future__ import annotations
@@ -20,24 +21,60 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-# C0 and C1 controls and DEL (a terminal obeys them), line and paragraph separators, and
-# the bidirectional overrides and isolates (they reorder what is shown after them).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+def redact_values(value: object, secrets: Iterable[str]) -> object:
+    """``value`` (JSON-ready: dicts, lists, strings, numbers) with :func:`redact` applied
+    to every string in it, keys too: what is done *before* encoding, since an encoder
+    escapes a secret (``"``, ``\\``, non-ASCII letters as ``\\u00e4``) past any search
+    of its output."""
+    secrets = [s for s in secrets if s and len(s) >= 4]
+    if not secrets:
+        return value
+    return _redact_values(value, secrets)
+
+
+def _redact_values(value: object, secrets: list[str]) -> object:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {_redact_values(k, secrets): _redact_values(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_values(v, secrets) for v in value]
+    return value
+
+
+# What is never shown as it is: every character outside printable ASCII is looked at
+# (:func:`_escape`); C0 and C1 controls and DEL (a terminal obeys them) are escaped, and
+# so is what :data:`_HIDDEN` names.
+_UNPRINTABLE = re.compile("[^\x20-\x7e]")
 _NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+#: the Unicode categories escaped: controls, format characters (among them every bidi
+#: control: the marks U+061C, U+200E, U+200F, the embeddings and overrides U+202A-U+202E
+#: and the isolates U+2066-U+2069, which reorder what is shown after them), lone
+#: surrogates (no UTF-8 can carry them), line and paragraph separators, and code points
+#: not assigned yet (a newer terminal may know them as any of these)
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
+#: format characters that join or part letters within a word (Persian, Indic scripts,
+#: emoji sequences): kept; they reorder nothing
+_JOINERS = frozenset("\u200c\u200d")
 
 
 def _escape(match: re.Match[str]) -> str:
     ch = match.group()
     if ch in _NAMED_ESCAPES:
         return _NAMED_ESCAPES[ch]
+    if ch in _JOINERS or unicodedata.category(ch) not in _HIDDEN:
+        return ch
     code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def printable(text: str, limit: int | None = None) -> str:
     """``text`` safe to show on a terminal, on one line: control characters (C0, C1, DEL,
-    line separators, bidi overrides) written as escapes (``\\x1b``, ``\\n``), printable
-    Unicode kept. With ``limit``, at most that many characters (the cut marked ``…``)."""
+    line separators, bidi controls and other format characters, lone surrogates,
+    unassigned code points) written as escapes (``\\x1b``, ``\\n``, ``\\u202e``),
+    printable Unicode kept. With ``limit``, at most that many characters (the cut marked ``…``)."""
     if limit is not None:
         text = text[: limit + 1]  # however long the text, only this much is looked at
     text = _UNPRINTABLE.sub(_escape, text)

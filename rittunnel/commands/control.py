@@ -15,7 +15,6 @@ means they may still be open at remote.it, and ``stop`` says so (exit 1).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -27,7 +26,7 @@ from ..errors import RittunnelError, UsageError
 from ..quantities import format_bytes, format_duration
 from ..report import Reporter
 from ..settings import Settings
-from ..text import redact_url
+from ..text import printable, redact_url
 from ..tunnel.procs import has_exited, holds, is_rittunnel_process
 from ..tunnel.state import TunnelState
 from ..tunnel.store import StateStore
@@ -140,7 +139,8 @@ def entries(store: StateStore, reporter: Reporter, trusted: Trust | None = None)
 
 
 def status_table(rows: list[Entry], now: float) -> list[str]:
-    """The human ``status`` table, one string per line (pure)."""
+    """The human ``status`` table, one string per line (pure); every cell and note
+    escaped (:func:`~rittunnel.text.printable`), whatever a state file holds."""
     header = (
         "NAME", "SERVICE", "PID", "STATE", "LOCAL", "UPSTREAM", "MODE",
         "UPTIME", "CONNS", "UP", "DOWN", "EXPIRES",
@@ -166,7 +166,10 @@ def status_table(rows: list[Entry], now: float) -> list[str]:
             )
         )
     lines = render_table(header, table)
-    lines.extend(f"{e.state.name}: {gone(e.state, e.trusted)}" for e in rows if not e.alive)
+    # below the table, as escaped as its cells: a state file's proxy IDs and URL too
+    lines.extend(
+        printable(f"{e.state.name}: {gone(e.state, e.trusted)}") for e in rows if not e.alive
+    )
     return lines
 
 
@@ -205,7 +208,7 @@ def status(
         rows = entries(store, reporter, trusted)
     now = time.time()
     if as_json:
-        reporter.output(json.dumps([e.as_json(now) for e in rows], indent=1))
+        reporter.output_json([e.as_json(now) for e in rows])
         return 0
     if not rows:
         reporter.info("no tunnels running")
