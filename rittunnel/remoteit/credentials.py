@@ -106,6 +106,8 @@ def keys_from_file(
         return None
     except OSError as exc:
         raise CredentialsError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise CredentialsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if mode & 0o077 and warn is not None:
         warn(f"{path} can be read by other users; run `chmod 600 {path}`")
     parser = configparser.ConfigParser(interpolation=None)
