@@ -124,7 +124,8 @@ ProfileDumper.yaml_implicit_resolvers = ProfileLoader.yaml_implicit_resolvers
 def dump_profile(values: Mapping[str, str | int]) -> str:
     """``values`` as the keys of a profile, one a line, every value written with yaml's
     own quoting. Raises :class:`ProfileError` unless the text reads back as exactly
-    ``values`` (no more keys, none changed): text from remote.it never becomes a key."""
+    ``values`` (no more keys, none changed: text from remote.it never becomes a key) and
+    those make a valid profile."""
     try:
         text = yaml.dump(
             dict(values),
@@ -139,6 +140,7 @@ def dump_profile(values: Mapping[str, str | int]) -> str:
         ok = False
     if not ok or len(text.encode("utf-8")) > MAX_PROFILE_BYTES // 2:
         raise ProfileError(f"cannot write {shown(dict(values), SHOWN)} as a profile")
+    parse_profile(dict(values), source="the profile", name="profile")  # it must load too
     return text
 
 
