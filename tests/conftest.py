@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import hypothesis
 import pytest
 import trio
 
@@ -42,6 +43,20 @@ from rittunnel.tunnel.state import TunnelState
 
 if TYPE_CHECKING:
     from rittunnel.remoteit.client import ApiClient
+
+# -- Hypothesis: one fixed example budget for every property test ----------------------
+# Derandomized (the same examples on every run and in CI), no example database, and a
+# deadline per example (a hang fails, never stalls the suite). RITTUNNEL_EXAMPLES sets
+# the budget for a longer hunt.
+hypothesis.settings.register_profile(
+    "rittunnel",
+    max_examples=int(os.environ.get("RITTUNNEL_EXAMPLES", "50")),
+    deadline=2000,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("rittunnel")
 
 SSH_ID = "80:00:00:00:01:02:03:04"
 WEB_ID = "80:00:00:00:01:02:03:05"
