@@ -110,10 +110,10 @@ class Reporter:
     def add_secrets(self, secrets: Iterable[str]) -> None:
         self.secrets.extend(s for s in secrets if s not in self.secrets)
 
-    def _write(self, stream: TextIO, line: str) -> None:
+    def _write(self, stream: TextIO, line: str, *, redacted: bool = False) -> None:
         if self._status_shown:
             self._erase_status()
-        self._write_line(stream, line)
+        self._write_line(stream, line if redacted else redact(line, self.secrets))
         if self._status_text is not None:
             self._draw_status()
 
@@ -123,7 +123,7 @@ class Reporter:
         # best effort: a closed, full or broken stream (EPIPE, ENOSPC, EBADF, or
         # ValueError for a closed file) loses the line, and the tunnel keeps serving
         try:
-            stream.write(printable(redact(line, self.secrets)) + "\n")
+            stream.write(printable(line) + "\n")
             stream.flush()
         except (OSError, ValueError):
             pass
@@ -179,8 +179,8 @@ class Reporter:
         line = json.dumps(record)
         for sink in self.sinks:
             sink(json.loads(line))
-        if self.json_mode:
-            self._write(self.out, line)
+        if self.json_mode:  # not redacted again: that could cut an escape (\u0000)
+            self._write(self.out, line, redacted=True)
 
     def event(self, kind: str, text: str, **fields: Any) -> None:
         """An event of a tunnel's life: ready, renewed, stopped, error, warning."""
