@@ -56,8 +56,10 @@ def escape_specifiers(text: str) -> str:
 
 
 def _is_control(ch: str) -> bool:
-    """A C0 control character or DEL."""
-    return ord(ch) < 0x20 or ord(ch) == 0x7F
+    """A C0 or C1 control character, DEL, or a line or paragraph separator: what
+    another reader of the file may take for a line break (U+0085, U+2028)."""
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029"
 
 
 def _quoted(text: str) -> str:
@@ -66,8 +68,8 @@ def _quoted(text: str) -> str:
     for ch in text:
         if ch in '"\\':
             out.append("\\" + ch)
-        elif _is_control(ch):
-            out.append(f"\\x{ord(ch):02x}")
+        elif _is_control(ch):  # \xNN is a byte to systemd: above ASCII, \uNNNN
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'

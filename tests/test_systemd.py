@@ -39,6 +39,10 @@ def systemd_words(value: str) -> list[str]:
                     word.append(chr(int(value[i + 2 : i + 4], 16)))
                     i += 4
                     continue
+                if nxt == "u":
+                    word.append(chr(int(value[i + 2 : i + 6], 16)))
+                    i += 6
+                    continue
                 word.append(escapes[nxt])
                 i += 2
                 continue
