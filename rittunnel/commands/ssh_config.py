@@ -145,9 +145,11 @@ def matches(entry: Entry, pattern: str) -> bool:
 
 
 def entries(services: Iterable[ServiceInfo], pattern: str | None = None) -> list[Entry]:
-    """The SSH services (with a service ID) as blocks, sorted by host name; with
-    ``pattern``, only those it matches (host names are chosen before filtering)."""
-    ssh = [s for s in services if is_ssh(s) and is_service_id(s.address)]
+    """The SSH services (with a service ID; an ID listed twice, once) as blocks, sorted
+    by host name; with ``pattern``, only those it matches (host names are chosen before
+    filtering)."""
+    by_id = {s.address.casefold(): s for s in reversed(list(services))}  # the first of each
+    ssh = [s for s in by_id.values() if is_ssh(s) and is_service_id(s.address)]
     hosts = host_names(ssh)
     found = sorted((Entry(s, hosts[s.address]) for s in ssh), key=lambda e: e.host)
     return [e for e in found if pattern is None or matches(e, pattern)]
