@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 hypothesis.settings.register_profile(
     "rittunnel",
     max_examples=int(os.environ.get("RITTUNNEL_EXAMPLES", "50")),
-    deadline=2000,
+    deadline=10_000,
     derandomize=True,
     database=None,
     suppress_health_check=[hypothesis.HealthCheck.too_slow],

@@ -177,14 +177,16 @@ def test_init_writes_exactly_its_keys_or_refuses(
     assert isinstance(data, dict)
     assert set(data) == {"service", "local_port"} | ({"credentials"} if section else set())
     assert data["local_port"] == port and data.get("credentials", "") == section
-    assert data["service"] == (name if unique and data["service"] != address else address)
-    if data["service"] == address:
-        assert is_service_id(address)
+    service = data["service"]
+    if is_service_id(service):  # by ID: the service's own (a name is never an ID)
+        assert service == address
+    else:  # by name: only a unique one
+        assert unique and service == name
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "p.yaml"
         path.write_text(text, encoding="utf-8")
         profile = load_profile_file(path)
-    assert profile.service_is_id == (data["service"] == address)
+    assert profile.service_is_id == is_service_id(service)
 
 
 # -- what ssh-config writes ----------------------------------------------------------------
