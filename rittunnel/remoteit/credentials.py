@@ -4,9 +4,10 @@ Precedence (first that applies wins):
 
 1. ``REMOTEIT_USERNAME`` + ``REMOTEIT_PASSWORD``, or ``REMOTEIT_TOKEN``: password login;
 2. ``R3_ACCESS_KEY_ID`` + ``R3_SECRET_ACCESS_KEY`` in the environment: signed requests;
-3. ``~/.remoteit/credentials`` (INI): signed requests. The section is the profile's
-   ``credentials:`` key, else ``R3_PROFILE``, else ``DEFAULT``; a section asked for by
-   name must exist (and so must the file).
+3. ``~/.remoteit/credentials`` (INI, read as remote.it's tools read it:
+   :mod:`rittunnel.remoteit.keyfile`): signed requests. The section is the profile's
+   ``credentials:`` key, else ``R3_PROFILE``, else ``DEFAULT`` (matched without case); a
+   section asked for by name must exist (and so must the file).
 
 The developer key is required for password login (``REMOTEIT_DEVELOPER_KEY``). With
 access keys it is ``R3_DEVELOPER_API_KEY`` (the environment, then the key file's section),
@@ -20,13 +21,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import configparser
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CredentialsError
+from .keyfile import DEFAULT, parse_key_file, read_key_file
 
 ENV_DEVELOPER_KEY = "REMOTEIT_DEVELOPER_KEY"
 ENV_USERNAME = "REMOTEIT_USERNAME"
@@ -97,32 +98,19 @@ def _access_key(key_id: str, secret_text: str, source: str) -> AccessKey:
 def keys_from_file(
     path: Path, section: str, warn: Callable[[str], None] | None = None
 ) -> tuple[AccessKey, str] | None:
-    """The access key (and developer key, maybe "") in ``section`` of the INI file at
-    ``path``; None if there is no such file. Warns when others may read the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        mode = path.stat().st_mode
-    except FileNotFoundError:
+    """The access key (and developer key, maybe "") in ``section`` of the key file at
+    ``path`` (read as :mod:`rittunnel.remoteit.keyfile` says); None if there is no such
+    file. Warns when others may read the file."""
+    found = read_key_file(path)
+    if found is None:
         return None
-    except OSError as exc:
-        raise CredentialsError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise CredentialsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    text, mode = found
     if mode & 0o077 and warn is not None:
         warn(f"{path} can be read by other users; run `chmod 600 {path}`")
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(text, source=str(path))
-    except configparser.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise CredentialsError(f"{path}: not a valid INI file ({first})") from None
-    values = parser.defaults() if section == "DEFAULT" else None
+    keys = parse_key_file(text, str(path))
+    values = keys.section(section)
     if values is None:
-        if not parser.has_section(section):
-            have = ", ".join(["DEFAULT", *parser.sections()])
-            raise CredentialsError(f"{path}: no section [{section}] (it has: {have})")
-        values = parser[section]
+        raise CredentialsError(f"{path}: no section [{section}] (it has: {keys.listed()})")
     key_id, secret = values.get(ENV_KEY_ID, ""), values.get(ENV_SECRET, "")
     if not key_id or not secret:
         missing = ENV_KEY_ID if not key_id else ENV_SECRET
@@ -188,7 +176,7 @@ def _access_from(
             raise CredentialsError(f"missing credentials: {have} is set but {missing} is not")
         return _access_key(key_id, secret, "environment"), ""
     path = credentials_file(env)
-    found = keys_from_file(path, section or "DEFAULT", warn)
+    found = keys_from_file(path, section or DEFAULT, warn)
     if found is None and section is not None:
         raise CredentialsError(
             f"credentials section [{section}] asked for, but {path} does not exist; "
