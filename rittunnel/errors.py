@@ -80,6 +80,11 @@ class AuthError(ApiRefused):
     """The API refused our credentials or token (log in again, or fix the credentials)."""
 
 
+class ConnectionGone(ApiRefused):
+    """A stop of a connection remote.it no longer has (it expired, was dropped or killed):
+    the proxy is not open, so the stop is done (GraphQL ``disconnect: false``)."""
+
+
 class ProtocolError(ApiError):
     """The API answered ``status: "true"`` but the body lacks what the documentation
     promises (no ``connectionid``, an unparsable ``proxy``). ``connection_id``: the

@@ -36,7 +36,7 @@ async def test_knobs_over_http(world: World) -> None:
 def test_fail_next_refuses_unknown_failures() -> None:
     fake = FakeRemoteIt([])
     for endpoint, failure in (
-        ("connect", "http429"),  # GraphQL only
+        ("connect", "http429:soon"),
         ("gql_connect", "status_false:x"),  # REST only
         ("login", "explode"),
         ("connect", "hang:soon"),

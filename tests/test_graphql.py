@@ -10,12 +10,18 @@ from typing import Any
 import pytest
 import trio
 
-from rittunnel.errors import ApiRefused, ApiUnavailable, AuthError, CredentialsError
+from rittunnel.errors import (
+    ApiRefused,
+    ApiUnavailable,
+    AuthError,
+    ConnectionGone,
+    CredentialsError,
+)
 from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, DEVELOPER_KEY, FakeService
 from rittunnel.fake.target import roundtrip
 from rittunnel.remoteit.credentials import AccessKey, Credentials
 from rittunnel.remoteit.graphql import GraphQLClient
-from rittunnel.remoteit.protocol import PortProxy, ReverseProxy
+from rittunnel.remoteit.protocol import PortProxy, ReverseProxy, is_gone
 from rittunnel.report import Reporter
 
 from .conftest import OFFLINE_ID, SSH_ID, WEB_ID, World
@@ -138,9 +144,12 @@ async def test_a_server_that_always_says_has_more_is_not_followed_forever() -> N
     await api.aclose()
 
 
-async def test_a_disconnect_that_says_false_is_not_a_stop() -> None:
-    api = Scripted({"disconnect": [False]})
-    with pytest.raises(ApiRefused, match="disconnect False") as info:
+async def test_a_disconnect_that_says_false_means_the_connection_is_gone() -> None:
+    api = Scripted({"disconnect": [False, "maybe"]})
+    with pytest.raises(ConnectionGone, match="no longer has connection c1") as gone:
         await api.stop(SSH_ID, "c1")
-    assert info.value.transient  # kept, and tried again by cleanup
+    assert is_gone(gone.value)  # counts as stopped: nothing is left for cleanup
+    with pytest.raises(ApiRefused, match="disconnect 'maybe'") as info:
+        await api.stop(SSH_ID, "c1")
+    assert info.value.transient and not is_gone(info.value)  # kept, tried again by cleanup
     await api.aclose()

@@ -286,6 +286,8 @@ def test_the_apis_words_are_escaped_and_bounded_in_messages() -> None:
     ("reason", "gone"),
     [
         ("[0212] connectionid incorrect or missing", True),
+        ("connectionid or deviceaddress incorrect", True),
+        ("[0213] ConnectionId or DeviceAddress incorrect", True),
         ("Connection not found: 6899AB", True),
         ("the connection has expired", True),
         ("[0403] Access denied for this user", False),
@@ -297,3 +299,39 @@ def test_a_refused_stop_is_done_only_when_the_connection_is_gone(reason: str, go
     with pytest.raises(ApiRefused) as info:
         decode_response(401, "application/json", body, "stop")
     assert is_gone(info.value) is gone
+
+
+@pytest.mark.parametrize(
+    ("code", "ctype", "body", "said"),
+    [
+        (401, "text/plain", b"Unauthorized", "Unauthorized"),
+        (403, "application/json", b'{"message": "Forbidden"}', "Forbidden"),
+        (403, "application/json", b'{"message": "Missing Authentication Token"}', "Missing"),
+        (401, "text/html", b"<html><title>401</title></html>", "an HTML page (401)"),
+        (401, "", b"", "an empty body"),
+        (403, "application/json", b'{"Message": "User is not authorized"}', "HTTP 403"),
+    ],
+)
+def test_a_401_or_403_that_is_not_the_status_json_is_refused_credentials(
+    code: int, ctype: str, body: bytes, said: str
+) -> None:
+    with pytest.raises(AuthError, match="remote.it refused the credentials") as info:
+        decode_response(code, ctype, body, "connect")
+    assert said in str(info.value) and f"(HTTP {code})" in str(info.value)
+    assert not info.value.transient  # not an outage retried for the whole start timeout
+    assert not is_gone(info.value)
+
+
+def test_a_rest_429_is_throttling_with_its_retry_after() -> None:
+    with pytest.raises(ApiUnavailable, match=r"\(HTTP 429\); it asks to wait 3s") as info:
+        decode_response(429, "text/plain", b"Too Many Requests", "connect", retry_after="3")
+    assert info.value.retry_after == 3.0
+    with pytest.raises(ApiUnavailable) as bare:
+        decode_response(429, "application/json", b'{"message": "slow down"}', "connect")
+    assert bare.value.retry_after is None
+
+
+def test_the_username_or_password_is_invalid_is_a_credentials_refusal() -> None:
+    body = b'{"status":"false","reason":"[0102] The username or password is invalid"}'
+    with pytest.raises(AuthError, match="refused the credentials: \\[0102\\]"):
+        decode_response(200, "application/json", body, "login")

@@ -11,8 +11,10 @@ content-length``, the Date within ``max_clock_skew``) with access keys.
   "code":"SMS_MFA"|"SOFTWARE_TOKEN_MFA"|"MFA_SETUP"}`` and no token, with a ``reason`` or
   (``mfa_reason=False``) without one (the texts are an inference).
 * Other REST calls need the ``developerkey`` header and a ``token``, or a signature; a
-  signed REST request still needs the ``DeveloperKey`` header (else ``[0401]``). An expired
-  token is answered ``[0090] Token has expired`` (an inference).
+  signed REST request still needs the ``DeveloperKey`` header (else ``[0401]``). A bad
+  signature is HTTP 401 ``text/plain`` ``Unauthorized`` (why in ``X-Fake-Why``), as
+  remote.it's gateway answers, not REST's JSON (``docs/remoteit-api.md#rest-auth-refusals``).
+  An expired token is answered ``[0090] Token has expired`` (an inference).
 * GraphQL takes signed requests only (no developer key needed, one sent is ignored);
   unsigned or badly signed: HTTP 401 ``text/plain`` ``Unauthorized``.
 """
@@ -107,8 +109,8 @@ class Auth:
         signature is bad: 401), or None."""
         if headers.get("authorization", "").startswith("Signature "):
             why = self.verify_signature(headers)
-            if why is not None:
-                return refuse(f"Unauthorized: {why}", 401)
+            if why is not None:  # the gateway's plain text, not REST's JSON
+                return text(401, "Unauthorized", ("x-fake-why", why))
             if headers.get("developerkey") != self.developer_key:
                 return refuse("[0401] Missing or invalid developer key", http)
             return None

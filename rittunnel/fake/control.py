@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import trio
 
-from .answers import HTML_502, Answer, json_answer, refuse
+from .answers import HTML_502, Answer, json_answer, refuse, text
 from .gql import scripted as gql_scripted
 from .httpd import Reset
 from .model import MFA_CODES, Call, FakeProxy, Knobs
@@ -34,6 +34,7 @@ CONTROL_KNOBS = (
     "mfa",
     "mfa_reason",
     "warning",
+    "stop_gone_reason",
 )
 
 
@@ -49,6 +50,13 @@ async def scripted(failure: str, endpoint: str) -> Answer | None:
         if kind == "delay":
             await trio.sleep(float(arg or 1))
             return None
+    if kind == "http401":  # what remote.it's gateway says to credentials it refuses
+        return text(401, arg or "Unauthorized")
+    if kind == "http403":
+        return json_answer(403, {"message": arg or "Forbidden"})
+    if kind == "http429":
+        retry = (("retry-after", arg),) if arg else ()
+        return text(429, "Too Many Requests", *retry)
     if kind == "html502":
         return Answer(502, "text/html", HTML_502)
     if kind == "http500":

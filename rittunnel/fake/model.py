@@ -19,8 +19,9 @@ MFA_CODES = ("SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP")
 
 #: failures every endpoint takes (see ``FakeRemoteIt.fail_next``)
 GENERIC_FAILURES = ("html502", "http500", "reset", "hang", "delay")
-#: failures of the REST endpoints ("login", "connect", "stop", "list")
-REST_FAILURES = ("status_false", "huge", *GENERIC_FAILURES)
+#: failures of the REST endpoints ("login", "connect", "stop", "list"); ``http401``,
+#: ``http403`` and ``http429`` answer as remote.it's gateway does, not with REST's JSON
+REST_FAILURES = ("status_false", "huge", "http401", "http403", "http429", *GENERIC_FAILURES)
 #: failures of the GraphQL endpoints ("gql_connect", "gql_disconnect", "gql_devices")
 GQL_FAILURES = ("http429", "http401", "http403", "errors", *GENERIC_FAILURES)
 
@@ -85,6 +86,10 @@ class Knobs:
     mfa_reason: bool = True
     #: sent as an ``X-R3-Warning`` header on every API answer when not empty
     warning: str = ""
+    #: the ``reason`` of REST's HTTP 401 to a stop of a connection the fake no longer has
+    #: (expired, dropped, killed, stopped) or of another service; remote.it's documented
+    #: text is "connectionid incorrect or missing"
+    stop_gone_reason: str = "connectionid or deviceaddress incorrect"
 
     def fail_next(self, endpoint: str, *failures: str) -> None:
         """Queue ``failures`` for ``endpoint``'s next calls (see

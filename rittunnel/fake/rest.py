@@ -19,7 +19,11 @@ are authorised by :meth:`.auth.Auth.check_rest` before their handler here runs.
   (or ``"true"``) keeps both.
 * ``POST /device/connect/stop`` (``#rest-stop-401``): success
   ``{"status":"true","connectionid"}``; failure **HTTP 401** with
-  ``{"status":"false","reason"}``.
+  ``{"status":"false","reason"}``: for a connection the fake no longer has (expired,
+  idle-dropped, killed, stopped) or a wrong ``deviceaddress``, the reason is
+  "connectionid or deviceaddress incorrect", as remote.it answers (the knob
+  ``stop_gone_reason`` sets it, e.g. to the documented "connectionid incorrect or
+  missing").
 * ``GET /device/list/all`` (``#rest-list``): ``devices`` with ``deviceaddress``,
   ``devicealias``, ``servicetitle``, ``devicestate``.
 """
@@ -127,9 +131,7 @@ class RestApi:
         cid = body.get("connectionid")
         address = body.get("deviceaddress")
         proxy = self.backend.live_proxy(str(cid)) if cid else None
-        if proxy is None:  # expired, killed or stopped: gone
-            return refuse("[0212] connectionid incorrect or missing", 401)
-        if proxy.service.address != address:
-            return refuse("[0213] deviceaddress incorrect or missing", 401)
+        if proxy is None or proxy.service.address != address:  # gone: expired, killed...
+            return refuse(self.backend.knobs.stop_gone_reason, 401)
         self.backend.disconnect(proxy)
         return Answer(200, "application/json", rest_json({"status": "true", "connectionid": cid}))

@@ -4,9 +4,9 @@
 Every request is signed with the access key (no developer key, no login). What to send
 and how to read the answer lives in :mod:`rittunnel.remoteit.queries`; the HTTP and its
 failures in :mod:`rittunnel.remoteit.transport`. Throttling (HTTP 429) is ridden out
-here: the call waits what ``Retry-After`` asks (or backs off) and tries again, a few
-times, before the :class:`~rittunnel.errors.ApiUnavailable` reaches the caller (whose own
-retries then honour ``retry_after`` too).
+as REST's is (:class:`~rittunnel.remoteit.transport.Throttle`). ``disconnect: false``
+means remote.it no longer has the connection: a
+:class:`~rittunnel.errors.ConnectionGone`, which counts as stopped.
 """
 
 from __future__ import annotations
@@ -16,25 +16,15 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ..errors import ApiRefused, ApiUnavailable, AuthError, CredentialsError
+from ..errors import ApiRefused, ApiUnavailable, AuthError, ConnectionGone, CredentialsError
 from ..profiles import Mode, ProxyKind
 from ..report import Reporter
 from ..settings import API_TIMEOUT
 from . import queries
 from .credentials import Credentials
 from .protocol import Connection, ServiceInfo
-from .transport import Session, Transport
+from .transport import Session, Throttle, Transport
 
-#: tries of one call that remote.it throttles (HTTP 429) before giving up
-THROTTLE_TRIES = 4
-#: seconds waited after a 429 without ``Retry-After`` (doubled each time)
-THROTTLE_WAIT = 1.0
-#: the longest ``Retry-After`` we wait inside one call (a longer one is raised at once,
-#: for the caller to wait within its own deadline); and the shortest
-THROTTLE_WAIT_MAX = 30.0
-THROTTLE_WAIT_MIN = 0.25
-#: seconds one call may spend waiting out throttling in all
-THROTTLE_TOTAL = 30.0
 #: pages of devices read at most (a million devices): a server that always says
 #: ``hasMore`` cannot keep us here
 MAX_PAGES = 1000
@@ -86,7 +76,12 @@ class GraphQLClient(Session):
     async def stop(self, service: str, connection_id: str) -> None:
         variables = queries.disconnect_variables(service, connection_id)
         done = await self._call(queries.DISCONNECT, variables, "stop", "disconnect")
-        if done is not True:  # not disconnected: it may still be open
+        if done is False:  # remote.it has no such connection (docs/remoteit-api.md)
+            raise ConnectionGone(
+                f"stop: remote.it no longer has connection {connection_id} (disconnect: false)",
+                "disconnect false",
+            )
+        if done is not True:  # an answer that is not a boolean: it may still be open
             raise ApiRefused(
                 f"stop: remote.it answered disconnect {done!r} for {connection_id}",
                 "disconnect not done",
@@ -116,9 +111,8 @@ class GraphQLClient(Session):
         self, document: str, variables: dict[str, Any], what: str, operation: str
     ) -> Any:
         body = {"query": document, "variables": variables}
-        wait = THROTTLE_WAIT
-        waited = 0.0
-        for attempt in range(1, THROTTLE_TRIES + 1):
+        throttle = Throttle()
+        while True:
             response = await self._http.send(self._path, body, what, {})
             try:
                 return queries.decode_graphql(
@@ -134,15 +128,9 @@ class GraphQLClient(Session):
                     f"{exc}; check the access key ({self._key_source})", exc.reason
                 ) from None
             except ApiUnavailable as exc:
-                if response.status_code != 429 or attempt == THROTTLE_TRIES:
-                    raise
-                asked = exc.retry_after if exc.retry_after is not None else wait
-                pause = max(asked, THROTTLE_WAIT_MIN)
-                if pause > THROTTLE_WAIT_MAX or waited + pause > THROTTLE_TOTAL:
+                pause = throttle.pause(exc) if response.status_code == 429 else None
+                if pause is None:
                     raise  # the caller waits (retry_after) within its own deadline, or not
-                wait *= 2
-                waited += pause
                 if self._reporter is not None:
                     self._reporter.warn(f"{what}: throttled by remote.it; waiting {pause:g}s")
                 await trio.sleep(pause)
-        raise AssertionError("unreachable")

@@ -11,7 +11,12 @@ of ``docs/remoteit-api.md``, named by its ``#anchor``):
   ``#rest-status``);
 * errors come back as HTTP 200 with ``status: "false"`` and a ``reason`` (connect,
   ``#rest-errors-http-200``), or HTTP 401 with the same body (stop, ``#rest-stop-401``);
-  the HTTP code is never trusted alone;
+  the HTTP code is never trusted alone; but a 401 or 403 whose body is not that JSON
+  (``Unauthorized``, ``{"message": …}``) is the gateway refusing the credentials, and a
+  429 is throttling with ``Retry-After`` (``#rest-auth-refusals``);
+* a stop refused with "connectionid or deviceaddress incorrect" (or the documented
+  "connectionid incorrect or missing") is of a connection remote.it no longer has
+  (:func:`is_gone`, ``#rest-stop-gone``);
 * ``proxy`` (``#proxy-forms``) is ``http:\\/\\/host:port`` for a port proxy (the scheme is
   decoration) or ``https://name.p18.rt3.io`` for a reverse proxy (http/https services);
   only an ``https`` URL without a port is a reverse proxy, anything else without a valid port is
@@ -35,9 +40,11 @@ classification of the texts seen (:func:`refusal`, :func:`is_gone`).
 
 from __future__ import annotations
 
+import email.utils
 import json
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +54,7 @@ from ..errors import (
     ApiRefused,
     ApiUnavailable,
     AuthError,
+    ConnectionGone,
     ProtocolError,
     TwoFactorError,
 )
@@ -54,7 +62,10 @@ from ..profiles import Mode, ProxyKind
 from ..quantities import lifetime
 from ..text import printable, shown
 
-DEFAULT_API_URL = "https://api.remot3.it/apv/v27"
+#: remote.it's REST API (docs/remoteit-api.md, "Hosts"); the docs pages still show
+#: :data:`OLD_API_URL`, where proxies of older rittunnels were made (still trusted)
+DEFAULT_API_URL = "https://api.remote.it/apv/v27"
+OLD_API_URL = "https://api.remot3.it/apv/v27"
 LATCHING_HOSTIP = "255.255.255.255"
 PUBLIC_HOSTIP = "0.0.0.0"
 
@@ -149,7 +160,8 @@ def stop_body(service: str, connection_id: str) -> dict[str, object]:
 
 # Words in a status:"false" reason that mean our token or key was not accepted.
 _AUTH_WORDS = re.compile(
-    r"token|unauthori[sz]ed|not authori[sz]ed|authenticat|developer ?key|login|session expired",
+    r"token|unauthori[sz]ed|not authori[sz]ed|authenticat|developer ?key|login|session expired|"
+    r"username or password|password is (?:invalid|incorrect|wrong)|invalid password",
     re.IGNORECASE,
 )
 # Words that mean "try again later".
@@ -176,14 +188,20 @@ TWO_FACTOR = (
 # Words of a refused stop that mean the connection is not there any more (it expired, was
 # killed or stopped): the stop is done. Any other refusal leaves it maybe open.
 _GONE_WORDS = re.compile(
-    r"connection ?id (?:is )?(?:incorrect|invalid|unknown)|connection not found|"
+    r"connection ?id (?:is )?(?:incorrect|invalid|unknown)|connection ?id or device ?address "
+    r"(?:is |are )?incorrect|connection not found|"
     r"no such connection|not found|does not exist|no longer exists|expired|already stopped",
     re.IGNORECASE,
 )
 
 
 def is_gone(exc: ApiError) -> bool:
-    """Whether a refused stop says that connection no longer exists (counts as stopped)."""
+    """Whether a refused stop says that connection no longer exists (counts as stopped):
+    a :class:`ConnectionGone` (GraphQL ``disconnect: false``), or a refusal in those
+    words (REST HTTP 401 "connectionid or deviceaddress incorrect"; rittunnel always sends
+    the service it connected to, so the address part is never what is wrong)."""
+    if isinstance(exc, ConnectionGone):
+        return True
     return (
         isinstance(exc, ApiRefused)
         and not isinstance(exc, AuthError)
@@ -217,17 +235,74 @@ def _describe_body(body: bytes, content_type: str) -> str:
     return "a body that is not JSON"
 
 
-def decode_response(status_code: int, content_type: str, body: bytes, what: str) -> dict[str, Any]:
+def refused_access(
+    what: str, status_code: int, data: object, body: bytes, content_type: str
+) -> AuthError:
+    """An HTTP 401/403 that is not the API's ``status`` JSON: remote.it's gateway refused
+    the credentials (``Unauthorized``, ``{"message": "Forbidden"}``; see
+    docs/remoteit-api.md, "Other refusals are not the JSON body"). Its words are quoted
+    when they are short text, else described."""
+    said = ""
+    if isinstance(data, dict):
+        said = str(data.get("message") or data.get("reason") or data.get("error") or "")
+    elif data is None:
+        text = body[:400].decode("utf-8", "replace").strip()
+        looks_html = text.startswith("<") or "html" in content_type.lower()
+        said = _describe_body(body, content_type) if looks_html or not text else text
+    said = printable(said.strip(), REASON_SHOWN) if said.strip() else f"HTTP {status_code}"
+    message = f"{what}: remote.it refused the credentials (HTTP {status_code}): {said}"
+    return AuthError(message, said)
+
+
+def retry_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` (seconds, or an HTTP date) as seconds from now; None when absent
+    or unreadable. Huge values are kept (capped at a day): the caller gives up at once
+    when the wait would pass its deadline, saying how long remote.it asked."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            at = email.utils.parsedate_to_datetime(value.strip()).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = at - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), 86400.0)
+
+
+def decode_response(
+    status_code: int,
+    content_type: str,
+    body: bytes,
+    what: str,
+    *,
+    retry_after: str | None = None,
+) -> dict[str, Any]:
     """Check one API answer and return its JSON object.
 
-    Raises :class:`ApiUnavailable` for what is not the API speaking (HTML, 5xx, garbage),
-    :class:`AuthError` when the API refuses the credentials or token, :class:`ApiRefused`
-    for any other ``status: "false"``.
+    Raises :class:`ApiUnavailable` for what is not the API speaking (HTML, 5xx, garbage)
+    and for throttling (HTTP 429, with ``retry_after``: the header's value),
+    :class:`AuthError` when the API refuses the credentials or token (a 401/403 that is
+    not the ``status`` JSON included), :class:`ApiRefused` for any other
+    ``status: "false"``.
     """
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past reason
         data = None
+    status = data.get("status") if isinstance(data, dict) else None
+    if status_code in (401, 403) and status not in ("true", "false", True, False):
+        raise refused_access(what, status_code, data, body, content_type)
+    if status_code == 429:
+        wait = retry_seconds(retry_after)
+        asked = f"; it asks to wait {wait:g}s" if wait is not None else ""
+        raise ApiUnavailable(
+            f"{what}: remote.it is throttling this account's API use (HTTP 429){asked}",
+            retry_after=wait,
+        )
     if not isinstance(data, dict):
         shape = _describe_body(body, content_type) if data is None else "JSON that is not an object"
         raise ApiUnavailable(
@@ -237,7 +312,6 @@ def decode_response(status_code: int, content_type: str, body: bytes, what: str)
     code = data.get("code")
     if isinstance(code, str) and code.strip().upper() in MFA_CODES:
         raise TwoFactorError(f"{what}: {TWO_FACTOR}")
-    status = data.get("status")
     if isinstance(status, bool):  # be lenient: a JSON boolean means what it says
         status = "true" if status else "false"
     if status == "true" and status_code < 400:

@@ -22,10 +22,7 @@ What it speaks (``docs/remoteit-api.md#graphql``):
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import json
-import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +40,7 @@ from .protocol import (
     hostip_for,
     parse_proxy,
     refusal,
+    retry_seconds,
     service_info,
 )
 
@@ -133,7 +131,7 @@ def decode_graphql(
         said = printable(said, REASON_SHOWN) if said else f"HTTP {status_code}"
         raise AuthError(f"{what}: remote.it refused the access key: {said}", said)
     if status_code == 429:
-        wait = _seconds(retry_after)
+        wait = retry_seconds(retry_after)
         asked = f"; it asks to wait {wait:g}s" if wait is not None else ""
         raise ApiUnavailable(
             f"{what}: remote.it is throttling this account's API use (HTTP 429){asked}",
@@ -176,25 +174,6 @@ def _null_on_a_path(result: Any, errors: list[Any]) -> bool:
             if node is None:
                 return True
     return False
-
-
-def _seconds(value: str | None, now: float | None = None) -> float | None:
-    """A ``Retry-After`` (seconds, or an HTTP date) as seconds from now; None when absent
-    or unreadable. Huge values are kept (capped at a day): the caller gives up at once
-    when the wait would pass its deadline, saying how long remote.it asked."""
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            at = email.utils.parsedate_to_datetime(value.strip()).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        seconds = at - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), 86400.0)
 
 
 def parse_connection(value: Any, service: str) -> Connection:

@@ -4,9 +4,10 @@
 What to send and how to read the answer lives in :mod:`rittunnel.remoteit.protocol`; the
 HTTP and its failures in :mod:`rittunnel.remoteit.transport`. This module adds the
 headers (``developerkey``, ``token``; with an access key the transport signs requests
-instead of a token: ``docs/remoteit-api.md#authentication``),
-and logging in again once when a call fails for auth. What it has to say (a re-login)
-goes through the same :class:`~rittunnel.report.Reporter` as everything else.
+instead of a token: ``docs/remoteit-api.md#authentication``), logging in again once when
+a call fails for auth, and riding out throttling (HTTP 429: waiting what ``Retry-After``
+asks, bounded, :class:`~.transport.Throttle`). What it has to say (a re-login) goes
+through the same :class:`~rittunnel.report.Reporter` as everything else.
 
 Contract: every public coroutine either returns the parsed result or raises an
 :class:`~rittunnel.errors.ApiError`; no httpx exception escapes. Messages never include
@@ -20,13 +21,13 @@ from typing import Any
 
 import trio
 
-from ..errors import AuthError, CredentialsError
+from ..errors import ApiUnavailable, AuthError, CredentialsError
 from ..profiles import Mode, ProxyKind
 from ..report import Reporter
 from ..settings import API_TIMEOUT
 from . import protocol
 from .credentials import Credentials
-from .transport import Session, Transport
+from .transport import Session, Throttle, Transport
 
 
 class RestClient(Session):
@@ -156,6 +157,21 @@ class RestClient(Session):
             headers["DeveloperKey"] = self.credentials.developer_key
         if with_token and self._token and self.credentials.access_key is None:
             headers["token"] = self._token
-        response = await self._http.send(path, body, what, headers)
-        content_type = response.headers.get("content-type", "")
-        return protocol.decode_response(response.status_code, content_type, response.content, what)
+        throttle = Throttle()
+        while True:
+            response = await self._http.send(path, body, what, headers)
+            try:
+                return protocol.decode_response(
+                    response.status_code,
+                    response.headers.get("content-type", ""),
+                    response.content,
+                    what,
+                    retry_after=response.headers.get("retry-after"),
+                )
+            except ApiUnavailable as exc:
+                pause = throttle.pause(exc) if response.status_code == 429 else None
+                if pause is None:
+                    raise  # the caller waits (retry_after) within its own deadline, or not
+                if self._reporter is not None:
+                    self._reporter.warn(f"{what}: throttled by remote.it; waiting {pause:g}s")
+                await trio.sleep(pause)

@@ -34,6 +34,16 @@ MAX_BODY = 8 * 1024 * 1024
 DEPRECATED = "121"
 #: the most distinct ``X-R3-Warning`` values said per ``warned`` set (then: no more)
 MAX_WARNINGS = 5
+#: tries of one call that remote.it throttles (HTTP 429) before giving up
+THROTTLE_TRIES = 4
+#: seconds waited after a 429 without ``Retry-After`` (doubled each time)
+THROTTLE_WAIT = 1.0
+#: the longest ``Retry-After`` we wait inside one call (a longer one is raised at once,
+#: for the caller to wait within its own deadline); and the shortest
+THROTTLE_WAIT_MAX = 30.0
+THROTTLE_WAIT_MIN = 0.25
+#: seconds one call may spend waiting out throttling in all
+THROTTLE_TOTAL = 30.0
 
 
 def r3_warning(value: str, host: str) -> str:
@@ -175,6 +185,31 @@ class Transport:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+class Throttle:
+    """Riding out HTTP 429 within one call, for both APIs: :meth:`pause` says how long to
+    wait before the next try (what ``Retry-After`` asks, else a doubling backoff), or None
+    to give up: after :data:`THROTTLE_TRIES` tries, or when the wait would pass
+    :data:`THROTTLE_WAIT_MAX` (once) or :data:`THROTTLE_TOTAL` (in all). The caller's own
+    retries then honour the error's ``retry_after`` within their deadline."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+        self.backoff = THROTTLE_WAIT
+        self.waited = 0.0
+
+    def pause(self, exc: ApiUnavailable) -> float | None:
+        self.tries += 1
+        if self.tries >= THROTTLE_TRIES:
+            return None
+        asked = exc.retry_after if exc.retry_after is not None else self.backoff
+        pause = max(asked, THROTTLE_WAIT_MIN)
+        if pause > THROTTLE_WAIT_MAX or self.waited + pause > THROTTLE_TOTAL:
+            return None
+        self.backoff *= 2
+        self.waited += pause
+        return pause
 
 
 class Session:

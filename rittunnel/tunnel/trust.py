@@ -26,7 +26,8 @@ def named_by(rest_url: str) -> set[str]:
 @dataclass
 class TrustedUrls:
     """``trusted(url)``: whether the user's own configuration names ``url``: remote.it's
-    REST and GraphQL URLs, ``RITTUNNEL_GRAPHQL_URL``, ``RITTUNNEL_API_URL`` or the
+    REST (its host, and the older one earlier rittunnels used) and GraphQL URLs,
+    ``RITTUNNEL_GRAPHQL_URL``, ``RITTUNNEL_API_URL`` or the
     ``api_url`` of one of the user's profiles (read on the first URL not named otherwise;
     a profile that fails to load is skipped), each of the last two with the GraphQL
     endpoint on its host. Profiles (and yaml) are loaded only when needed."""
@@ -35,11 +36,12 @@ class TrustedUrls:
     _profiles: set[str] | None = field(default=None, init=False)
 
     def __call__(self, url: str) -> bool:
-        from ..remoteit.protocol import DEFAULT_API_URL
+        from ..remoteit.protocol import DEFAULT_API_URL, OLD_API_URL
 
         wanted = normal_url(url)
         s = self.settings
-        named = {normal_url(u) for u in (DEFAULT_API_URL, GRAPHQL_URL, s.graphql_url) if u}
+        remoteit = (DEFAULT_API_URL, OLD_API_URL, GRAPHQL_URL, s.graphql_url)
+        named = {normal_url(u) for u in remoteit if u}
         if s.api_url:
             named |= named_by(s.api_url)
         return wanted in named or wanted in self._profile_urls()

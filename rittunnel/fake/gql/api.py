@@ -8,13 +8,15 @@ this package.
   ``AUTO_PROXY`` is a reverse proxy for http/https services and a port proxy otherwise,
   ``PORT_PROXY``/``REVERSE_PROXY`` ask; ``hostIP`` as REST's ``hostip``; ``timeout`` is
   ``expirationsec``; the ``id`` is the REST ``connectionid`` (either API stops either);
-* ``mutation { disconnect(connectionId, serviceId) }`` → ``true``;
+* ``mutation { disconnect(connectionId, serviceId) }`` → ``true``; ``false`` for a
+  connection the fake no longer has (expired, idle-dropped, killed, stopped), as
+  remote.it answers;
 * ``query { login { id email devices(size = 100, from = 0) { total hasMore items { id
   name state services { id name state title } } } } }``, ``size`` at most 1000, a page
   at most ``page_max`` devices whatever ``size`` asks (``hasMore`` then true);
 * only the fields asked for are answered; a field, argument or variable type the schema
   does not have is HTTP 400 ``{"errors": [{"message": "Cannot query field …"}]}``;
-* refusals (unknown service, inactive device, unknown connection, ``size`` > 1000) are
+* refusals (unknown service, inactive device, ``size`` > 1000) are
   HTTP 200 with the field null and ``errors: [{"message", "path"}]``.
 
 Inferences: a GraphQL connect does not replace an open proxy (``gql_connect_replaces``);
@@ -169,8 +171,8 @@ class GraphQLApi:
     async def disconnect(self, args: dict[str, Any]) -> bool:
         cid = args["connectionId"]
         proxy = self.backend.live_proxy(cid)
-        if proxy is None:  # expired, killed or stopped: gone
-            raise FieldError(f"Connection not found: {cid}")
+        if proxy is None:  # expired, dropped, killed or stopped: remote.it answers false
+            return False
         service_id = args.get("serviceId")
         if service_id is not None and service_id != proxy.service.address:
             raise FieldError(f"Connection {cid} is not a connection of service {service_id}")
