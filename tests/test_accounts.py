@@ -126,7 +126,7 @@ def test_hints_for_an_account_no_profile_located_and_one_shared_by_two(
 ) -> None:
     a = accounts(tmp_path, **LOGIN)
     # cleanup makes accounts from state files: the variable that names the URL, if any
-    assert a.url_setting(Account("https://api.remot3.it/apv/v27", "")) == "RITTUNNEL_API_URL"
+    assert a.url_setting(Account("https://api.remote.it/apv/v27", "")) == "RITTUNNEL_API_URL"
     assert a.url_setting(Account("http://elsewhere/x", "")) == (
         "RITTUNNEL_API_URL, RITTUNNEL_GRAPHQL_URL or a profile's api_url"
     )
