@@ -12,9 +12,10 @@ content-length``, the Date within ``max_clock_skew``) with access keys.
   (``mfa_reason=False``) without one (the texts are an inference).
 * Other REST calls need the ``developerkey`` header and a ``token``, or a signature; a
   signed REST request still needs the ``DeveloperKey`` header (else ``[0401]``). A bad
-  signature is HTTP 401 ``text/plain`` ``Unauthorized`` (why in ``X-Fake-Why``), as
-  remote.it's gateway answers, not REST's JSON (``docs/remoteit-api.md#rest-auth-refusals``).
-  An expired token is answered ``[0090] Token has expired`` (an inference).
+  signature is HTTP 401 ``text/plain`` ``Unauthorized``, as remote.it's gateway answers,
+  not REST's JSON (``docs/remoteit-api.md#rest-auth-refusals``); the fake adds why
+  (``Unauthorized: signature does not match``). An expired token is answered ``[0090]
+  Token has expired`` (an inference).
 * GraphQL takes signed requests only (no developer key needed, one sent is ignored);
   unsigned or badly signed: HTTP 401 ``text/plain`` ``Unauthorized``.
 """
@@ -110,7 +111,7 @@ class Auth:
         if headers.get("authorization", "").startswith("Signature "):
             why = self.verify_signature(headers)
             if why is not None:  # the gateway's plain text, not REST's JSON
-                return text(401, "Unauthorized", ("x-fake-why", why))
+                return text(401, f"Unauthorized: {why}")
             if headers.get("developerkey") != self.developer_key:
                 return refuse("[0401] Missing or invalid developer key", http)
             return None
