@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from .commands.registry import BY_NAME, DEFAULT_COMMAND, build_parser, command_parsers
-from .errors import RittunnelError, UsageError
+from .errors import NoSuchProfile, RittunnelError, UsageError
 from .report import Reporter
 from .settings import ENV_API_URL, ENV_GRAPHQL_URL, Settings
 from .text import printable, redact, url_userinfo
@@ -87,14 +87,22 @@ def fill_closed_std_fds() -> None:
                 os.set_inheritable(fd, True)  # os.open's fds are closed on exec
 
 
+def _said(err: RittunnelError, settings: Settings | None, implied_command: bool) -> str:
+    """What the user is told of ``err``: a missing profile says what it may have meant."""
+    if not isinstance(err, NoSuchProfile) or settings is None:
+        return str(err)
+    from .commands.names import typo_hint
+
+    return typo_hint(err, settings, BY_NAME if implied_command else ())
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     fill_closed_std_fds()
     env = dict(os.environ if env is None else env)
     parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
     try:
-        args_list = default_command_argv(
-            sys.argv[1:] if argv is None else argv, command_parsers(parser)
-        )
+        args_list = default_command_argv(given, command_parsers(parser))
     except UsageError as exc:
         Reporter().error(str(exc))
         return exc.exit_code
@@ -120,8 +128,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     reporter.add_secrets([env[name] for name in SECRET_ENV_VARS if env.get(name)])
     for name in (ENV_API_URL, ENV_GRAPHQL_URL):  # http://user:password@host/
         reporter.add_secrets(url_userinfo(env.get(name, "")))
+    settings: Settings | None = None
     try:
-        return BY_NAME[args.command].run(args, Settings.from_env(env), reporter)
+        settings = Settings.from_env(env)
+        return BY_NAME[args.command].run(args, settings, reporter)
     except KeyboardInterrupt:
         return 130
     except BaseException as exc:  # the one place errors become exit codes
@@ -130,8 +140,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         leaves = leaf_errors(exc)
         user = [e for e in leaves if isinstance(e, RittunnelError)]
         if user:
+            # `rittunnel stauts`: the word stood where a command goes
+            implied = args.command == DEFAULT_COMMAND and DEFAULT_COMMAND not in given
             for err in user:
-                reporter.error(str(err))
+                reporter.error(_said(err, settings, implied))
             return max(e.exit_code for e in user)
         if all(isinstance(e, KeyboardInterrupt) for e in leaves):
             return 130

@@ -28,6 +28,25 @@ class ProfileError(RittunnelError):
     """A profile cannot be found, read, parsed or validated."""
 
 
+class NoSuchProfile(ProfileError):
+    """No profile file is called ``name`` (``shown``: as messages show it) in the
+    directories searched (``searched``). The command line may hold a typo: the CLI says
+    what it may have meant (:meth:`hinted`)."""
+
+    def __init__(self, name: str, shown: str, searched: str) -> None:
+        self.name, self.shown, self.searched = name, shown, searched
+        super().__init__(
+            f"no profile {shown}: looked for {name}.yaml in {searched}; "
+            "create one there or set RITTUNNEL_PROFILES"
+        )
+
+    def hinted(self, hint: str, *, or_command: bool) -> str:
+        """The message with ``hint`` ("did you mean …?") first; ``or_command``: the word
+        stood where a command goes (``rittunnel stauts``)."""
+        what = "no command or profile" if or_command else "no profile"
+        return f"{what} {self.shown}: {hint} (looked for {self.name}.yaml in {self.searched})"
+
+
 class ServiceNameError(ProfileError):
     """A profile's service name matches no service in the account, or several."""
 

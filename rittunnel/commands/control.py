@@ -26,6 +26,7 @@ from ..errors import RittunnelError, UsageError
 from ..quantities import format_bytes, format_duration
 from ..report import Reporter
 from ..settings import Settings
+from ..suggest import did_you_mean
 from ..text import printable, redact_url
 from ..tunnel.procs import has_exited, holds, is_rittunnel_process
 from ..tunnel.state import TunnelState
@@ -296,7 +297,8 @@ def stop(
     for name in dict.fromkeys(names):
         entry = known.get(name)
         if entry is None:
-            reporter.error(f"{name} is not running (see `rittunnel status`)")
+            hint = did_you_mean(name, known)
+            reporter.error(f"{name} is not running ({hint or 'see `rittunnel status`'})")
             failed = True
         elif not entry.alive:
             reporter.error(f"{name} is not running: {gone(entry.state, entry.trusted)}")
@@ -401,7 +403,8 @@ def wait(store: StateStore, reporter: Reporter, name: str, timeout: float) -> in
             break
         time.sleep(POLL)
     if state is None:
-        why = "it is not running (no state file)"
+        hint = did_you_mean(name, store.names())
+        why = "it is not running (no state file" + (f"; {hint})" if hint else ")")
     elif state.released:
         why = f"it stopped (pid {state.pid})" + (f"; see {state.log}" if state.log else "")
     elif not holds(state):

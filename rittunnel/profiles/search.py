@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import ProfileError
+from ..errors import NoSuchProfile, ProfileError
 from ..files import config_dir
 from ..settings import ENV_PROFILES
 from ..text import shown
@@ -52,10 +52,7 @@ def find_profile(name: str, env: Mapping[str, str]) -> Path:
             if candidate.is_file():
                 return candidate
     searched = ", ".join(str(d) for d in dirs)
-    raise ProfileError(
-        f"no profile {shown(name)}: looked for {name}.yaml in {searched}; "
-        "create one there or set RITTUNNEL_PROFILES"
-    )
+    raise NoSuchProfile(name, shown(name), searched)
 
 
 def list_profiles(env: Mapping[str, str]) -> list[Path]:

@@ -108,6 +108,18 @@ class ServiceCache:
         except TypeError:
             return None
 
+    def names(self) -> list[str]:
+        """Every service name in the cache, of any account and age (what completion
+        offers: it never calls the API)."""
+        found: dict[str, None] = {}
+        for entry in self._load().values():
+            items = entry.get("services") if isinstance(entry, dict) else None
+            for item in items if isinstance(items, list) else ():
+                name = item.get("name") if isinstance(item, dict) else None
+                if isinstance(name, str) and name:
+                    found[name] = None
+        return sorted(found)
+
     def put(self, account: str, services: list[ServiceInfo], now: float) -> None:
         data = {
             key: entry

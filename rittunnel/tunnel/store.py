@@ -84,6 +84,16 @@ class StateStore:
             if state is not None:
                 yield path, state
 
+    def names(self) -> list[str]:
+        """The names of the tunnels with a state file, from the file names alone (reads
+        and moves nothing: completion and "did you mean" ask); no orphans' records."""
+        try:
+            paths = sorted(self.directory.glob("*.json"))
+        except OSError:
+            return []
+        names = (path.name.removesuffix(".json") for path in paths)
+        return [n for n in names if not n.startswith(".") and ".orphan-" not in n]
+
     def claim(self, state: TunnelState) -> TunnelState | None:
         """Create the state file for ``state.name``. Returns None, or the record of a
         *dead* previous holder with proxies open: kept under :func:`orphan_name` for
