@@ -269,6 +269,7 @@ LIGHT = {
     "wait": ["wait", "x", "--timeout", "0.01"],
     "profiles": ["profiles"],
     "unit": ["unit", "x"],
+    "completion": ["completion", "--list", "services"],
 }
 
 

@@ -191,3 +191,11 @@ def no_arguments(p: argparse.ArgumentParser) -> None:
 
 def status_arguments(p: argparse.ArgumentParser) -> None:
     _json(p, "a JSON list on stdout")
+
+
+def completion_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), help="the shell")
+    # what the scripts run on Tab: the names to offer, one a line
+    p.add_argument(
+        "--list", choices=("profiles", "tunnels", "services"), default=None, help=argparse.SUPPRESS
+    )

@@ -118,3 +118,11 @@ class UnitOptions:
 @dataclass(frozen=True)
 class DemoOptions:
     mib: int = 8
+
+
+@dataclass(frozen=True)
+class CompletionOptions:
+    """``completion SHELL``, or (what the scripts run on Tab) ``completion --list KIND``."""
+
+    shell: str | None = None
+    list: str | None = None

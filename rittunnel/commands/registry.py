@@ -24,6 +24,7 @@ from ..settings import Settings
 from .arguments import (
     Arguments,
     common_arguments,
+    completion_arguments,
     demo_arguments,
     init_arguments,
     no_arguments,
@@ -38,6 +39,7 @@ from .arguments import (
     wait_arguments,
 )
 from .options import (
+    CompletionOptions,
     DemoOptions,
     InitOptions,
     NoOptions,
@@ -138,6 +140,13 @@ def _demo(o: DemoOptions, settings: Settings, reporter: Reporter) -> int:
     return run_demo(o, settings, reporter)
 
 
+def _completion(o: CompletionOptions, settings: Settings, reporter: Reporter) -> int:
+    from .completion import completion  # the file system only: no trio, httpx or yaml
+
+    kinds = {c.name: c.completes for c in COMMANDS}
+    return completion(o, build_parser(), kinds, DEFAULT_COMMAND, settings, reporter)
+
+
 def _fake_api(o: FakeApiOptions, settings: Settings, reporter: Reporter) -> int:
     from ..fake.cli import run
 
@@ -160,6 +169,9 @@ class Command(Generic[Opts]):
     needs_trio: bool
     #: the usage line, where argparse's would mislead
     usage: str | None = None
+    #: what its NAME arguments are, for completion: "profiles", "tunnels", "shells"
+    #: (:mod:`rittunnel.commands.completion`), or "" for nothing to offer
+    completes: str = ""
 
     def add_to(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         """Its subparser, with its arguments."""
@@ -173,7 +185,15 @@ class Command(Generic[Opts]):
 
 
 COMMANDS: tuple[Command[Any], ...] = (
-    Command("up", "open tunnels for profiles and serve them", up_arguments, UpOptions, _up, True),
+    Command(
+        "up",
+        "open tunnels for profiles and serve them",
+        up_arguments,
+        UpOptions,
+        _up,
+        True,
+        completes="profiles",
+    ),
     Command(
         "status",
         "show the running tunnels",
@@ -182,7 +202,15 @@ COMMANDS: tuple[Command[Any], ...] = (
         _status,
         False,
     ),
-    Command("stop", "stop running tunnels", stop_arguments, StopOptions, _stop, False),
+    Command(
+        "stop",
+        "stop running tunnels",
+        stop_arguments,
+        StopOptions,
+        _stop,
+        False,
+        completes="tunnels",
+    ),
     Command(
         "run",
         "run a command against a running tunnel of the service, else bring one up for it",
@@ -192,6 +220,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         True,
         usage="rittunnel run [-p PORT] (NAME | --service NAME|ID [--credentials SECTION]) "
         "-- CMD [ARGS…]   ({port} and {host} are replaced)",
+        completes="profiles",
     ),
     Command(
         "stdio",
@@ -201,6 +230,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         _stdio,
         True,
         usage="rittunnel stdio (NAME | --service NAME|ID [--credentials SECTION])",
+        completes="profiles",
     ),
     Command(
         "wait",
@@ -209,6 +239,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         WaitOptions,
         _wait,
         False,
+        completes="tunnels",
     ),
     Command("profiles", "list the profiles found", no_arguments, NoOptions, _profiles, False),
     Command(
@@ -250,6 +281,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         UnitOptions,
         _unit,
         False,
+        completes="profiles",
     ),
     Command(
         "demo",
@@ -266,6 +298,15 @@ COMMANDS: tuple[Command[Any], ...] = (
         FakeApiOptions,
         _fake_api,
         True,
+    ),
+    Command(
+        "completion",
+        "print a shell completion script: bash, zsh or fish",
+        completion_arguments,
+        CompletionOptions,
+        _completion,
+        False,
+        completes="shells",
     ),
 )
 #: the commands by name
