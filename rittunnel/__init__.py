@@ -21,4 +21,4 @@ The package is laid out by concern; imports go one way, down this list:
 What remote.it's API does, as the code relies on it, is ``docs/remoteit-api.md``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version (pyproject.toml reads it)
