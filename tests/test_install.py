@@ -29,7 +29,7 @@ IN_SDIST = [
     "share/bash-completion/completions/rittunnel",
     "share/zsh/site-functions/_rittunnel",
     "share/fish/vendor_completions.d/rittunnel.fish",
-    "rittunnel/examples/ssh-pi.yaml",
+    "profiles/ssh-pi.yaml",
     "rittunnel/fake/server.py",
     "scripts/demo",
     "tests/conftest.py",
@@ -118,6 +118,6 @@ def test_installed_into_a_fresh_venv_it_runs_the_demo(dist: Path, tmp_path: Path
     assert "demo: OK" in demo.stdout, demo.stdout
     for name in INSTALLED:
         assert (venv / name).is_file(), name
-    assert (site / "rittunnel" / "examples" / "ssh-pi.yaml").is_file()
+    assert (venv / "share" / "rittunnel" / "profiles" / "ssh-pi.yaml").is_file()
     bash = _run([rittunnel, "completion", "bash"], env=home).stdout
     assert bash == (venv / INSTALLED[1]).read_text()

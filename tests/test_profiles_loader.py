@@ -26,7 +26,7 @@ def test_bad_yaml_names_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", sorted((REPO / "rittunnel" / "examples").glob("*.yaml")), ids=lambda p: p.name
+    "path", sorted((REPO / "profiles").glob("*.yaml")), ids=lambda p: p.name
 )
 def test_every_example_profile_loads(path: Path) -> None:
     profile = load_profile_file(path)
@@ -34,7 +34,7 @@ def test_every_example_profile_loads(path: Path) -> None:
 
 
 def test_examples_cover_ssh_postgres_and_http() -> None:
-    names = {p.stem for p in (REPO / "rittunnel" / "examples").glob("*.yaml")}
+    names = {p.stem for p in (REPO / "profiles").glob("*.yaml")}
     assert {"ssh-pi", "postgres", "router-web"} <= names
 
 
