@@ -25,9 +25,7 @@ def test_bad_yaml_names_line(tmp_path: Path) -> None:
         load_profile_file(path)
 
 
-@pytest.mark.parametrize(
-    "path", sorted((REPO / "profiles").glob("*.yaml")), ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", sorted((REPO / "profiles").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_example_profile_loads(path: Path) -> None:
     profile = load_profile_file(path)
     assert profile.service and 1 <= profile.local_port <= 65535
