@@ -311,19 +311,38 @@ async def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
 FREE_PORTS = range(20000, 32768)
 
 
+def _my_ports() -> Iterator[int]:
+    """This test process's share of :data:`FREE_PORTS`, endlessly, from a random start: each
+    pytest-xdist worker has a slice of its own, so two workers never hand out one port,
+    and one worker hands a port out again only after all the others of its slice."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker) if worker.isdigit() else 0
+    size = len(FREE_PORTS) // max(count, 1)
+    mine = FREE_PORTS[index * size : (index + 1) * size] or FREE_PORTS
+    start = random.randrange(len(mine))
+    while True:
+        for i in range(len(mine)):
+            yield mine[(start + i) % len(mine)]
+
+
+_ports = _my_ports()
+
+
 def free_port() -> int:
-    """A port free on 127.0.0.1 now, for a tunnel to bind a moment later. Picked at random
-    outside the ephemeral range: a port the kernel chose could be given to an outgoing
-    connection (of this test or of a parallel worker) before the tunnel binds it."""
-    for _ in range(100):
-        port = random.choice(FREE_PORTS)
+    """A port free on 127.0.0.1 now, for a tunnel to bind a moment later. Picked outside
+    the ephemeral range (a port the kernel chose could be given to an outgoing connection
+    before the tunnel binds it), from this worker's own slice of it, never the one it
+    handed out last (see :func:`_my_ports`)."""
+    for _ in range(200):
+        port = next(_ports)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise AssertionError(f"no free port in {FREE_PORTS}")
+    raise AssertionError(f"no free port in this worker's share of {FREE_PORTS}")
 
 
 def dead_pid() -> int:
