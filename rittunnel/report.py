@@ -110,16 +110,19 @@ class Reporter:
     def add_secrets(self, secrets: Iterable[str]) -> None:
         self.secrets.extend(s for s in secrets if s not in self.secrets)
 
-    def _write(self, stream: TextIO, line: str, *, redacted: bool = False) -> None:
+    def _write(
+        self, stream: TextIO, line: str, *, redacted: bool = False, stamped: bool = True
+    ) -> None:
         if self._status_shown:
             self._erase_status()
-        self._write_line(stream, line if redacted else redact(line, self.secrets))
+        line = line if redacted else redact(line, self.secrets)
+        if self.timestamps and stamped:
+            line = time.strftime("%Y-%m-%d %H:%M:%S ") + line
+        self._write_line(stream, line)
         if self._status_text is not None:
             self._draw_status()
 
     def _write_line(self, stream: TextIO, line: str) -> None:
-        if self.timestamps:
-            line = time.strftime("%Y-%m-%d %H:%M:%S ") + line
         # best effort: a closed, full or broken stream (EPIPE, ENOSPC, EBADF, or
         # ValueError for a closed file) loses the line, and the tunnel keeps serving
         try:
@@ -179,8 +182,9 @@ class Reporter:
         line = json.dumps(record)
         for sink in self.sinks:
             sink(json.loads(line))
-        if self.json_mode:  # not redacted again: that could cut an escape (\u0000)
-            self._write(self.out, line, redacted=True)
+        if self.json_mode:  # not redacted again: that could cut an escape (\u0000);
+            # no time stamp in front: the record is a JSON line and carries its "time"
+            self._write(self.out, line, redacted=True, stamped=False)
 
     def event(self, kind: str, text: str, **fields: Any) -> None:
         """An event of a tunnel's life: ready, renewed, stopped, error, warning."""

@@ -200,3 +200,15 @@ def test_a_commands_output_clears_the_status_line_first() -> None:
 def test_a_commands_output_that_cannot_be_written_is_an_error() -> None:
     with pytest.raises(OSError):
         Reporter(out=Broken(OSError(errno.ENOSPC, "No space left on device"))).output("x")
+
+
+def test_timestamps_go_before_human_lines_but_json_lines_stay_json() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    human = Reporter(out=out, err=err, timestamps=True)
+    human.event("warning", "careful")
+    assert err.getvalue()[:4].isdigit() and err.getvalue().endswith("rittunnel: warning: careful\n")
+    out = io.StringIO()
+    machine = Reporter(out=out, err=io.StringIO(), json_mode=True, timestamps=True)
+    machine.event("ready", "up", port=2222)
+    record = json.loads(out.getvalue())  # the whole line is JSON, no date in front
+    assert record["event"] == "ready" and isinstance(record["time"], float)
