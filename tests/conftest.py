@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import hypothesis
 import pytest
 import trio
+import trio.testing
 
 from rittunnel.fake import (
     ACCESS_KEY_ID,
@@ -150,6 +151,22 @@ class World:
         path = self.profiles / f"{name}.yaml"
         path.write_text(text)
         return path
+
+
+#: real seconds the whole trio run must sit idle before :func:`loopback_clock` jumps: far
+#: above the time loopback data between two tasks of the run takes to arrive (the kernel
+#: delivers it within the send, or its softirq soon after, even on a loaded machine)
+LOOPBACK_AUTOJUMP = 0.1
+
+
+@pytest.fixture
+def loopback_clock() -> trio.testing.MockClock:
+    """A trio clock that skips the waiting of tests whose sockets all stay inside the test's
+    own trio run (the in-process fake, its proxies and echo service, refused loopback
+    ports): when every task has been blocked for :data:`LOOPBACK_AUTOJUMP` real seconds,
+    time jumps to the next timer. Not for tests with child processes or threads, whose
+    I/O arrives on its own schedule: a jump there would fire a timeout early."""
+    return trio.testing.MockClock(autojump_threshold=LOOPBACK_AUTOJUMP)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from rittunnel.fake import (
     DEVELOPER_KEY,
@@ -59,7 +60,9 @@ async def test_an_empty_fail_list_clears_what_is_queued(world: World) -> None:
         assert world.fake.knobs.failures.get("gql_connect", []) == []
 
 
-async def test_connect_delay_slows_connects_only(world: World) -> None:
+async def test_connect_delay_slows_connects_only(
+    world: World, loopback_clock: trio.testing.MockClock
+) -> None:
     with trio.fail_after(DEADLINE):
         base = world.api_url.rsplit("/apv/", 1)[0]
         async with httpx.AsyncClient() as c:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from rittunnel.fake import (
     ACCESS_KEY_ID,
@@ -99,7 +100,9 @@ async def test_connect_opens_a_real_port_proxy(world: World) -> None:
         assert len(world.fake.calls_to("gql_connect")) == 1
 
 
-async def test_connect_delay_slows_connect_not_devices(world: World) -> None:
+async def test_connect_delay_slows_connect_not_devices(
+    world: World, loopback_clock: trio.testing.MockClock
+) -> None:
     with trio.fail_after(DEADLINE):
         world.fake.knobs.connect_delay = 3  # far from what the rest takes, loaded or not
         start = trio.current_time()

@@ -5,6 +5,7 @@ expire, and are replaced by a second connect (``docs/remoteit-api.md#hostip``,
 from __future__ import annotations
 
 import trio
+import trio.testing
 
 from .conftest import WEB_ID, World
 from .fake_client import (
@@ -37,7 +38,9 @@ async def test_restricted_and_public(world: World) -> None:
         assert await talk(port, "127.0.0.1") == b"hi"
 
 
-async def test_expiry_and_kill_close_the_listener(world: World) -> None:
+async def test_expiry_and_kill_close_the_listener(
+    world: World, loopback_clock: trio.testing.MockClock
+) -> None:
     with trio.fail_after(DEADLINE):
         world.fake.knobs.expirationsec = 1
         cid, port = await connect_proxy(world, "0.0.0.0")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from rittunnel.errors import ApiRefused, ApiUnavailable, LocalResourceError, TwoFactorError
 from rittunnel.profiles import Profile
@@ -82,7 +83,9 @@ async def test_a_refused_stop_counts_as_done_only_when_the_proxy_is_gone(
     assert ("C1 may still be open" in err.getvalue()) is not done
 
 
-async def test_proxies_that_refuse_at_once_are_replaced_with_backoff() -> None:
+async def test_proxies_that_refuse_at_once_are_replaced_with_backoff(
+    loopback_clock: trio.testing.MockClock,
+) -> None:
     api = MemoryApi(latency=0)
     api.proxy_host = "127.0.0.1"
     with socket.socket() as s:  # ports nobody listens on: every proxy refuses
