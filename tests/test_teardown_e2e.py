@@ -17,7 +17,10 @@ async def test_a_stop_that_hangs_at_exit_is_not_called_stopped(
     world: World, nursery: trio.Nursery
 ) -> None:
     with trio.fail_after(DEADLINE):
-        cli, _ = await up(world, nursery)
+        ssh_profile(world, free_port())
+        # a stop timeout of 1 s: waiting out the hang is all the run does meanwhile
+        cli = await start_cli(nursery, {**world.env, "RITTUNNEL_STOP_TIMEOUT": "1"}, "ssh-pi")
+        await cli.ready()
         world.fake.fail_next("stop", "hang:600")
         code = await cli.stop()
         assert code == 1  # something the user must act on
