@@ -470,15 +470,15 @@ FULL = Plan(
     clients_rounds=5,
 )
 QUICK = Plan(
-    bulk_seconds=0.5,
+    bulk_seconds=0.25,
     round_trips=500,
-    conn_seconds=0.5,
+    conn_seconds=0.25,
     idle_count=100,
-    ready_runs=2,
+    ready_runs=1,
     repeats=1,
     bulk_repeats=1,
     rtt_rounds=1,
-    clients_seconds=0.5,
+    clients_seconds=0.25,
     clients_rounds=1,
 )
 

@@ -93,7 +93,7 @@ QUICK_WAIT = WaitPlan(
     lifetime=3,
     expiries=1,
     interval=0.5,
-    idle_sec=2.0,
+    idle_sec=1.0,
     margin=0.5,
     stdio_runs=2,
 )
