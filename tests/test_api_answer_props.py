@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rittunnel.errors import RittunnelError
@@ -20,7 +20,6 @@ from rittunnel.remoteit.protocol import (
 )
 from rittunnel.remoteit.queries import decode_graphql, parse_connection, parse_devices
 
-BUDGET = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 SERVICE = "80:00:00:00:01:02:03:04"
 
 scalars = (
@@ -70,19 +69,16 @@ statuses = st.sampled_from([200, 201, 400, 401, 403, 404, 429, 500, 502, 503])
 content_types = st.sampled_from(["application/json", "text/html", "", "text/plain"])
 
 
-@BUDGET
 @given(statuses, content_types, bodies())
 def test_rest_answers(status: int, content_type: str, body: bytes) -> None:
     accepts_or_refuses(decode_response, status, content_type, body, "connect")
 
 
-@BUDGET
 @given(statuses, content_types, bodies(), st.sampled_from(["login", "connect"]))
 def test_graphql_answers(status: int, content_type: str, body: bytes, operation: str) -> None:
     accepts_or_refuses(decode_graphql, status, content_type, body, "connect", operation)
 
 
-@BUDGET
 @given(objects)
 def test_rest_records(data: dict[str, Any]) -> None:
     accepts_or_refuses(parse_login, data)
@@ -91,7 +87,6 @@ def test_rest_records(data: dict[str, Any]) -> None:
     accepts_or_refuses(parse_proxy, data.get("proxy"))
 
 
-@BUDGET
 @given(values)
 def test_graphql_records(value: Any) -> None:
     accepts_or_refuses(parse_connection, value, SERVICE)

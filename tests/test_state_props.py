@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rittunnel.tunnel.state import RULES, BadState, TunnelState
 from rittunnel.tunnel.store import StateStore
 
 from .conftest import my_state
-
-BUDGET = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 
 #: any text, control characters and lone surrogates included, often past a field's limit
 hostile = st.one_of(
@@ -42,7 +40,6 @@ def states(draw: st.DrawFn) -> TunnelState:
     )
 
 
-@BUDGET
 @given(states())
 def test_what_a_tunnel_writes_reads_back(state: TunnelState) -> None:
     back = TunnelState.from_json(state.to_json(), name=state.name)
@@ -50,7 +47,6 @@ def test_what_a_tunnel_writes_reads_back(state: TunnelState) -> None:
     assert back.fitted() == back  # fitting is done once: a read state writes as it is
 
 
-@BUDGET
 @given(states())
 def test_a_state_that_fits_is_written_as_it_is(state: TunnelState) -> None:
     fits = all(not RULES[k].check(v) for k, v in asdict(state).items())
@@ -99,7 +95,6 @@ def files(draw: st.DrawFn) -> str:
     return json.dumps(data)
 
 
-@BUDGET
 @given(files())
 def test_the_reader_accepts_or_says_what_is_wrong(text: str) -> None:
     try:
