@@ -101,8 +101,16 @@ async def test_list_all(world: World) -> None:
                 headers={"developerkey": DEVELOPER_KEY, "token": token},
             )
             devices = r.json()["devices"]
-            assert {d["devicealias"] for d in devices} == {"pi-ssh", "pi-web", "pi-off"}
+            services = [d for d in devices if d["servicetitle"] != "Bulk Service"]
+            assert {d["devicealias"] for d in services} == {"pi-ssh", "pi-web", "pi-off"}
             assert {"deviceaddress", "servicetitle", "devicestate"} <= set(devices[0])
+            # each service is a device of its own here: one device entry before each,
+            # named as the device (= the service), with the device's address
+            entries = [d for d in devices if d["servicetitle"] == "Bulk Service"]
+            assert [d["devicealias"] for d in entries] == [d["devicealias"] for d in services]
+            addresses = {d["deviceaddress"] for d in services}
+            assert not {d["deviceaddress"] for d in entries} & addresses
+            assert devices[0]["servicetitle"] == "Bulk Service"
 
 
 async def test_proxy_type_port_gives_a_web_service_a_port_proxy(world: World) -> None:

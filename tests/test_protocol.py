@@ -179,6 +179,20 @@ def test_services() -> None:
     assert (svc.address, svc.name, svc.type, svc.state) == ("a", "n", "SSH", "active")
 
 
+def test_device_entries_of_the_list_are_not_services() -> None:
+    """remote.it lists each device beside its services, titled "Bulk Service" and named
+    as the device (often as its service): not a service, never a candidate."""
+    device = {"deviceaddress": "d", "devicealias": "pi", "devicestate": "active"}
+    data = {
+        "devices": [
+            {**device, "servicetitle": "Bulk Service"},
+            {**device, "servicetitle": " bulk SERVICE "},
+            {"deviceaddress": "s", "devicealias": "pi", "servicetitle": "SSH"},
+        ]
+    }
+    assert [s.address for s in parse_services(data)] == ["s"]
+
+
 def test_a_connect_that_replaced_another_says_which() -> None:
     data = {
         "connection": {

@@ -97,7 +97,7 @@ def services(args: ServicesOptions, settings: Settings, reporter: Reporter) -> i
     if args.filter:
         found = filter_services(found, args.filter)
     if args.json:
-        reporter.output_json([dataclasses.asdict(s) for s in found])
+        reporter.output_json([as_json(s) for s in found])
     elif found:
         reporter.output(table(found))
     if not found:
@@ -108,10 +108,27 @@ def services(args: ServicesOptions, settings: Settings, reporter: Reporter) -> i
     return 0
 
 
+def as_json(service: ServiceInfo) -> dict[str, str]:
+    """A service for ``--json``: ``account`` (its organisation) only when it has one."""
+    out = dataclasses.asdict(service)
+    if not service.account:
+        del out["account"]
+    return out
+
+
 def table(services: Iterable[ServiceInfo]) -> str:
     """The services as aligned columns; what the API said is shown escaped (and a name,
-    type or state at most :data:`CELL` characters wide)."""
-    rows = [(s.name or "-", s.type or "-", s.state or "-", s.address) for s in services]
+    type or state at most :data:`CELL` characters wide). An organisation's service says
+    whose after its address."""
+    rows = [
+        (
+            s.name or "-",
+            s.type or "-",
+            s.state or "-",
+            s.address + (f"  (organisation {s.account[:CELL]})" if s.account else ""),
+        )
+        for s in services
+    ]
     return "\n".join(
         render_table(("NAME", "TYPE", "STATE", "ADDRESS"), rows, limits=(CELL, CELL, CELL))
     )

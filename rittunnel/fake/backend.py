@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, Protocol
 
 from .answers import Answer
-from .model import FakeProxy, FakeService, Knobs
+from .model import FakeOrganization, FakeProxy, FakeService, Knobs
 
 #: an endpoint's handler: lower-case request headers, the JSON body (an object, else
 #: empty), the caller's IP
@@ -40,8 +40,13 @@ class Backend(Protocol):
         """The account's user name (its email)."""
         ...
 
-    def list_services(self) -> list[FakeService]:
-        """Every service of the account, in the order they were added."""
+    def list_services(self, org: str | None = None) -> list[FakeService]:
+        """The services of the user's own devices (``org`` None) or of the organisation
+        ``org``'s, in the order they were added."""
+        ...
+
+    def organizations(self) -> list[FakeOrganization]:
+        """The organisations the user is a member of."""
         ...
 
     def find_service(self, address: str) -> FakeService | None:

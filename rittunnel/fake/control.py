@@ -35,6 +35,7 @@ CONTROL_KNOBS = (
     "mfa_reason",
     "warning",
     "stop_gone_reason",
+    "broken_devices",
 )
 
 

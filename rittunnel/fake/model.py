@@ -38,6 +38,9 @@ class FakeService:
     #: the device the service belongs to (its name); None: a device of its own, named
     #: after the service
     device: str | None = None
+    #: the organisation (its ID, see ``FakeRemoteIt.add_organization``) whose device it
+    #: is; None: the user's own
+    org: str | None = None
 
     @property
     def is_web(self) -> bool:
@@ -57,6 +60,23 @@ class FakeService:
         """A stable device address (remote.it device IDs look like service IDs)."""
         digest = hashlib.sha256(self.device_key.encode()).hexdigest().upper()
         return "80:00:00:00:" + ":".join(digest[i : i + 2] for i in range(0, 8, 2))
+
+
+@dataclass(frozen=True)
+class FakeOrganization:
+    """An organisation the user is a member of: its devices are listed through
+    ``login { account(id:) { devices } }`` (GraphQL only)."""
+
+    id: str
+    name: str
+
+
+def devices_of(services: list[FakeService]) -> list[list[FakeService]]:
+    """``services`` grouped by device (each group in the order of its first service)."""
+    groups: dict[str, list[FakeService]] = {}
+    for service in services:
+        groups.setdefault(service.device_key, []).append(service)
+    return list(groups.values())
 
 
 @dataclass
@@ -90,6 +110,9 @@ class Knobs:
     #: (expired, dropped, killed, stopped) or of another service; remote.it's documented
     #: text is "connectionid incorrect or missing"
     stop_gone_reason: str = "connectionid or deviceaddress incorrect"
+    #: device names whose GraphQL ``services`` fail: the answer is partial (that field
+    #: null, an ``errors`` entry whose ``path`` points at it, the rest listed)
+    broken_devices: list[str] = field(default_factory=list)
 
     def fail_next(self, endpoint: str, *failures: str) -> None:
         """Queue ``failures`` for ``endpoint``'s next calls (see

@@ -25,7 +25,11 @@ are authorised by :meth:`.auth.Auth.check_rest` before their handler here runs.
   ``stop_gone_reason`` sets it, e.g. to the documented "connectionid incorrect or
   missing").
 * ``GET /device/list/all`` (``#rest-list``): ``devices`` with ``deviceaddress``,
-  ``devicealias``, ``servicetitle``, ``devicestate``.
+  ``devicealias``, ``servicetitle``, ``devicestate``: one entry per service of the
+  user's own devices and, before a device's services, one for the device itself
+  (``servicetitle`` "Bulk Service", ``devicealias`` the device's name), as the real list
+  holds (``#rest-list-devices``). Organisations' devices are not listed here (inferred,
+  ``#organisations``).
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ from typing import Any
 from .answers import Answer, ok, refuse, rest_json
 from .auth import Auth
 from .backend import Backend, Route
-from .model import FakeProxy
+from .model import FakeProxy, devices_of
 
 BASE = "/apv/v27"
+#: the ``servicetitle`` of a device's own entry in the list
+DEVICE_ENTRY = "Bulk Service"
 
 
 def routes(api: RestApi, auth: Auth) -> dict[tuple[str, str], Route]:
@@ -65,20 +71,26 @@ class RestApi:
 
     async def list_all(self, headers: dict[str, str], body: dict[str, Any], peer: str) -> Answer:
         """``GET /device/list/all``."""
-        devices = [
-            {
-                "deviceaddress": s.address,
-                "devicealias": s.name,
-                "servicetitle": s.type,
-                "devicestate": s.state,
-                "ownerusername": self.backend.username,
-                "devicetype": "00:1E:00:00:00:00:00:00",
-                "lastinternalip": "192.168.1.20",
-                "shared": "false",
-            }
-            for s in self.backend.list_services()
-        ]
+        devices = []
+        for members in devices_of(self.backend.list_services()):
+            first = members[0]
+            state = "active" if any(s.state == "active" for s in members) else "inactive"
+            devices.append(self._entry(first.device_id, first.device_name, DEVICE_ENTRY, state))
+            for s in members:
+                devices.append(self._entry(s.address, s.name, s.type, s.state))
         return ok({"cached": "false", "devices": devices})
+
+    def _entry(self, address: str, alias: str, title: str, state: str) -> dict[str, Any]:
+        return {
+            "deviceaddress": address,
+            "devicealias": alias,
+            "servicetitle": title,
+            "devicestate": state,
+            "ownerusername": self.backend.username,
+            "devicetype": "00:1E:00:00:00:00:00:00",
+            "lastinternalip": "192.168.1.20",
+            "shared": "false",
+        }
 
     async def connect(self, headers: dict[str, str], body: dict[str, Any], peer: str) -> Answer:
         """``POST /device/connect``."""

@@ -23,9 +23,11 @@ on every answer (``delay``), a delay on every connect that opens a proxy
 login and listing answer at once), ``expirationsec``, ``idle_sec``, token lifetime,
 ``direct`` (hand out the service's target itself as the proxy, so a benchmark times only
 the client's hop), ``page_max``, ``gql_connect_replaces``, ``mfa``, ``mfa_reason``,
-``warning`` (an ``X-R3-Warning`` header), killing proxies. ``rittunnel fake-api`` sets
-``expirationsec``, ``idle_sec`` (``--idle-sec``), ``connect_delay`` (``--connect-delay``),
-``direct``, ``page_max`` and ``mfa`` from its command line. ``GET /_fake/state`` shows
+``warning`` (an ``X-R3-Warning`` header), ``broken_devices`` (a partial GraphQL device
+list), killing proxies. Organisations: :meth:`FakeRemoteIt.add_organization`.
+``rittunnel fake-api`` sets ``expirationsec``, ``idle_sec`` (``--idle-sec``),
+``connect_delay`` (``--connect-delay``), ``direct``, ``page_max`` and ``mfa`` from its
+command line. ``GET /_fake/state`` shows
 open proxies and the recorded calls (endpoint, body, status, peer: an API call count).
 """
 
@@ -43,7 +45,16 @@ from .answers import HTML_404, Answer, status_of
 from .auth import ACCESS_KEY_ID, ACCESS_SECRET, DEVELOPER_KEY, PASSWORD, USERNAME, Auth
 from .backend import Route
 from .httpd import Request, serve_http
-from .model import LATCH, MFA_CODES, PUBLIC, Call, FakeProxy, FakeService, Knobs
+from .model import (
+    LATCH,
+    MFA_CODES,
+    PUBLIC,
+    Call,
+    FakeOrganization,
+    FakeProxy,
+    FakeService,
+    Knobs,
+)
 from .proxies import Proxies
 
 __all__ = [
@@ -55,6 +66,7 @@ __all__ = [
     "PUBLIC",
     "USERNAME",
     "Call",
+    "FakeOrganization",
     "FakeProxy",
     "FakeRemoteIt",
     "FakeService",
@@ -101,6 +113,7 @@ class FakeRemoteIt:
         mfa_reason: bool = True,
     ) -> None:
         self.services = {s.address: s for s in services or []}
+        self.orgs: dict[str, FakeOrganization] = {}
         self._knobs = knobs or Knobs()
         if mfa is not None:
             self._knobs.mfa = mfa
@@ -181,14 +194,22 @@ class FakeRemoteIt:
     def add_service(self, service: FakeService) -> None:
         self.services[service.address] = service
 
+    def add_organization(self, org_id: str, name: str) -> None:
+        """Make the user a member of an organisation; its devices are the services
+        added with ``FakeService(org=org_id)``."""
+        self.orgs[org_id] = FakeOrganization(org_id, name)
+
     def state(self) -> dict[str, Any]:
         """What ``GET /_fake/state`` shows."""
         return control.state(self)
 
     # -- the Backend the API handlers use -------------------------------------------------
 
-    def list_services(self) -> list[FakeService]:
-        return list(self.services.values())
+    def list_services(self, org: str | None = None) -> list[FakeService]:
+        return [s for s in self.services.values() if s.org == org]
+
+    def organizations(self) -> list[FakeOrganization]:
+        return list(self.orgs.values())
 
     def find_service(self, address: str) -> FakeService | None:
         return self.services.get(address)

@@ -31,8 +31,10 @@ from .protocol import ServiceInfo
 
 
 def describe(service: ServiceInfo) -> str:
-    """``80:00:…:04 (SSH, active)``"""
-    details = ", ".join(x for x in (service.type, service.state) if x)
+    """``80:00:…:04 (SSH, active)``; ``(SSH, active, organisation Acme)`` for a service
+    of an organisation's device."""
+    org = f"organisation {service.account}" if service.account else ""
+    details = ", ".join(x for x in (service.type, service.state, org) if x)
     return f"{service.address} ({details})" if details else service.address
 
 
@@ -61,12 +63,16 @@ def match_service(name: str, services: Iterable[ServiceInfo]) -> ServiceInfo:
 
 
 def filter_services(services: Iterable[ServiceInfo], pattern: str) -> list[ServiceInfo]:
-    """Services whose name, type or address contains ``pattern`` (ignoring case)."""
+    """Services whose name, type, address or organisation contains ``pattern``
+    (ignoring case)."""
     needle = pattern.casefold()
     return [
         s
         for s in services
-        if needle in s.name.casefold() or needle in s.type.casefold() or needle in s.address
+        if needle in s.name.casefold()
+        or needle in s.type.casefold()
+        or needle in s.address
+        or needle in s.account.casefold()
     ]
 
 

@@ -32,7 +32,10 @@ of ``docs/remoteit-api.md``, named by its ``#anchor``):
   ``"concurrent": true`` (we always do); an answer that replaced one says
   ``connectionOverridden`` and ``previousConnection`` (``#second-connect``);
 * a password login for a two-factor account answers with a ``code`` (``SMS_MFA``,
-  ``SOFTWARE_TOKEN_MFA``, ``MFA_SETUP``) instead of a token (``#auth-two-factor``).
+  ``SOFTWARE_TOKEN_MFA``, ``MFA_SETUP``) instead of a token (``#auth-two-factor``);
+* ``/device/list/all`` holds an entry per *device* beside its services (``servicetitle``
+  "Bulk Service", ``devicealias`` the device's name): not a service, so it is left out
+  (``#rest-list-devices``).
 
 Which words of a reason mean "credentials refused", "offline" or "gone" is our own
 classification of the texts seen (:func:`refusal`, :func:`is_gone`).
@@ -128,6 +131,19 @@ class ServiceInfo:
     name: str
     type: str
     state: str
+    #: the organisation whose device it is ("": the user's own)
+    account: str = ""
+
+
+#: the ``servicetitle`` of a device's own entry in ``/device/list/all`` (not a service)
+DEVICE_ENTRY_TITLE = "bulk service"
+
+
+def is_device_entry(item: object) -> bool:
+    """Whether a ``/device/list/all`` record is a device's entry, not a service's."""
+    if not isinstance(item, dict):
+        return False
+    return str(item.get("servicetitle") or "").strip().casefold() == DEVICE_ENTRY_TITLE
 
 
 def hostip_for(mode: Mode, hostip: str | None) -> str | None:
@@ -425,6 +441,8 @@ def parse_services(data: dict[str, Any]) -> list[ServiceInfo]:
         raise ProtocolError("device list: the remote.it API answered without a devices list")
     out = []
     for item in devices:
+        if is_device_entry(item):
+            continue
         service = service_info(item, "deviceaddress", "devicealias", "servicetitle", "devicestate")
         if service is not None:
             out.append(service)
