@@ -19,6 +19,7 @@ from rittunnel.errors import (
 )
 from rittunnel.fake import ACCESS_KEY_ID, ACCESS_SECRET, DEVELOPER_KEY, FakeService
 from rittunnel.fake.target import roundtrip
+from rittunnel.remoteit import queries
 from rittunnel.remoteit.credentials import AccessKey, Credentials
 from rittunnel.remoteit.graphql import GraphQLClient
 from rittunnel.remoteit.protocol import PortProxy, ReverseProxy, is_gone
@@ -125,7 +126,16 @@ class Scripted(GraphQLClient):
         self.answers = answers
         self.asked: list[dict[str, object]] = []
 
-    async def _call(self, document: str, variables: dict[str, Any], what: str, op: str) -> Any:
+    async def _call(
+        self,
+        document: str,
+        variables: dict[str, Any],
+        what: str,
+        op: str,
+        partial: list[dict[str, Any]] | None = None,
+    ) -> Any:
+        if document == queries.ORGANIZATIONS:
+            return {"membership": []}
         self.asked.append(variables)
         return self.answers[op].pop(0)
 
@@ -140,8 +150,54 @@ async def test_a_server_that_always_says_has_more_is_not_followed_forever() -> N
     api = Scripted({"login": [page("a", "b"), page("c"), page("c"), page("c")]})
     services = await api.list_services()
     assert [s.address for s in services] == ["a", "b", "c"]  # each once
-    assert [v["from"] for v in api.asked] == [0, 2, 3]  # stopped at a page with nothing new
+    assert [v["from"] for v in api.asked] == [0, 2, 3]  # stopped at a page of no new device
     await api.aclose()
+
+
+async def test_paging_follows_has_more_past_devices_without_services() -> None:
+    """A page of devices without services brings no new service; the next page's
+    services are listed all the same (paging follows ``hasMore``)."""
+    bare = {"devices": {"hasMore": True, "items": [{"id": "d1", "services": []}]}}
+    api = Scripted({"login": [bare, page("s", more=False)]})
+    services = await api.list_services()
+    assert [s.address for s in services] == ["s"]
+    assert [v["from"] for v in api.asked] == [0, 1]
+    await api.aclose()
+
+
+async def test_services_of_organisations_are_listed_and_marked(world: World) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.add_organization("ORG-1", "Acme")
+        world.fake.add_organization("ORG-2", "Globex")
+        world.fake.add_service(FakeService("80:00:00:00:00:00:0e:01", "db", org="ORG-1"))
+        world.fake.add_service(FakeService("80:00:00:00:00:00:0e:02", "pi-ssh", org="ORG-2"))
+        world.fake.knobs.page_max = 1
+        async with client(world) as api:
+            services = await api.list_services()
+        accounts = {s.address: s.account for s in services}
+        assert accounts["80:00:00:00:00:00:0e:01"] == "Acme"
+        assert accounts["80:00:00:00:00:00:0e:02"] == "Globex"
+        assert accounts[SSH_ID] == ""
+        assert len(services) == len(world.fake.services)
+        # one call for the organisations; a page a device (page_max 1) of each account
+        assert len(world.fake.calls_to("gql_membership")) == 1
+        assert len(world.fake.calls_to("gql_devices")) == 3 + 1 + 1
+
+
+async def test_a_partial_answer_lists_the_rest_and_names_the_device(world: World) -> None:
+    err = io.StringIO()
+    with trio.fail_after(DEADLINE):
+        world.fake.knobs.broken_devices = ["pi-web"]
+        world.fake.add_organization("ORG-1", "Acme")
+        async with client(world, reporter=Reporter(err=err)) as api:
+            world.fake.fail_next("gql_devices", "pass", "errors:not a member")
+            services = await api.list_services()
+        assert {s.name for s in services} == {"pi-ssh", "pi-off"}
+        said = err.getvalue()
+        assert "did not give the services of device 'pi-web'" in said
+        assert "Could not load the services" in said
+        assert "organisation 'Acme' are not listed: " in said and "not a member" in said
+        assert "access key" not in said
 
 
 async def test_a_disconnect_that_says_false_means_the_connection_is_gone() -> None:

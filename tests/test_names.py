@@ -44,6 +44,16 @@ def test_an_ambiguous_name_lists_every_candidate_never_picks() -> None:
     assert "service ID" in message and "\n" not in message
 
 
+def test_a_name_in_two_accounts_is_ambiguous_and_names_both() -> None:
+    org = ServiceInfo("80:00:00:00:0e:00:00:01", "pi-ssh", "SSH", "active", account="Acme")
+    with pytest.raises(ServiceNameError) as info:
+        match_service("pi-ssh", [A, org])
+    message = str(info.value)
+    assert f"{A.address} (SSH, active);" in message
+    assert f"{org.address} (SSH, active, organisation Acme)" in message
+    assert filter_services([A, org, C], "acme") == [org]
+
+
 def test_no_match_lists_close_names_or_says_how_to_list() -> None:
     with pytest.raises(ServiceNameError, match="close names: pi-web, pi-ssh|close names: pi-ssh"):
         match_service("pi-sh", [A, C, D])

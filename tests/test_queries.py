@@ -13,8 +13,10 @@ from rittunnel.remoteit.protocol import PortProxy, ReverseProxy
 from rittunnel.remoteit.queries import (
     connect_variables,
     decode_graphql,
+    devices_variables,
     parse_connection,
     parse_devices,
+    parse_organizations,
 )
 
 
@@ -188,3 +190,46 @@ def test_auth_bodies_are_described_not_dumped() -> None:
     errors = {"errors": [{"message": "Invalid signature"}]}
     with pytest.raises(AuthError, match="refused the access key: Invalid signature$"):
         answer(errors, 401)
+
+
+def test_a_partial_device_list_is_the_rest_and_names_what_it_leaves_out() -> None:
+    """One device's ``services`` null with an error whose path points at it: the other
+    devices are the answer; the error is handed back, naming that device."""
+    items = [
+        {"id": "D1", "name": "pi", "services": None},
+        {"id": "D2", "name": None, "services": [{"id": "S2", "name": None, "title": None}]},
+    ]
+    body = {
+        "data": {"login": {"devices": {"hasMore": False, "items": items}}},
+        "errors": [{"message": "boom \x1b[2J", "path": ["login", "devices", "items", 0,
+                                                       "services"]}],
+    }  # fmt: skip
+    raw = json.dumps(body).encode()
+    partial: list[dict[str, Any]] = []
+    login = decode_graphql(200, "application/json", raw, "list", "login", partial=partial)
+    page = parse_devices(login, partial, "Acme")
+    assert [(s.address, s.name, s.type, s.account) for s in page.services] == [
+        ("S2", "", "", "Acme")
+    ]
+    assert page.device_ids == {"D1", "D2"}
+    assert page.missing == ("device 'pi' (D1): boom \\x1b[2J",)
+    with pytest.raises(ApiRefused):  # not asked to take partial answers: refused as before
+        decode_graphql(200, "application/json", raw, "list", "login")
+    # an error at the list itself is the answer's, partial or not
+    whole = {"data": {"login": {"devices": None}},
+             "errors": [{"message": "no", "path": ["login", "devices"]}]}  # fmt: skip
+    with pytest.raises(ApiRefused):
+        decode_graphql(200, "application/json", json.dumps(whole).encode(), "list", "login",
+                       partial=[])  # fmt: skip
+
+
+def test_organisations_of_the_membership() -> None:
+    login = {"membership": [
+        {"organization": {"id": "O1", "name": "Acme"}},
+        {"organization": {"id": "O2", "name": None}},
+        {"organization": None}, "junk",
+    ]}  # fmt: skip
+    assert parse_organizations(login) == [("O1", "Acme"), ("O2", "O2")]
+    with pytest.raises(ProtocolError, match="no membership"):
+        parse_organizations({"membership": None})
+    assert devices_variables(5, 10, "O1") == {"size": 10, "from": 5, "account": "O1"}

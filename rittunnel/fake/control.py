@@ -44,6 +44,8 @@ async def scripted(failure: str, endpoint: str) -> Answer | None:
     (a GraphQL ``delay``); raises :class:`~.httpd.Reset` for ``reset`` and after a
     ``hang``."""
     kind, _, arg = failure.partition(":")
+    if kind == "pass":
+        return None
     if endpoint.startswith("gql_"):
         answer = gql_scripted(kind, arg, endpoint)
         if answer is not None:

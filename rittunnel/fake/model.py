@@ -18,7 +18,8 @@ PUBLIC = "0.0.0.0"
 MFA_CODES = ("SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP")
 
 #: failures every endpoint takes (see ``FakeRemoteIt.fail_next``)
-GENERIC_FAILURES = ("html502", "http500", "reset", "hang", "delay")
+#: ("pass": answer normally, to script a later call)
+GENERIC_FAILURES = ("html502", "http500", "reset", "hang", "delay", "pass")
 #: failures of the REST endpoints ("login", "connect", "stop", "list"); ``http401``,
 #: ``http403`` and ``http429`` answer as remote.it's gateway does, not with REST's JSON
 REST_FAILURES = ("status_false", "huge", "http401", "http403", "http429", *GENERIC_FAILURES)

@@ -180,7 +180,8 @@ class FakeRemoteIt:
         and ``huge[:BYTES]`` (a body that large),
         GraphQL ones ``gql_connect``, ``gql_disconnect``, ``gql_devices`` take
         ``http429[:RETRY_AFTER]``, ``http401``, ``http403``, ``errors:MESSAGE``; both take
-        ``html502``, ``http500``, ``reset``, ``hang[:S]``, ``delay:S``. Raises ValueError
+        ``html502``, ``http500``, ``reset``, ``hang[:S]``, ``delay:S``, ``pass`` (answers
+        normally: scripts a later call). Raises ValueError
         for a failure the endpoint does not know."""
         self._knobs.fail_next(endpoint, *failures)
 

@@ -20,6 +20,7 @@ from ..errors import ApiRefused, ApiUnavailable, AuthError, ConnectionGone, Cred
 from ..profiles import Mode, ProxyKind
 from ..report import Reporter
 from ..settings import API_TIMEOUT
+from ..text import shown
 from . import queries
 from .credentials import Credentials
 from .protocol import Connection, ServiceInfo
@@ -89,26 +90,68 @@ class GraphQLClient(Session):
             )
 
     async def list_services(self) -> list[ServiceInfo]:
-        """Every page, each service once: paging stops at the last page, at an empty one,
-        or at a page that brings nothing new (a server that always says ``hasMore``)."""
+        """The services of the user's own devices, then of each organisation's the user
+        is a member of (marked with its name), each service once. An organisation whose
+        devices are refused is said and left out; so is a device whose services a
+        partial answer leaves out (the access key is not blamed for either)."""
         services: dict[str, ServiceInfo] = {}
+        for service in await self._devices(None, ""):
+            services.setdefault(service.address, service)
+        try:
+            login = await self._call(queries.ORGANIZATIONS, {}, "organisation list", "login")
+            organizations = queries.parse_organizations(login)
+        except ApiRefused as exc:
+            self._warn(f"{exc}; only this account's own devices are listed")
+            organizations = []
+        for org_id, name in organizations:
+            try:
+                found = await self._devices(org_id, name)
+            except ApiRefused as exc:
+                self._warn(f"the devices of organisation {shown(name)} are not listed: {exc}")
+                continue
+            for service in found:
+                services.setdefault(service.address, service)
+        return list(services.values())
+
+    async def _devices(self, account: str | None, name: str) -> list[ServiceInfo]:
+        """Every page of one account's devices (``account`` None: the user's own), as
+        long as remote.it says ``hasMore``; paging stops too at an empty page or one that
+        brings no device not seen (a server that repeats itself)."""
+        document = queries.DEVICES if account is None else queries.ACCOUNT_DEVICES
+        whose = "device list" if account is None else f"device list of {shown(name)}"
+        services: list[ServiceInfo] = []
+        seen: set[str] = set()
         start = 0
         for _ in range(MAX_PAGES):
-            variables = queries.devices_variables(start, self.page_size)
-            page = queries.parse_devices(
-                await self._call(queries.DEVICES, variables, "device list", "login")
-            )
-            new = {s.address: s for s in page.services if s.address not in services}
-            services.update(new)
+            variables = queries.devices_variables(start, self.page_size, account)
+            partial: list[dict[str, Any]] = []
+            login = await self._call(document, variables, whose, "login", partial)
+            if account is not None:
+                login = login.get("account") if isinstance(login, dict) else None
+            page = queries.parse_devices(login, partial, name)
+            for missing in page.missing:
+                self._warn(f"{whose}: remote.it did not give the services of {missing}")
+            services.extend(page.services)
             start += page.count
-            if not page.has_more or page.count == 0 or not new:
+            repeated = bool(page.device_ids) and page.device_ids <= seen
+            if not page.has_more or page.count == 0 or repeated:
                 break
-        return list(services.values())
+            seen |= page.device_ids
+        return services
+
+    def _warn(self, message: str) -> None:
+        if self._reporter is not None:
+            self._reporter.warn(message)
 
     # -- plumbing ----------------------------------------------------------------------
 
     async def _call(
-        self, document: str, variables: dict[str, Any], what: str, operation: str
+        self,
+        document: str,
+        variables: dict[str, Any],
+        what: str,
+        operation: str,
+        partial: list[dict[str, Any]] | None = None,
     ) -> Any:
         body = {"query": document, "variables": variables}
         throttle = Throttle()
@@ -122,6 +165,7 @@ class GraphQLClient(Session):
                     what,
                     operation,
                     retry_after=response.headers.get("retry-after"),
+                    partial=partial,
                 )
             except AuthError as exc:
                 raise AuthError(

@@ -1,7 +1,8 @@
 """The remote.it GraphQL API (``/graphql/v1``) as data: documents and variables in,
 parsed results out. No I/O (the client is :mod:`rittunnel.remoteit.graphql`).
 
-What it speaks (``docs/remoteit-api.md#graphql``):
+What it speaks (``docs/remoteit-api.md#graphql``; the schema: ``#graphql-schema``, which
+every document here is validated against by ``tests/test_schema_conformance.py``):
 
 * ``connect(serviceId, hostIP, type)`` → ``Connection { id host port reverseProxy url
   timeout }``: a port proxy has ``host`` and ``port``; a reverse proxy has
@@ -11,9 +12,15 @@ What it speaks (``docs/remoteit-api.md#graphql``):
   that ID (it exists at remote.it and must be stopped);
 * ``disconnect(connectionId, serviceId)`` → ``true``;
 * ``login { devices(size, from) { total hasMore items { … services { id name state
-  title } } } }``, paged with ``from`` while ``hasMore`` (``size`` at most 1000). The
-  service's ``title`` is its type, like REST's ``servicetitle``, as remote.it's desktop
-  reads it;
+  title } } } }``, paged with ``from`` while ``hasMore`` (``size`` at most 1000); the
+  user's own devices. ``Service.title`` is its type, like REST's ``servicetitle``, as
+  remote.it's desktop reads it; names and titles may be null;
+* organisations (``#organisations``): ``login { membership { organization { id name }
+  } }``, then each one's devices as ``login { account(id:) { devices(size, from) { … }
+  } }``;
+* a partial answer (``#graphql-paging``): a device's ``services`` null with an
+  ``errors`` entry whose ``path`` points at it (``[…, "items", 3, "services"]``): the
+  rest is good;
 * errors: HTTP 200 with ``errors`` and a null result for refusals (an offline device's
   message says "inactive"), HTTP 401/403 (a plain-text body) for auth, HTTP 429 for
   throttling (``Retry-After``), HTTP 400 for a document the server does not accept.
@@ -66,6 +73,26 @@ DEVICES = """query Devices($size: Int, $from: Int) {
   }
 }"""
 
+ORGANIZATIONS = """query Organizations {
+  login {
+    membership { organization { id name } }
+  }
+}"""
+
+ACCOUNT_DEVICES = """query AccountDevices($account: String, $size: Int, $from: Int) {
+  login {
+    account(id: $account) {
+      devices(size: $size, from: $from) {
+        total hasMore
+        items { id name state services { id name state title } }
+      }
+    }
+  }
+}"""
+
+#: every document rittunnel sends (checked against the schema by a test)
+DOCUMENTS = (CONNECT, DISCONNECT, DEVICES, ORGANIZATIONS, ACCOUNT_DEVICES)
+
 _PROXY_TYPES: dict[ProxyKind, str] = {
     "auto": "AUTO_PROXY",
     "port": "PORT_PROXY",
@@ -94,8 +121,14 @@ def disconnect_variables(service: str, connection_id: str) -> dict[str, Any]:
     return {"connectionId": connection_id, "serviceId": service}
 
 
-def devices_variables(start: int, size: int = PAGE_SIZE) -> dict[str, Any]:
-    return {"size": size, "from": start}
+def devices_variables(
+    start: int, size: int = PAGE_SIZE, account: str | None = None
+) -> dict[str, Any]:
+    """Variables for :data:`DEVICES`, or with ``account`` :data:`ACCOUNT_DEVICES`."""
+    variables: dict[str, Any] = {"size": size, "from": start}
+    if account is not None:
+        variables["account"] = account
+    return variables
 
 
 def decode_graphql(
@@ -106,8 +139,13 @@ def decode_graphql(
     operation: str,
     *,
     retry_after: str | None = None,
+    partial: list[dict[str, Any]] | None = None,
 ) -> Any:
     """Check one GraphQL answer and return ``data[operation]``.
+
+    ``partial``: errors whose ``path`` points inside an item of a list that is there
+    (a device's ``services``) leave the rest of the answer good: they are added to this
+    list instead of raised.
 
     Raises :class:`AuthError` (401/403), :class:`ApiUnavailable` (429 with
     ``retry_after``, 5xx, HTML, not JSON), :class:`ProtocolError` (400: the server does not
@@ -148,6 +186,11 @@ def decode_graphql(
         raise ProtocolError(f"{what}: the remote.it GraphQL API rejected the request: {said}")
     result = data.get("data")
     value = result.get(operation) if isinstance(result, dict) else None
+    if partial is not None and value is not None and errors:
+        inside = [e for e in errors if _inside_an_item(result, e)]
+        if len(inside) == len(errors):
+            partial.extend(inside)
+            return value
     if messages and (value is None or _null_on_a_path(result, errors or [])):
         error: ApiError = refusal(what, "; ".join(m for m in messages if m))
         raise error
@@ -173,6 +216,23 @@ def _null_on_a_path(result: Any, errors: list[Any]) -> bool:
                 node = None
             if node is None:
                 return True
+    return False
+
+
+def _inside_an_item(result: Any, error: Any) -> bool:
+    """Whether ``error``'s ``path`` goes below an item of a list that is in ``result``
+    (``login.devices.items[3].services``): the error is that item's, not the answer's."""
+    path = error.get("path") if isinstance(error, dict) else None
+    if not isinstance(path, list):
+        return False
+    node = result
+    for i, step in enumerate(path):
+        if isinstance(node, list) and isinstance(step, int) and not isinstance(step, bool):
+            item = node[step] if 0 <= step < len(node) else None
+            return isinstance(item, dict) and i + 1 < len(path)
+        node = node.get(step) if isinstance(node, dict) and isinstance(step, str) else None
+        if node is None:
+            return False
     return False
 
 
@@ -228,20 +288,69 @@ class DevicesPage:
     #: devices on this page (the next page starts after them)
     count: int
     has_more: bool
+    #: the IDs of the devices on this page (a server that repeats a page is not followed)
+    device_ids: frozenset[str] = frozenset()
+    #: devices whose services remote.it did not give (a partial answer): what to say
+    missing: tuple[str, ...] = ()
 
 
-def parse_devices(value: Any) -> DevicesPage:
-    """``data.login`` of :data:`DEVICES`: the services of one page of devices."""
+def parse_devices(
+    value: Any,
+    errors: list[dict[str, Any]] | None = None,
+    account: str = "",
+) -> DevicesPage:
+    """``data.login`` of :data:`DEVICES` (or its ``account`` of :data:`ACCOUNT_DEVICES`):
+    the services of one page of devices. ``errors``: the partial errors of the answer
+    (see :func:`decode_graphql`), each naming the device it leaves out; ``account``: the
+    organisation's name the services are marked with."""
     devices = value.get("devices") if isinstance(value, dict) else None
     items = devices.get("items") if isinstance(devices, dict) else None
     if not isinstance(devices, dict) or not isinstance(items, list):
         raise ProtocolError("device list: the GraphQL answer has no devices.items")
     services = []
+    ids = set()
     for device in items:
-        if not isinstance(device, dict) or not isinstance(device.get("services"), list):
+        if not isinstance(device, dict):
+            continue
+        if device.get("id") is not None:
+            ids.add(str(device["id"]))
+        if not isinstance(device.get("services"), list):
             continue
         for item in device["services"]:
             service = service_info(item, "id", "name", "title", "state")
             if service is not None:
-                services.append(dataclasses.replace(service, state=service.state.lower()))
-    return DevicesPage(services, len(items), devices.get("hasMore") is True)
+                services.append(
+                    dataclasses.replace(service, state=service.state.lower(), account=account)
+                )
+    missing = tuple(_missing(items, error) for error in errors or [])
+    return DevicesPage(
+        services, len(items), devices.get("hasMore") is True, frozenset(ids), missing
+    )
+
+
+def _missing(items: list[Any], error: dict[str, Any]) -> str:
+    """What a partial error leaves out: ``device 'pi' (80:…): MESSAGE``."""
+    path = error.get("path") or []
+    index = next((s for s in path if isinstance(s, int) and not isinstance(s, bool)), None)
+    device = items[index] if index is not None and 0 <= index < len(items) else None
+    said = printable(str(error.get("message") or "no reason given"), REASON_SHOWN)
+    if not isinstance(device, dict):
+        return f"a device: {said}"
+    name, cid = device.get("name"), device.get("id")
+    who = shown(name) if name else "unnamed"
+    return f"device {who} ({printable(str(cid))}): {said}" if cid else f"device {who}: {said}"
+
+
+def parse_organizations(value: Any) -> list[tuple[str, str]]:
+    """``data.login`` of :data:`ORGANIZATIONS`: each organisation's (ID, name); one
+    without an ID is left out, one without a name is named by its ID."""
+    membership = value.get("membership") if isinstance(value, dict) else None
+    if not isinstance(membership, list):
+        raise ProtocolError("organisation list: the GraphQL answer has no membership")
+    out = []
+    for member in membership:
+        org = member.get("organization") if isinstance(member, dict) else None
+        oid = org.get("id") if isinstance(org, dict) else None
+        if isinstance(org, dict) and isinstance(oid, str | int) and not isinstance(oid, bool):
+            out.append((str(oid), str(org.get("name") or oid)))
+    return out

@@ -12,14 +12,24 @@ this package.
   connection the fake no longer has (expired, idle-dropped, killed, stopped), as
   remote.it answers;
 * ``query { login { id email devices(size = 100, from = 0) { total hasMore items { id
-  name state services { id name state title } } } } }``, ``size`` at most 1000, a page
-  at most ``page_max`` devices whatever ``size`` asks (``hasMore`` then true);
+  name state services { id name state title } } } } }``: the user's own devices,
+  ``size`` at most 1000, a page at most ``page_max`` devices whatever ``size`` asks
+  (``hasMore`` then true); an empty name or type is answered as null (nullable there);
+* organisations (:meth:`~rittunnel.fake.server.FakeRemoteIt.add_organization`):
+  ``login { membership { organization { id name account { id } } } }`` and ``login {
+  account(id) { id devices(…) { … } } }`` (no ``id``: the user's own account; one the
+  user is no member of: refused);
+* a device named in the knob ``broken_devices`` answers its ``services`` as null with an
+  ``errors`` entry whose ``path`` points at it (a partial answer);
 * only the fields asked for are answered; a field, argument or variable type the schema
   does not have is HTTP 400 ``{"errors": [{"message": "Cannot query field …"}]}``;
 * refusals (unknown service, inactive device, ``size`` > 1000) are
   HTTP 200 with the field null and ``errors: [{"message", "path"}]``.
 
-Inferences: a GraphQL connect does not replace an open proxy (``gql_connect_replaces``);
+The schema is ``docs/remoteit-api.md``'s ("GraphQL schema"). Inferences: a GraphQL
+connect does not replace an open proxy (``gql_connect_replaces``: unknown for the real
+API, see the doc); how an organisation's devices and the user's overlap (they do not
+here); the refusal text of an unknown account;
 ``Service.title`` is the service type ("SSH", as REST's ``servicetitle``); a port
 proxy's ``url`` is ``http://127.0.0.1:PORT`` (as REST's ``proxy``); a device's ``state``
 is "active" when one of its services is; a device's ID; ``REVERSE_PROXY`` for a non-web
@@ -37,7 +47,7 @@ from typing import Any
 
 from ..answers import Answer, json_answer, text
 from ..backend import Backend
-from ..model import LATCH, FakeProxy, FakeService
+from ..model import LATCH, FakeProxy, FakeService, devices_of
 from .executor import FieldError, execute
 from .parser import GraphQLError, choose, parse
 from .validator import prepare
@@ -50,7 +60,8 @@ DEFAULT_SIZE = 100
 
 def endpoint_of(body: Mapping[str, Any]) -> str:
     """The name a GraphQL call is recorded and scripted under: ``gql_connect``,
-    ``gql_disconnect``, ``gql_devices``; ``graphql`` for anything else."""
+    ``gql_disconnect``, ``gql_devices`` (a page of the user's or an organisation's
+    devices), ``gql_membership``; ``graphql`` for anything else."""
     query = body.get("query")
     try:
         op = choose(parse(query), body.get("operationName")) if isinstance(query, str) else None
@@ -61,9 +72,11 @@ def endpoint_of(body: Mapping[str, Any]) -> str:
     first = op.selections[0]
     if op.kind == "mutation" and first.name in ("connect", "disconnect"):
         return f"gql_{first.name}"
-    asks_devices = any(sub.name == "devices" for sub in first.selections or [])
-    if op.kind == "query" and first.name == "login" and asks_devices:
+    asked = {sub.name for sub in first.selections or []}
+    if op.kind == "query" and first.name == "login" and asked & {"devices", "account"}:
         return "gql_devices"
+    if op.kind == "query" and first.name == "login" and "membership" in asked:
+        return "gql_membership"
     return "graphql"
 
 
@@ -71,6 +84,8 @@ def _refusal(endpoint: str, message: str) -> dict[str, Any]:
     if endpoint == "gql_devices":
         data: dict[str, Any] = {"login": {"devices": None}}
         path: list[str | int] = ["login", "devices"]
+    elif endpoint == "gql_membership":
+        data, path = {"login": {"membership": None}}, ["login", "membership"]
     else:
         op = endpoint.removeprefix("gql_")
         data, path = {op: None}, [op]
@@ -109,15 +124,23 @@ def connection(proxy: FakeProxy) -> dict[str, Any]:
     }
 
 
-def _device(members: list[FakeService]) -> dict[str, Any]:
+def _device(members: list[FakeService], broken: bool) -> dict[str, Any]:
+    """A device; ``broken``: its ``services`` fail (a partial answer)."""
     first = members[0]
+    services: Any = [
+        {"id": s.address, "name": s.name or None, "state": s.state, "title": s.type or None}
+        for s in members
+    ]
+    if broken:
+
+        def services(args: dict[str, Any]) -> Any:
+            raise FieldError(f"Could not load the services of device {first.device_id}")
+
     return {
         "id": first.device_id,
-        "name": first.device_name,
+        "name": first.device_name or None,
         "state": "active" if any(s.state == "active" for s in members) else "inactive",
-        "services": [
-            {"id": s.address, "name": s.name, "state": s.state, "title": s.type} for s in members
-        ],
+        "services": services,
     }
 
 
@@ -181,12 +204,34 @@ class GraphQLApi:
 
     async def login(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
-            "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, self.backend.username)),
-            "email": self.backend.username,
-            "devices": self.devices,
+            **self._account(None),
+            "membership": [
+                {"organization": {"id": org.id, "name": org.name, "account": self._account(org.id)}}
+                for org in self.backend.organizations()
+            ],
+            "account": self.account,
         }
 
-    def devices(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _account(self, org: str | None) -> dict[str, Any]:
+        """The user's own account (``org`` None) or an organisation's."""
+        user = str(uuid.uuid5(uuid.NAMESPACE_DNS, self.backend.username))
+        return {
+            "id": org or user,
+            "email": self.backend.username if org is None else None,
+            "devices": lambda args: self.devices(args, org),
+        }
+
+    def account(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``login.account(id)``: no ``id`` (or the user's): the user's own."""
+        wanted = args.get("id")
+        own = self._account(None)
+        if wanted is None or wanted == own["id"]:
+            return own
+        if not any(org.id == wanted for org in self.backend.organizations()):
+            raise FieldError(f"Account not found or not accessible: {wanted}")
+        return self._account(wanted)
+
+    def devices(self, args: dict[str, Any], org: str | None = None) -> dict[str, Any]:
         size = args.get("size")
         size = DEFAULT_SIZE if size is None else size
         start = args.get("from") or 0
@@ -194,9 +239,10 @@ class GraphQLApi:
             raise FieldError(f"size must be at most {MAX_SIZE}")
         if size < 0 or start < 0:
             raise FieldError("size and from must not be negative")
-        groups: dict[str, list[FakeService]] = {}
-        for service in self.backend.list_services():
-            groups.setdefault(service.device_key, []).append(service)
-        devices = [_device(members) for members in groups.values()]
+        broken = self.backend.knobs.broken_devices
+        devices = [
+            _device(members, members[0].device_name in broken)
+            for members in devices_of(self.backend.list_services(org))
+        ]
         page = devices[start : start + min(size, self.backend.knobs.page_max)]
         return {"total": len(devices), "hasMore": start + len(page) < len(devices), "items": page}

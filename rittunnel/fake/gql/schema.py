@@ -1,4 +1,8 @@
-"""The part of remote.it's GraphQL schema the fake models, and what fits its types."""
+"""The part of remote.it's GraphQL schema the fake models, and what fits its types.
+
+It is the schema of ``docs/remoteit-api.md`` ("GraphQL schema"), field for field
+(``tests/test_schema_conformance.py`` compares them): names, types, arguments and
+nullability; where that schema is our inference, the doc says so."""
 
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ def _fields(**types: str) -> dict[str, FieldDef]:
     return {name: FieldDef(type_) for name, type_ in types.items()}
 
 
+#: ``devices(from: Int = 0, size: Int = 100)``
+_PAGING = {"from": Arg("Int", has_default=True), "size": Arg("Int", has_default=True)}
+
 #: the part of remote.it's schema the fake models: type -> field -> definition
 SCHEMA: dict[str, dict[str, FieldDef]] = {
     "Query": {"login": FieldDef("User")},
@@ -43,12 +50,19 @@ SCHEMA: dict[str, dict[str, FieldDef]] = {
         ),
     },
     "User": {
-        **_fields(id="ID!", email="String!"),
-        "devices": FieldDef("DeviceList", {"size": Arg("Int"), "from": Arg("Int")}),
+        **_fields(id="ID!", email="String!", membership="[Membership!]!"),
+        "devices": FieldDef("PaginatedDeviceResponse!", _PAGING),
+        "account": FieldDef("Account", {"id": Arg("String")}),
     },
-    "DeviceList": _fields(total="Int!", hasMore="Boolean!", items="[Device!]!"),
-    "Device": _fields(id="ID!", name="String!", state="String!", services="[Service!]!"),
-    "Service": _fields(id="ID!", name="String!", state="String!", title="String!"),
+    "Account": {
+        **_fields(id="ID!", email="String"),
+        "devices": FieldDef("PaginatedDeviceResponse!", _PAGING),
+    },
+    "Membership": _fields(organization="Organization!"),
+    "Organization": _fields(id="ID!", name="String", account="Account!"),
+    "PaginatedDeviceResponse": _fields(total="Int!", hasMore="Boolean!", items="[Device!]!"),
+    "Device": _fields(id="ID!", name="String", state="String!", services="[Service!]"),
+    "Service": _fields(id="ID!", name="String", state="String!", title="String"),
     "Connection": _fields(
         id="ID!",
         host="String!",
