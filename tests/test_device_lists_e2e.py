@@ -1,6 +1,7 @@
 """Device lists as remote.it sends them, end to end (the real CLI against the fake on
 127.0.0.1): REST's device entries beside services, GraphQL's pages, organisations and
-partial answers (see docs/remoteit-api.md)."""
+partial answers (docs/remoteit-api.md#rest-list-devices, #organisations,
+#graphql-paging)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ this package.
 * refusals (unknown service, inactive device, ``size`` > 1000) are
   HTTP 200 with the field null and ``errors: [{"message", "path"}]``.
 
-The schema is ``docs/remoteit-api.md``'s ("GraphQL schema"). Inferences: a GraphQL
+The schema is ``docs/remoteit-api.md#graphql-schema``. Inferences: a GraphQL
 connect does not replace an open proxy (``gql_connect_replaces``: unknown for the real
 API, see the doc); how an organisation's devices and the user's overlap (they do not
 here); the refusal text of an unknown account;

@@ -1,6 +1,6 @@
 """The part of remote.it's GraphQL schema the fake models, and what fits its types.
 
-It is the schema of ``docs/remoteit-api.md`` ("GraphQL schema"), field for field
+It is the schema of ``docs/remoteit-api.md#graphql-schema``, field for field
 (``tests/test_schema_conformance.py`` compares them): names, types, arguments and
 nullability; where that schema is our inference, the doc says so."""
 
