@@ -461,6 +461,8 @@ class MemoryApi:
     """Answers connect/stop from memory; ``failures`` are raised by the next connects."""
 
     host = "memory"
+    #: as GraphQL when set: a connect may replace the earlier proxy without saying so
+    replacement_unknown = False
 
     def __init__(self, expires_in: float = 100.0, latency: float = 1.0) -> None:
         self.expires_in = expires_in

@@ -417,3 +417,62 @@ async def test_the_idle_policy_overtaking_a_renewal_stops_it_too(autojump_clock:
         await trio.sleep(30)
         assert api.connects == 2  # and no renewal for an unused tunnel
         nursery.cancel_scope.cancel()
+
+
+async def test_over_graphql_a_connect_that_cuts_live_connections_is_said_once(
+    autojump_clock: Any,
+) -> None:
+    """A renewal with a connection open through the current proxy (it waited as long as
+    the plan allows); the connection ends right after the connect, as when remote.it
+    replaced the proxy: said once, naming the proxy. A later renewal, cut too, is not
+    said again."""
+    api = MemoryApi(expires_in=100, latency=1.0)
+    api.replacement_unknown = True
+    err = io.StringIO()
+    up = served(api, err=err)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        for generation in (1, 2):
+            lease = await up.keeper.acquire(trio.current_time() + 30)
+            while api.connects == generation:  # held through the renewal
+                await trio.sleep(0.1)
+            await trio.sleep(0.5)
+            await up.keeper.release(lease)  # cut right after the connect
+        nursery.cancel_scope.cancel()
+    said = [line for line in err.getvalue().splitlines() if "previous proxy" in line]
+    assert len(said) == 1, err.getvalue()
+    assert "h:1 ended as the next proxy was made" in said[0]
+    assert "GraphQL connect" in said[0]
+    # the renewal with a live connection came late (about 100 - 5 - lead), not at half
+    assert api.connect_times[1] - api.connect_times[0] > 90
+
+
+async def test_over_graphql_a_connection_ending_later_is_no_cut(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=100, latency=1.0)
+    api.replacement_unknown = True
+    err = io.StringIO()
+    up = served(api, err=err)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        lease = await up.keeper.acquire(trio.current_time() + 30)
+        while api.connects == 1:
+            await trio.sleep(0.1)
+        await trio.sleep(10)  # ended on its own time
+        await up.keeper.release(lease)
+        nursery.cancel_scope.cancel()
+    assert "previous proxy" not in err.getvalue()
+
+
+async def test_over_graphql_an_idle_moment_after_half_life_renews(autojump_clock: Any) -> None:
+    api = MemoryApi(expires_in=100, latency=1.0)
+    api.replacement_unknown = True
+    up = served(api)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(up.serve)
+        lease = await up.keeper.acquire(trio.current_time() + 30)
+        await trio.sleep(60)  # past half its lifetime, in use: no renewal yet
+        assert api.connects == 1
+        await up.keeper.release(lease)  # no live connection: renewing cuts nobody
+        await trio.sleep(5)
+        assert api.connects == 2
+        nursery.cancel_scope.cancel()

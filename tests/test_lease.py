@@ -12,6 +12,7 @@ from rittunnel.tunnel.lease import (
     Plan,
     Use,
     backoff_delays,
+    cut_by_connect,
     is_dropped,
     is_expired,
     lease_from,
@@ -87,6 +88,35 @@ def test_a_tunnel_in_use_renews_at_renewal_time() -> None:
     busy = Use(users=1, idle_since=None, last_used=10.0)
     assert plan(one, busy, now=50.0, warm=False, lead=3.0) == Plan(wake_at=100 - 5 - 3)
     assert plan(one, busy, now=92.0, warm=False, lead=3.0) == Plan(make=True, why="renewal")
+
+
+def test_when_a_connect_may_replace_renewal_waits_for_no_live_connection() -> None:
+    """GraphQL: a renewal's connect may cut the proxy it renews. With a connection open
+    it waits for the usual (late) renewal time; from half the lifetime on, a moment
+    without connections renews at once."""
+    one = lease(expires_in=100, idle=900)
+    busy = Use(users=2, idle_since=None, last_used=60.0)
+    quiet = Use(users=0, idle_since=59.0, last_used=59.0)
+
+    def gql(use: Use, now: float) -> Plan:
+        return plan(one, use, now=now, warm=False, lead=3.0, replace_unknown=True)
+
+    assert gql(busy, 60.0) == Plan(wake_at=92.0)
+    assert gql(quiet, 60.0) == Plan(make=True, why="renewal")
+    assert gql(quiet, 40.0) == Plan(wake_at=50.0)
+    assert gql(busy, 92.0) == Plan(make=True, why="renewal")
+    # REST says when it replaced one (and is told not to): no earlier renewal
+    assert plan(one, quiet, now=60.0, warm=False, lead=3.0) == Plan(wake_at=92.0)
+    # a tunnel nobody used lately is not renewed at all
+    lapsed = Use(users=0, idle_since=0.0, last_used=None)
+    assert not gql(lapsed, 60.0).make
+
+
+def test_a_cut_is_every_live_connection_ending_around_the_connect() -> None:
+    assert cut_by_connect(2, 2, 0.5) and cut_by_connect(1, 1, None)
+    assert not cut_by_connect(2, 1, 0.5)  # one of two: a coincidence
+    assert not cut_by_connect(1, 1, 30.0)  # long after: ended on its own time
+    assert not cut_by_connect(0, 0, 0.0)
 
 
 def test_a_tunnel_used_within_the_idle_window_renews_too() -> None:

@@ -21,6 +21,13 @@ class ApiClient(Protocol):
         """The API's host, for messages."""
         ...
 
+    @property
+    def replacement_unknown(self) -> bool:
+        """Whether a connect may replace the service's earlier proxy without saying so
+        (GraphQL: ``docs/remoteit-api.md#graphql-replacement``; REST sends
+        ``concurrent`` and says when it replaced one)."""
+        ...
+
     async def connect(
         self, service: str, mode: Mode, hostip: str | None, proxy: ProxyKind = "auto"
     ) -> Connection:

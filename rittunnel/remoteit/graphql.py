@@ -34,6 +34,9 @@ MAX_PAGES = 1000
 class GraphQLClient(Session):
     """A session with remote.it's GraphQL API, signed with ``credentials.access_key``."""
 
+    #: a connect may replace the service's earlier proxy without saying so
+    replacement_unknown = True
+
     def __init__(
         self,
         url: str,

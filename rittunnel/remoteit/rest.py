@@ -39,6 +39,9 @@ class RestClient(Session):
     said without one). ``url_setting`` names where the user sets ``url``, for hints.
     """
 
+    #: a connect may replace the service's earlier proxy without saying so
+    replacement_unknown = False
+
     def __init__(
         self,
         base_url: str,

@@ -7,7 +7,8 @@ many clients wait), retries transient API failures (when and how long to wait:
 stops every proxy it made: a replaced one as soon as no relayed connection uses it any
 more (or when it expires), the rest at exit. While the tunnel runs,
 :meth:`ProxyKeeper.maintain` keeps clients from waiting for remote.it (see
-:func:`~rittunnel.tunnel.lease.plan`): it renews a proxy in use before it expires, retires
+:func:`~rittunnel.tunnel.lease.plan`): it renews a proxy in use before it expires (over
+GraphQL while it has no live connection if it can; :mod:`.cuts`), retires
 one remote.it has dropped for idleness before a client is sent into it, and with
 ``warm: true`` makes the next one before an idle proxy is dropped, while the idle one
 still serves. :class:`~rittunnel.tunnel.upstream.Upstream` puts a keeper to use.
@@ -28,6 +29,7 @@ from ..remoteit.client import ApiClient
 from ..remoteit.protocol import Connection
 from ..report import Reporter
 from ..settings import STOP_TIMEOUT
+from .cuts import CutWatch
 from .lease import (
     REFUSAL_PAUSE,
     Lease,
@@ -114,6 +116,8 @@ class ProxyKeeper:
         #: how many times :meth:`drop` was called (a background creation it overtook
         #: is dropped too)
         self._drops = 0
+        self._replace_unknown = api.replacement_unknown  # GraphQL: see .cuts
+        self._cuts = CutWatch()
 
     @property
     def open_ids(self) -> list[str]:
@@ -185,6 +189,8 @@ class ProxyKeeper:
         held = self.proxies.get(lease.connection_id)
         if held is not None:
             held.users -= 1
+            if (cut := self._cuts.ended(lease.connection_id, now)) is not None:
+                self.reporter.warn(f"{self.profile.name}: {cut}")
             if held.users <= 0:
                 held.users = 0
                 held.idle_since = now
@@ -236,7 +242,14 @@ class ProxyKeeper:
         started = trio.current_time()
         try:
             say = self.reporter.debug if background else None
-            conn = await self._connect_retrying(deadline, say, waited=not background)
+            if self._replace_unknown and self.current is not None:  # may cut its users
+                held = self.proxies.get(self.current.connection_id)
+                self._cuts.connecting(self.current, 0 if held is None else held.users)
+            conn: Connection | None = None
+            try:
+                conn = await self._connect_retrying(deadline, say, waited=not background)
+            finally:
+                self._cuts.answered(trio.current_time(), made=conn is not None)
             if conn.replaced is not None:
                 self.reporter.warn(
                     f"{self.profile.name}: remote.it replaced an earlier proxy of this service "
@@ -316,6 +329,7 @@ class ProxyKeeper:
                 now=now,
                 warm=self.profile.warm,
                 lead=renewal_lead(self._connect_times),
+                replace_unknown=self._replace_unknown,
             )
             if step.retire and lease is not None:
                 self._say_retired(step.why, lease, step.make)

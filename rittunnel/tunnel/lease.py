@@ -17,6 +17,11 @@ uses it, what a tunnel does next so that no client waits for remote.it when it n
 * with ``warm``, make the next proxy ``lead`` before an idle proxy would be dropped (not
   before half its idle window), as a renewal: the idle one serves meanwhile, so no client
   ever waits.
+* with ``replace_unknown`` (GraphQL, whose connect may replace the service's earlier
+  proxy without saying so: ``docs/remoteit-api.md#graphql-replacement``), renew while
+  the proxy has no live connection when it can (from half its lifetime on), else as late
+  as above; :func:`cut_by_connect` tells when a connect seems to have cut the previous
+  proxy's live connections.
 
 :func:`retry_delay` decides whether a failed connect is tried again and after how long
 (the backoff step, remote.it's ``Retry-After``, the caller's deadline);
@@ -41,6 +46,9 @@ IDLE_WINDOW = 900.0
 RENEW_LEAD_FACTOR = 2.0
 #: …plus this many seconds
 RENEW_SLACK = 1.0
+#: connections through the previous proxy that all end this many seconds after a
+#: connect answered (or while it was under way) were cut by it
+CUT_WINDOW = 2.0
 #: seconds before asking for another proxy after one refused at once (doubling)
 REFUSAL_PAUSE = 0.5
 REFUSAL_PAUSE_MAX = 30.0
@@ -149,7 +157,15 @@ def used_recently(lease: Lease, use: Use, now: float) -> bool:
     return use.last_used is not None and now - use.last_used < lease.idle_window
 
 
-def plan(lease: Lease | None, use: Use, *, now: float, warm: bool, lead: float) -> Plan:
+def plan(
+    lease: Lease | None,
+    use: Use,
+    *,
+    now: float,
+    warm: bool,
+    lead: float,
+    replace_unknown: bool = False,
+) -> Plan:
     """The next step for a tunnel's current proxy ``lease`` (None: it has none).
 
     A proxy dropped for idleness, or past :func:`usable_until`, is retired; a new one is
@@ -158,7 +174,12 @@ def plan(lease: Lease | None, use: Use, *, now: float, warm: bool, lead: float) 
     recently (or ``warm``) is renewed: the new one is made while it still serves; with
     ``warm``, so is an idle one from ``lead`` before it would be dropped. Otherwise: look
     again at the next of those times (an unwanted proxy becomes wanted only through a
-    change of use, which the caller wakes up for)."""
+    change of use, which the caller wakes up for).
+
+    ``replace_unknown``: a connect may cut the live connections of the proxy it renews,
+    so a renewal happens from half the lifetime on as soon as the proxy has none (the
+    caller wakes up when the last one ends), and with connections open only from
+    :func:`renew_at` on."""
     if lease is None:
         return Plan(make=True, why="warm") if warm else Plan()
     drop = math.inf
@@ -177,7 +198,23 @@ def plan(lease: Lease | None, use: Use, *, now: float, warm: bool, lead: float) 
     if now >= renew and wanted:
         return Plan(make=True, why="renewal")
     wake = until if now >= renew else min(renew, until)
+    lifetime = lease.lifetime
+    if replace_unknown and wanted and use.users == 0 and lifetime is not None:
+        quiet = lease.created_at + lifetime / 2  # renewing now cuts nobody
+        if now >= quiet:
+            return Plan(make=True, why="renewal")
+        wake = min(wake, quiet)
     return Plan(wake_at=min(wake, drop))
+
+
+def cut_by_connect(live: int, ended: int, since_answer: float | None) -> bool:
+    """Whether a connect seems to have cut the previous proxy's connections: ``live``
+    were open through it when the connect was asked, ``ended`` of them have ended since,
+    the last ``since_answer`` seconds after the connect answered (None: before it did).
+    All of them ending within :data:`CUT_WINDOW` is no coincidence."""
+    if live <= 0 or ended < live:
+        return False
+    return since_answer is None or since_answer <= CUT_WINDOW
 
 
 def backoff_delays(
