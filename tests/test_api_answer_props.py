@@ -16,9 +16,9 @@ from rittunnel.remoteit.protocol import (
     parse_connect,
     parse_login,
     parse_proxy,
-    parse_services,
 )
 from rittunnel.remoteit.queries import decode_graphql, parse_connection, parse_devices
+from rittunnel.remoteit.services import parse_services
 
 SERVICE = "80:00:00:00:01:02:03:04"
 

@@ -21,8 +21,8 @@ from rittunnel.remoteit.protocol import (
     parse_connect,
     parse_login,
     parse_proxy,
-    parse_services,
 )
+from rittunnel.remoteit.services import parse_services
 
 # The connect answer as remote.it's docs print it, slashes escaped as the live API sends
 # (docs/remoteit-api.md#rest-connect-answer, #proxy-forms).

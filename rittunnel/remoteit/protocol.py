@@ -33,9 +33,7 @@ of ``docs/remoteit-api.md``, named by its ``#anchor``):
   ``connectionOverridden`` and ``previousConnection`` (``#second-connect``);
 * a password login for a two-factor account answers with a ``code`` (``SMS_MFA``,
   ``SOFTWARE_TOKEN_MFA``, ``MFA_SETUP``) instead of a token (``#auth-two-factor``);
-* ``/device/list/all`` holds an entry per *device* beside its services (``servicetitle``
-  "Bulk Service", ``devicealias`` the device's name): not a service, so it is left out
-  (``#rest-list-devices``).
+* service lists (both APIs') are read by :mod:`rittunnel.remoteit.services`.
 
 Which words of a reason mean "credentials refused", "offline" or "gone" is our own
 classification of the texts seen (:func:`refusal`, :func:`is_gone`).
@@ -133,17 +131,6 @@ class ServiceInfo:
     state: str
     #: the organisation whose device it is ("": the user's own)
     account: str = ""
-
-
-#: the ``servicetitle`` of a device's own entry in ``/device/list/all`` (not a service)
-DEVICE_ENTRY_TITLE = "bulk service"
-
-
-def is_device_entry(item: object) -> bool:
-    """Whether a ``/device/list/all`` record is a device's entry, not a service's."""
-    if not isinstance(item, dict):
-        return False
-    return str(item.get("servicetitle") or "").strip().casefold() == DEVICE_ENTRY_TITLE
 
 
 def hostip_for(mode: Mode, hostip: str | None) -> str | None:
@@ -418,35 +405,6 @@ def parse_connect(data: dict[str, Any], service: str) -> Connection:
         replaced=replaced,
         idle_left=lifetime(conn.get("idleLeft")),
     )
-
-
-def service_info(
-    item: object, address: str, name: str, type_: str, state: str
-) -> ServiceInfo | None:
-    """One service from an API record, its fields under these keys (the two APIs name
-    them differently); None when it is not a record with an address."""
-    if not isinstance(item, dict) or not item.get(address):
-        return None
-    return ServiceInfo(
-        address=str(item[address]),
-        name=str(item.get(name) or ""),
-        type=str(item.get(type_) or ""),
-        state=str(item.get(state) or ""),
-    )
-
-
-def parse_services(data: dict[str, Any]) -> list[ServiceInfo]:
-    devices = data.get("devices")
-    if not isinstance(devices, list):
-        raise ProtocolError("device list: the remote.it API answered without a devices list")
-    out = []
-    for item in devices:
-        if is_device_entry(item):
-            continue
-        service = service_info(item, "deviceaddress", "devicealias", "servicetitle", "devicestate")
-        if service is not None:
-            out.append(service)
-    return out
 
 
 def _number(value: object) -> float | None:

@@ -48,8 +48,8 @@ from .protocol import (
     parse_proxy,
     refusal,
     retry_seconds,
-    service_info,
 )
+from .services import service_info
 
 #: devices asked for per page (the API's maximum)
 PAGE_SIZE = 1000

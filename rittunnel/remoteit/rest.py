@@ -25,7 +25,7 @@ from ..errors import ApiUnavailable, AuthError, CredentialsError
 from ..profiles import Mode, ProxyKind
 from ..report import Reporter
 from ..settings import API_TIMEOUT
-from . import protocol
+from . import protocol, services
 from .credentials import Credentials
 from .transport import Session, Throttle, Transport
 
@@ -113,7 +113,7 @@ class RestClient(Session):
 
     async def list_services(self) -> list[protocol.ServiceInfo]:
         data = await self._authed(protocol.LIST_PATH, None, "device list")
-        return protocol.parse_services(data)
+        return services.parse_services(data)
 
     # -- plumbing ----------------------------------------------------------------------
 
