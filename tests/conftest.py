@@ -203,11 +203,14 @@ class Running:
         self.out: list[str] = []
         self.err: list[str] = []
         self._new_line = trio.Event()
+        self._ends = (trio.Event(), trio.Event())
         assert proc.stdout is not None and proc.stderr is not None
-        nursery.start_soon(self._collect, proc.stdout, self.out)
-        nursery.start_soon(self._collect, proc.stderr, self.err)
+        nursery.start_soon(self._collect, proc.stdout, self.out, self._ends[0])
+        nursery.start_soon(self._collect, proc.stderr, self.err, self._ends[1])
 
-    async def _collect(self, stream: trio.abc.ReceiveStream, lines: list[str]) -> None:
+    async def _collect(
+        self, stream: trio.abc.ReceiveStream, lines: list[str], end: trio.Event
+    ) -> None:
         buf = b""
         async with stream:
             while True:
@@ -223,6 +226,15 @@ class Running:
         if buf:
             lines.append(buf.decode("utf-8", "replace"))
         self._new_line.set()
+        end.set()
+
+    async def exited(self) -> int:
+        """The exit code, once the process has exited and everything it printed is read
+        (``proc.wait()`` alone can return before the last lines are collected)."""
+        code = await self.proc.wait()
+        for end in self._ends:
+            await end.wait()
+        return code
 
     async def wait_for(self, needle: str, timeout: float = 20, stream: str = "out") -> str:
         lines = self.out if stream == "out" else self.err
@@ -248,7 +260,7 @@ class Running:
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         self.proc.send_signal(sig)
         with trio.fail_after(timeout):
-            return await self.proc.wait()
+            return await self.exited()
 
     @property
     def all_output(self) -> str:

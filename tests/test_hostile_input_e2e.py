@@ -124,7 +124,7 @@ async def test_a_run_command_never_inherits_a_socket_as_its_stdout(
         argv = ("run", "ssh-pi", "--", sys.executable, "-c", probe)
         cli = await start_cli(nursery, world.env, *argv, redirect=">&-")
         with trio.fail_after(30):
-            code = await cli.proc.wait()
+            code = await cli.exited()
         await cli.wait_for("stopped", stream="err")
         assert code == 0, cli.all_output
         assert "/dev/null" in cli.err, cli.all_output

@@ -122,7 +122,7 @@ async def test_signals_after_stopped_change_nothing(world: World, nursery: trio.
                 if cli.proc.returncode is not None:
                     break
                 cli.proc.send_signal(signum)
-            assert await cli.proc.wait() == 0, cli.all_output
+            assert await cli.exited() == 0, cli.all_output
             assert "forced exit" not in cli.all_output
 
 
@@ -139,11 +139,13 @@ async def test_a_forced_exit_during_a_connect_says_cleanup_cannot_find_it(
         return await opened(*args, **kwargs)
 
     proxies.open_proxy = noted  # type: ignore[method-assign]
+    # only the signals may end this run: no start or API timeout inside the connect's 20 s
+    env = {**world.env, "RITTUNNEL_START_TIMEOUT": "40", "RITTUNNEL_API_TIMEOUT": "40"}
     with trio.fail_after(DEADLINE):
-        cli = await start_cli(nursery, world.env, "ssh-pi")
+        cli = await start_cli(nursery, env, "ssh-pi")
         await asked.wait()  # the connect is at remote.it, unanswered for 20 s
         cli.proc.send_signal(signal.SIGTERM)
         await cli.wait_for("again to force", stream="err")
         cli.proc.send_signal(signal.SIGTERM)
-        assert await cli.proc.wait() == 130
+        assert await cli.exited() == 130
         assert "cannot be found by `rittunnel cleanup` (its ID never arrived)" in cli.all_output

@@ -69,7 +69,7 @@ async def test_ready_once_the_port_relays_and_stopping_at_sigterm(
         assert world.fake.calls_to("stop") == [] and len(world.fake.open_proxies) == 1
 
         with trio.fail_after(30):
-            assert await cli.proc.wait() == 0
+            assert await cli.exited() == 0
         assert world.fake.open_proxies == [] and len(world.fake.calls_to("stop")) == 1
         assert "ssh-pi: stopped" in cli.all_output and "warning" not in cli.all_output
         assert await nothing_more(sock)

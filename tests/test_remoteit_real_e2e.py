@@ -227,7 +227,7 @@ async def test_cleanup_after_remote_it_dropped_the_proxy_exits_0_and_leaves_noth
             cli = await start_cli(nursery, world.env, "ssh-pi")
             await cli.ready()
             cli.proc.kill()  # kill -9: no teardown, the proxy is orphaned
-            await cli.proc.wait()
+            await cli.exited()
             nursery.cancel_scope.cancel()
         [proxy] = world.fake.open_proxies
         assert len(state_files(world)) == 1

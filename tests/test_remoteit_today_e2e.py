@@ -151,7 +151,7 @@ async def test_cleanup_stops_a_graphql_orphan_over_graphql(world: World) -> None
             cli = await start_cli(nursery, world.env, "ssh-pi")
             await cli.ready()
             cli.proc.kill()  # kill -9: no teardown
-            await cli.proc.wait()
+            await cli.exited()
             nursery.cancel_scope.cancel()
         assert len(world.fake.open_proxies) == 1
         result = await run_cli(world.env, "cleanup")

@@ -164,7 +164,7 @@ async def test_each_profile_signs_with_its_own_section_even_for_orphans(
         assert key_id(world.fake.calls_to("list")[0]) == WORK_KEY_ID
 
         cli.proc.send_signal(signal.SIGKILL)  # both proxies are orphaned
-        await cli.proc.wait()
+        await cli.exited()
         assert len(world.fake.open_proxies) == 2
         result = await run_cli(env, "cleanup")
         assert result.code == 0 and "stopped 2 orphaned proxies" in result.out

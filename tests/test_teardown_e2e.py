@@ -56,7 +56,7 @@ async def test_sigterm_while_the_connect_is_in_flight_leaves_nothing_open(
         await trio.sleep(0.5)  # the connect is on its way now
         cli.proc.send_signal(signal.SIGTERM)
         with trio.fail_after(30):
-            await cli.proc.wait()
+            await cli.exited()
         assert len(world.fake.calls_to("connect")) == 1  # it was made at remote.it...
         assert len(world.fake.calls_to("stop")) == 1  # ...and stopped
         assert world.fake.open_proxies == [] and state_files(world) == {}
