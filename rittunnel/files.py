@@ -13,7 +13,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -157,6 +156,8 @@ def write_private(path: Path, data: str, *, exclusive: bool = False, durable: bo
     With ``exclusive`` the file is only created if it does not exist yet (returns False
     when it does, a symbolic link included), which makes it usable as a claim between
     processes."""
+    import tempfile  # lazy: it pulls in shutil, random and the compressors
+
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -44,6 +44,9 @@ ENV_STOP_TIMEOUT = "RITTUNNEL_STOP_TIMEOUT"
 ENV_SERVICES_TTL = "RITTUNNEL_SERVICES_TTL"
 ENV_RELAY_THREADS = "RITTUNNEL_RELAY_THREADS"
 
+#: remote.it's REST API (docs/remoteit-api.md, "Hosts"); here, not in the protocol
+#: module, so that choosing an account imports no API code
+DEFAULT_API_URL = "https://api.remote.it/apv/v27"
 #: remote.it's GraphQL endpoint
 GRAPHQL_URL = "https://api.remote.it/graphql/v1"
 #: seconds one API call may take

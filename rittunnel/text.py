@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import reprlib
-import unicodedata
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,6 +61,8 @@ def _escape(match: re.Match[str]) -> str:
     ch = match.group()
     if ch in _NAMED_ESCAPES:
         return _NAMED_ESCAPES[ch]
+    import unicodedata  # lazy: only text that needs escaping gets here
+
     if ch in _JOINERS or unicodedata.category(ch) not in _HIDDEN:
         return ch
     code = ord(ch)
@@ -141,4 +142,6 @@ def url_userinfo(url: str) -> list[str]:
 def ascii_fold(text: str) -> str:
     """``text`` in lower-case ASCII, accents dropped (``Über Pi`` → ``uber pi``); what
     has no ASCII form is left out."""
+    import unicodedata
+
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()

@@ -5,7 +5,6 @@ through a running tunnel never needs it)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +29,8 @@ def self_argv(argv0: str, executable: str, cwd: str | None = None) -> list[str]:
     base = cwd or os.getcwd()
     script = argv0
     if script and os.sep not in script:
+        import shutil  # lazy: stdio beside a tunnel needs none of it
+
         script = shutil.which(script) or ""
     if script and Path(script).name == "rittunnel":
         path = os.path.normpath(os.path.join(base, script))

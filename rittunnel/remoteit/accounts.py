@@ -18,10 +18,9 @@ from typing import NamedTuple
 from ..errors import CredentialsError, ProfileError
 from ..profiles import Profile
 from ..report import Reporter
-from ..settings import GRAPHQL_URL, Api, Settings, graphql_beside, normal_url
+from ..settings import DEFAULT_API_URL, GRAPHQL_URL, Api, Settings, graphql_beside, normal_url
 from .client import ApiClient
 from .credentials import Credentials, credentials_from_env, file_section
-from .protocol import DEFAULT_API_URL
 from .tokencache import TokenCache, cache_key
 
 

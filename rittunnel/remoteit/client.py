@@ -9,10 +9,11 @@ no httpx exception escapes.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..profiles import Mode, ProxyKind
-from .protocol import Connection, ServiceInfo
+if TYPE_CHECKING:  # the API code is imported where a client is made, not here
+    from ..profiles import Mode, ProxyKind
+    from .protocol import Connection, ServiceInfo
 
 
 class ApiClient(Protocol):

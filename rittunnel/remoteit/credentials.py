@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +68,8 @@ class Credentials:
             return f"key:{self.access_key.key_id}"
         if self.username:
             return f"user:{self.username}"
+        import hashlib  # lazy: a token alone needs it
+
         return "token:" + hashlib.sha256((self.token or "").encode()).hexdigest()[:16]
 
     def secrets(self) -> list[str]:

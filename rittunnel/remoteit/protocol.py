@@ -41,7 +41,6 @@ classification of the texts seen (:func:`refusal`, :func:`is_gone`).
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
 import re
@@ -61,11 +60,11 @@ from ..errors import (
 )
 from ..profiles import Mode, ProxyKind
 from ..quantities import lifetime
+from ..settings import DEFAULT_API_URL as DEFAULT_API_URL
 from ..text import printable, shown
 
-#: remote.it's REST API (docs/remoteit-api.md, "Hosts"); the docs pages still show
-#: :data:`OLD_API_URL`, where proxies of older rittunnels were made (still trusted)
-DEFAULT_API_URL = "https://api.remote.it/apv/v27"
+#: the docs pages still show :data:`OLD_API_URL` (not :data:`DEFAULT_API_URL`), where
+#: proxies of older rittunnels were made (still trusted)
 OLD_API_URL = "https://api.remot3.it/apv/v27"
 LATCHING_HOSTIP = "255.255.255.255"
 PUBLIC_HOSTIP = "0.0.0.0"
@@ -266,6 +265,8 @@ def retry_seconds(value: str | None, now: float | None = None) -> float | None:
     try:
         seconds = float(value.strip())
     except ValueError:
+        import email.utils  # lazy: rare, and costly to import
+
         try:
             at = email.utils.parsedate_to_datetime(value.strip()).timestamp()
         except (TypeError, ValueError, IndexError, OverflowError):

@@ -9,7 +9,6 @@ new token replaces it here.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -22,6 +21,8 @@ EXPIRY_MARGIN = 60.0
 
 
 def cache_key(api_url: str, creds: Credentials) -> str:
+    import hashlib  # lazy: only a login needs a cache key
+
     raw = "\0".join([api_url, creds.developer_key, creds.username or ""])
     return hashlib.sha256(raw.encode()).hexdigest()
 
