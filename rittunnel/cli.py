@@ -99,8 +99,9 @@ def _said(err: RittunnelError, settings: Settings | None, implied_command: bool)
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     fill_closed_std_fds()
     env = dict(os.environ if env is None else env)
-    parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
+    # a command line that starts with a command's name is parsed by its parser alone
+    parser = build_parser(only=given[0] if given and given[0] in BY_NAME else None)
     try:
         args_list = default_command_argv(given, command_parsers(parser))
     except UsageError as exc:

@@ -190,8 +190,20 @@ def test_each_commands_options_come_from_its_own_arguments() -> None:
     parsers = command_parsers(build_parser())
     for command in COMMANDS:
         dests = {action.dest for action in parsers[command.name]._actions}
-        fields = {f.name for f in dataclasses.fields(command.options)}
+        fields = {f.name for f in dataclasses.fields(command.options_type())}
         assert fields <= dests, (command.name, fields - dests)
+
+
+def test_a_command_parsed_alone_parses_as_in_the_whole_parser() -> None:
+    """``rittunnel COMMAND …`` builds that command's parser alone (start-up time): its
+    help, usage and prog are the ones the whole parser has."""
+    from rittunnel.commands.registry import COMMANDS
+
+    whole = command_parsers(build_parser())
+    for command in COMMANDS:
+        alone = command_parsers(build_parser(only=command.name))
+        assert list(alone) == [command.name]
+        assert alone[command.name].format_help() == whole[command.name].format_help()
 
 
 def test_options_are_frozen_and_typed() -> None:

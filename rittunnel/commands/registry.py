@@ -12,13 +12,12 @@ gets its command's frozen options (:mod:`rittunnel.commands.options`), never an
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import __version__
-from ..fake.cli import FakeApiOptions
-from ..fake.cli import add_arguments as fake_api_arguments
 from ..report import Reporter
 from ..settings import Settings
 from .arguments import (
@@ -38,23 +37,29 @@ from .arguments import (
     up_arguments,
     wait_arguments,
 )
-from .options import (
-    CompletionOptions,
-    DemoOptions,
-    InitOptions,
-    NoOptions,
-    Opts,
-    RunOptions,
-    ServicesOptions,
-    SshConfigOptions,
-    StatusOptions,
-    StdioOptions,
-    StopOptions,
-    UnitOptions,
-    UpOptions,
-    WaitOptions,
-    options_from,
-)
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from ..fake.cli import FakeApiOptions
+    from .options import (
+        CompletionOptions,
+        DemoOptions,
+        InitOptions,
+        NoOptions,
+        RunOptions,
+        ServicesOptions,
+        SshConfigOptions,
+        StatusOptions,
+        StdioOptions,
+        StopOptions,
+        UnitOptions,
+        UpOptions,
+        WaitOptions,
+    )
+
+#: a command's options type (:mod:`rittunnel.commands.options`)
+Opts = TypeVar("Opts", bound="DataclassInstance")
 
 #: the command ``rittunnel NAME…`` stands for
 DEFAULT_COMMAND = "up"
@@ -147,6 +152,12 @@ def _completion(o: CompletionOptions, settings: Settings, reporter: Reporter) ->
     return completion(o, build_parser(), kinds, DEFAULT_COMMAND, settings, reporter)
 
 
+def fake_api_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..fake.cli import add_arguments
+
+    add_arguments(parser)
+
+
 def _fake_api(o: FakeApiOptions, settings: Settings, reporter: Reporter) -> int:
     from ..fake.cli import run
 
@@ -163,7 +174,10 @@ class Command(Generic[Opts]):
     name: str
     help: str
     arguments: Arguments
-    options: type[Opts]
+    #: its options type, by name: a class of :mod:`rittunnel.commands.options`, or
+    #: ``module:Class`` (imported when the command runs: building their classes costs
+    #: milliseconds that ``stdio`` beside a running tunnel would pay for nothing)
+    options: str
     handler: Callable[[Opts, Settings, Reporter], int]
     #: whether its module imports trio (the others start fast; tests hold them to it)
     needs_trio: bool
@@ -181,7 +195,16 @@ class Command(Generic[Opts]):
 
     def run(self, args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
         """Build its options from the parsed ``args`` and run its handler."""
-        return self.handler(options_from(self.options, args), settings, reporter)
+        from .options import options_from
+
+        return self.handler(options_from(self.options_type(), args), settings, reporter)
+
+    def options_type(self) -> type[Opts]:
+        """Its options class (imported now)."""
+        module, _, name = self.options.rpartition(":")
+        where = importlib.import_module(module or f"{__package__}.options")
+        found: type[Opts] = getattr(where, name)
+        return found
 
 
 COMMANDS: tuple[Command[Any], ...] = (
@@ -189,7 +212,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "up",
         "open tunnels for profiles and serve them",
         up_arguments,
-        UpOptions,
+        "UpOptions",
         _up,
         True,
         completes="profiles",
@@ -198,7 +221,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "status",
         "show the running tunnels",
         status_arguments,
-        StatusOptions,
+        "StatusOptions",
         _status,
         False,
     ),
@@ -206,7 +229,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "stop",
         "stop running tunnels",
         stop_arguments,
-        StopOptions,
+        "StopOptions",
         _stop,
         False,
         completes="tunnels",
@@ -215,7 +238,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "run",
         "run a command against a running tunnel of the service, else bring one up for it",
         run_arguments,
-        RunOptions,
+        "RunOptions",
         _run,
         True,
         usage="rittunnel run [-p PORT] (NAME | --service NAME|ID [--credentials SECTION]) "
@@ -226,7 +249,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "stdio",
         "relay stdin/stdout through a running tunnel, else a fresh proxy (ssh ProxyCommand)",
         target_arguments,
-        StdioOptions,
+        "StdioOptions",
         _stdio,
         True,
         usage="rittunnel stdio (NAME | --service NAME|ID [--credentials SECTION])",
@@ -236,17 +259,17 @@ COMMANDS: tuple[Command[Any], ...] = (
         "wait",
         "wait until a background tunnel is ready",
         wait_arguments,
-        WaitOptions,
+        "WaitOptions",
         _wait,
         False,
         completes="tunnels",
     ),
-    Command("profiles", "list the profiles found", no_arguments, NoOptions, _profiles, False),
+    Command("profiles", "list the profiles found", no_arguments, "NoOptions", _profiles, False),
     Command(
         "services",
         "list the remote.it account's services",
         services_arguments,
-        ServicesOptions,
+        "ServicesOptions",
         _services,
         True,
     ),
@@ -254,7 +277,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "ssh-config",
         "print an ssh_config Host block for every SSH service (ssh HOST just works)",
         ssh_config_arguments,
-        SshConfigOptions,
+        "SshConfigOptions",
         _ssh_config,
         True,
     ),
@@ -262,7 +285,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "init",
         "write a profile for one of your services",
         init_arguments,
-        InitOptions,
+        "InitOptions",
         _init,
         True,
     ),
@@ -270,7 +293,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "cleanup",
         "stop proxies left open by killed tunnels",
         no_arguments,
-        NoOptions,
+        "NoOptions",
         _cleanup,
         True,
     ),
@@ -278,7 +301,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "unit",
         "print a systemd user unit that serves these profiles",
         profile_names,
-        UnitOptions,
+        "UnitOptions",
         _unit,
         False,
         completes="profiles",
@@ -287,7 +310,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "demo",
         "run a tunnel against the built-in fake remote.it",
         demo_arguments,
-        DemoOptions,
+        "DemoOptions",
         _demo,
         True,
     ),
@@ -295,7 +318,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "fake-api",
         "run the fake remote.it API",
         fake_api_arguments,
-        FakeApiOptions,
+        "rittunnel.fake.cli:FakeApiOptions",
         _fake_api,
         True,
     ),
@@ -303,7 +326,7 @@ COMMANDS: tuple[Command[Any], ...] = (
         "completion",
         "print a shell completion script: bash, zsh or fish",
         completion_arguments,
-        CompletionOptions,
+        "CompletionOptions",
         _completion,
         False,
         completes="shells",
@@ -313,8 +336,11 @@ COMMANDS: tuple[Command[Any], ...] = (
 BY_NAME: dict[str, Command[Any]] = {c.name: c for c in COMMANDS}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of the whole command line (each command's own: :func:`command_parsers`)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the whole command line (each command's own: :func:`command_parsers`);
+    with ``only``, a command's name, that command's parser alone (what parses a command
+    line that starts with it: each parser costs time to build, and ``stdio`` as ssh's
+    ProxyCommand starts often)."""
     parser = argparse.ArgumentParser(
         prog="rittunnel",
         description="A stable localhost port for a remote.it service. "
@@ -322,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rittunnel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS:
+    for command in COMMANDS if only is None else (BY_NAME[only],):
         command.add_to(sub)
     return parser
 

@@ -28,10 +28,10 @@ from ..report import Reporter
 from ..settings import Settings
 from ..tunnel.store import StateStore
 from .common import accounts_for, with_start_timeout
-from .options import StdioOptions
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account
+    from .options import StdioOptions
 
 #: what :func:`through_running` did
 Found = Literal["used", "none", "refused"]
