@@ -163,3 +163,44 @@ def test_the_proc_reading_agrees_with_psutil() -> None:
             )
             assert procs._listens_on_linux(os.getpid(), loopback, port) is by_psutil
         assert procs._listens_on_linux(dead_pid(), loopback, 1) is False
+
+
+def test_stat_and_cmdline_as_proc_writes_them() -> None:
+    """The pure parsers of /proc/PID/stat and /proc/PID/cmdline (psutil's rules)."""
+    from rittunnel.tunnel.procs import split_cmdline, stat_facts
+
+    tail = " ".join(str(n) for n in range(1, 40))
+    assert stat_facts(f"42 (a (b) c) S {tail}".encode()) == ("S", 19)  # field 22
+    assert stat_facts(b"42 (x) Z 1 2") is None
+    assert split_cmdline("python\x00-m\x00rittunnel\x00") == ["python", "-m", "rittunnel"]
+    assert split_cmdline("chrome --type=renderer") == ["chrome", "--type=renderer"]
+    assert split_cmdline("title with spaces\x00") == ["title", "with", "spaces"]
+    assert split_cmdline("") == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+def test_serves_from_proc_agrees_with_psutil(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serves() reads /proc on Linux (importing psutil would cost stdio more than the
+    rest of its start-up); it says what the psutil path says, for a rittunnel listener,
+    another start time, a dead pid and a process that is no rittunnel."""
+    from rittunnel.tunnel import procs
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        states = [
+            replace(my_state(), local_port=port),
+            replace(my_state(), local_port=port, pid_started=my_state().pid_started - 1000),
+            replace(my_state(), local_port=port, pid=dead_pid()),
+            replace(my_state(), local_port=port + 1 if port < 65535 else port - 1),
+        ]
+        for ours in (True, False):
+            monkeypatch.setattr(procs, "is_rittunnel_argv", lambda argv, ours=ours: ours)
+            fast = [procs._serves_linux(s, "127.0.0.1") for s in states]
+            monkeypatch.setattr(procs, "_serves_linux", lambda state, host: None)
+            slow = [procs.serves(s, "127.0.0.1") for s in states]
+            monkeypatch.undo()
+            monkeypatch.setattr(procs, "is_rittunnel_argv", lambda argv, ours=ours: ours)
+            assert fast == slow == [ours, False, False, False]
+            monkeypatch.undo()

@@ -16,6 +16,23 @@ from .conftest import RITTUNNEL, SSH_ID, World, up
 DEADLINE = 60
 #: modules the fast path must not load: the profile parser and the async stack
 HEAVY = ("yaml", "trio", "httpx", "httpcore", "anyio")
+#: modules it once loaded for nothing, kept off it: the temporary-file machinery (and
+#: the compressors behind it), psutil (``/proc`` answers on Linux), hashing, e-mail date
+#: parsing, the IDNA codec of a name lookup, the fake API, the API protocol code, and
+#: every other command's options
+LIGHT = (
+    "tempfile",
+    "random",
+    "hashlib",
+    "email",
+    "encodings.idna",
+    "unicodedata",
+    "subprocess",
+    "rittunnel.fake",
+    "rittunnel.remoteit.protocol",
+    "rittunnel.profiles.loader",
+    *(("psutil",) if sys.platform.startswith("linux") else ()),
+)
 
 
 async def test_stdio_by_service_id_beside_a_tunnel_imports_nothing_heavy(
@@ -36,11 +53,14 @@ async def test_stdio_by_service_id_beside_a_tunnel_imports_nothing_heavy(
         assert proc.returncode == 0, err[-2000:]
         assert proc.stdout == b"fast path"
         assert world.fake.calls[calls:] == []
-        imported = {
-            line.split("|")[-1].strip().split(".")[0]
+        modules = {
+            line.split("|")[-1].strip()
             for line in err.splitlines()
             if line.startswith("import time:") and "|" in line
         }
+        imported = {name.split(".")[0] for name in modules}
         assert imported, err[-2000:]
         assert sorted(imported.intersection(HEAVY)) == []
+        crept = [m for m in sorted(modules) if any(m == w or m.startswith(f"{w}.") for w in LIGHT)]
+        assert crept == []
         assert Path(RITTUNNEL).exists()

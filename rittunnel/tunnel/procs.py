@@ -76,11 +76,16 @@ def serves(state: TunnelState, host: str) -> bool:
     """Whether a live rittunnel process of this user holds ``state`` and listens on
     ``host``:``state.local_port``: :func:`holds`, :func:`is_rittunnel_process` and
     :func:`listens_on`, in that order and with the same outcomes, on one
-    ``psutil.Process`` built once (a stale or planted file does not pass)."""
-    import psutil
-
+    ``psutil.Process`` built once (a stale or planted file does not pass). On Linux
+    from ``/proc`` alone (:func:`_serves_linux`): ``stdio`` beside a running tunnel asks
+    this, and importing psutil would cost it more than the rest of its start-up."""
     if state.released:
         return False
+    fast = _serves_linux(state, host)
+    if fast is not None:
+        return fast
+    import psutil
+
     try:
         proc = psutil.Process(state.pid)
     except psutil.Error:
@@ -92,6 +97,75 @@ def serves(state: TunnelState, host: str) -> bool:
         and is_rittunnel_process(proc)
         and listens_on(proc, host, state.local_port)
     )
+
+
+def stat_facts(stat: bytes) -> tuple[str, int] | None:
+    """The state letter (``Z``: a zombie) and start time (clock ticks after boot) in the
+    text of ``/proc/PID/stat``; None if it has no such fields. The command name, in
+    parentheses, may itself hold spaces and parentheses: the fields follow the last
+    ``)``. Pure."""
+    fields = stat[stat.rfind(b")") + 1 :].split()
+    if len(fields) < 20 or not fields[19].isdigit():
+        return None
+    return fields[0].decode("ascii", "replace"), int(fields[19])
+
+
+def split_cmdline(data: str) -> list[str]:
+    """``/proc/PID/cmdline`` as an argv, as psutil splits it: NUL-separated, or (a
+    process that rewrote its title) space-separated. Pure."""
+    if not data:
+        return []
+    sep = "\x00" if data.endswith("\x00") else " "
+    if data.endswith(sep):
+        data = data[:-1]
+    argv = data.split(sep)
+    if sep == "\x00" and len(argv) == 1 and " " in data:
+        argv = data.split(" ")
+    return argv
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _boot_time() -> float | None:
+    """When the system booted (``btime`` in ``/proc/stat``), as psutil takes it."""
+    stat = _read("/proc/stat")
+    at = stat.find(b"\nbtime ")
+    if at < 0:
+        return None
+    line = stat[at + 1 : stat.find(b"\n", at + 1)].split()
+    return float(line[1]) if len(line) > 1 and line[1].isdigit() else None
+
+
+def _serves_linux(state: TunnelState, host: str) -> bool | None:
+    """:func:`serves` (``state`` not released) from ``/proc`` with psutil's outcomes: the
+    start time from ``stat`` (a zombie is dead), the real uid from ``status``, the
+    command line from ``cmdline``, then :func:`listens_on`. None where ``/proc`` cannot
+    tell (no ``/proc``, a file we may not read, an unexpected format): psutil decides."""
+    base = f"/proc/{state.pid}"
+    try:
+        facts = stat_facts(_read(f"{base}/stat"))
+        status = _read(f"{base}/status")
+        cmdline = _read(f"{base}/cmdline")
+        booted = _boot_time()
+    except FileNotFoundError:
+        return False if os.path.isdir("/proc/self") else None  # gone, or no /proc
+    except OSError:
+        return None
+    at = status.find(b"\nUid:")
+    uids = status[at + 5 : status.find(b"\n", at + 5)].split() if at >= 0 else []
+    if facts is None or booted is None or not uids or not uids[0].isdigit():
+        return None
+    letter, ticks = facts
+    if letter == "Z":
+        return False  # killed, not reaped: dead
+    started = ticks / os.sysconf("SC_CLK_TCK") + booted
+    if not _started_as(state, started) or int(uids[0]) != os.getuid():
+        return False
+    argv = split_cmdline(cmdline.decode(sys.getfilesystemencoding(), "surrogateescape"))
+    return is_rittunnel_argv(argv) and listens_on(state.pid, host, state.local_port)
 
 
 def is_rittunnel_process(pid: int | psutil.Process) -> bool:
@@ -120,8 +194,6 @@ def listens_on(pid: int | psutil.Process, host: str, port: int) -> bool:
     to that very IP, or (for ``127.0.0.1`` and ``::1``) to every address (``0.0.0.0``,
     ``::``). Looks at that process's sockets only (not a system-wide scan); a process we
     may not look at, or that is gone, does not; nor does a ``host`` that is not an IP."""
-    import psutil
-
     wanted = _ip(host)
     if wanted is None:
         return False
@@ -133,6 +205,8 @@ def listens_on(pid: int | psutil.Process, host: str, port: int) -> bool:
     fast = _listens_on_linux(number, accepted, port)
     if fast is not None:
         return fast
+    import psutil
+
     try:
         sockets = _process(pid).net_connections(kind="tcp")
     except psutil.Error:
@@ -178,13 +252,14 @@ def _listens_on_linux(
         if link.startswith("socket:["):
             inodes.add(link[8:-1].encode())
     suffix = b":%04X " % port
-    for ip in accepted:
-        table = "/proc/net/tcp" if ip.version == 4 else "/proc/net/tcp6"
-        try:
-            with open(table, "rb") as f:
-                text = f.read()
-        except OSError:
-            return None
+    tables: dict[int, bytes] = {}  # each read once: 127.0.0.1 and 0.0.0.0 share one
+    for ip in sorted(accepted, key=str):
+        if ip.version not in tables:
+            try:
+                tables[ip.version] = _read("/proc/net/tcp" if ip.version == 4 else "/proc/net/tcp6")
+            except OSError:
+                return None
+        text = tables[ip.version]
         needle = b" " + _proc_net_address(ip) + suffix
         at = text.find(needle)
         while at >= 0:
