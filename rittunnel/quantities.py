@@ -1,8 +1,10 @@
-"""Durations and byte counts for people to read, and numbers read from the environment."""
+"""Durations and byte counts for people to read, durations people write, and numbers read
+from the environment."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 from .errors import RittunnelError
@@ -10,6 +12,11 @@ from .errors import RittunnelError
 #: the longest timeout or lifetime taken from the user or the API (30 days): more is a
 #: mistake (or ``inf``), not a wish
 MAX_SECONDS = 30 * 86400.0
+#: seconds per unit of a duration the user writes (``90``, ``90s``, ``10m``, ``1.5h``)
+DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: a duration as written: ASCII digits (a decimal point allowed), then one unit or none;
+#: no sign, exponent, ``nan`` or ``inf``
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smh]?)", re.ASCII)
 
 
 def format_duration(seconds: float) -> str:
@@ -51,6 +58,33 @@ def parse_seconds(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and 0 < value <= MAX_SECONDS else None
+
+
+def parse_duration(text: str, *, zero: bool = False) -> float | None:
+    """``text`` as seconds: a number of seconds, or a number with a unit ``s``, ``m`` or
+    ``h`` (``90``, ``90s``, ``10m``, ``1.5h``; spaces around it and the unit's case do not
+    matter); more than 0 (or, with ``zero``, exactly 0 too), at most :data:`MAX_SECONDS`.
+    None for anything else (``-1m``, ``1e3``, ``nan``, ``inf``, ``10 m``, ``1h30m``,
+    ``31d``)."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        return None
+    value = float(match[1]) * DURATION_UNITS[match[2]]
+    if value == 0:
+        return 0.0 if zero else None
+    return value if math.isfinite(value) and 0 < value <= MAX_SECONDS else None
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as :func:`parse_duration` reads it back, as short as it goes: ``600``
+    → ``10m``, ``7200`` → ``2h``, ``90`` → ``90s``, ``1.5`` → ``1.5s``, ``0`` → ``0``."""
+    if seconds == 0:
+        return "0"
+    for unit in ("h", "m"):
+        count = seconds / DURATION_UNITS[unit]
+        if count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{seconds!r}s"
 
 
 def lifetime(value: object) -> float | None:

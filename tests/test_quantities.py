@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from rittunnel.quantities import format_bytes, format_duration
+import pytest
+
+from rittunnel.quantities import duration_text, format_bytes, format_duration, parse_duration
 
 
 def test_format_duration() -> None:
@@ -66,3 +68,36 @@ def test_format_duration_of_nonsense() -> None:
     assert format_duration(float("inf")) == "forever"
     assert format_duration(float("nan")) == "0s"
     assert format_duration(float("-inf")) == "0s"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1.5h", 5400.0), (" 10M ", 600.0),
+     (".5m", 30.0), ("720h", 30 * 86400.0)],
+)  # fmt: skip
+def test_parse_duration_takes_seconds_or_a_unit(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "m", "-1m", "+5", "1e3", "nan", "inf", "nanm", "10 m", "1h30m", "2d", "721h",
+     "9" * 400, "１０m", "0x10"],
+)  # fmt: skip
+def test_parse_duration_refuses_what_is_no_duration(text: str) -> None:
+    assert parse_duration(text) is None
+    assert parse_duration(text, zero=True) is None
+
+
+def test_zero_is_a_duration_only_when_asked() -> None:
+    assert parse_duration("0") is None and parse_duration("0m") is None
+    assert parse_duration("0", zero=True) == 0.0 and parse_duration("0.0s", zero=True) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(600.0, "10m"), (7200.0, "2h"), (5400.0, "90m"), (90.0, "90s"), (1.5, "1.5s"), (0.0, "0")],
+)
+def test_duration_text_reads_back(seconds: float, text: str) -> None:
+    assert duration_text(seconds) == text
+    assert parse_duration(text, zero=True) == seconds

@@ -167,11 +167,13 @@ def test_ssh_quote_reads_back_as_the_word(word: str) -> None:
 
 def test_proxy_command_runs_stdio_by_service_id() -> None:
     command = proxy_command(["/usr/bin/python3", "-m", "rittunnel"], sid(1), "")
-    assert command == f"/usr/bin/python3 -m rittunnel stdio --service {sid(1)}"
-    command = proxy_command(PROGRAM, sid(1), "work 100%")
+    assert command == f"/usr/bin/python3 -m rittunnel stdio --service {sid(1)} --persist 10m"
+    command = proxy_command(PROGRAM, sid(1), "work 100%", persist=0)
     assert command == (
         f"'/opt/rit tunnel/bin/rittunnel' stdio --service {sid(1)} --credentials 'work 100%%'"
     )
+    command = proxy_command(PROGRAM, sid(1), "work", persist=5400)
+    assert command.endswith(f"--service {sid(1)} --credentials work --persist 90m")
 
 
 def test_words_that_cannot_go_on_a_config_line_are_refused() -> None:
@@ -182,7 +184,7 @@ def test_words_that_cannot_go_on_a_config_line_are_refused() -> None:
 
 def test_block_quotes_what_remote_it_said_only_in_its_comment() -> None:
     entry = Entry(svc(sid(1), "evil\nHost *\n  ProxyCommand x", " SSH ", "active"), "evil-host")
-    text = block(entry, PROGRAM, "")
+    text = block(entry, PROGRAM, "", persist=0)
     assert text.splitlines() == [
         f"# evil\\nHost *\\n  ProxyCommand x: service {sid(1)} (SSH, active)",
         "Host evil-host",
@@ -206,6 +208,11 @@ def test_render_is_the_header_then_blocks_and_the_same_each_time() -> None:
     assert second.splitlines()[1] == "Host b" and text.endswith("\n")
     filtered = header("my pi*", "work")
     assert "rittunnel ssh-config 'my pi*' --credentials work > ~/.ssh/rittunnel.conf" in filtered
+    assert "10m pass with no connection (--persist)" in head
+    assert "--persist 10m" in first and "--persist 10m" in second
+    none = header(None, "", 0)
+    assert "rittunnel ssh-config --persist 0 > ~/.ssh/rittunnel.conf" in none
+    assert "a remote.it proxy of its own" in none and "--persist)" not in none
 
 
 # -- end to end --------------------------------------------------------------------------
@@ -302,7 +309,7 @@ async def test_every_ssh_service_and_none_other_over_both_apis(world: World) -> 
                 settings = hosts[host]
                 assert settings["hostkeyalias"] == alias(address)
                 argv = proxy_argv(settings["proxycommand"])
-                assert argv == [RITTUNNEL, "stdio", "--service", address]
+                assert argv == [RITTUNNEL, "stdio", "--service", address, "--persist", "10m"]
                 assert os.path.isabs(argv[0]) and os.access(argv[0], os.X_OK)
             comments = [line for line in result.out.splitlines() if line.startswith("# ")]
             assert any(OFFLINE_ID in c and "inactive" in c for c in comments)
@@ -331,6 +338,8 @@ async def test_ssh_itself_reads_the_config(world: World) -> None:
                 "stdio",
                 "--service",
                 address,
+                "--persist",
+                "10m",
             ]
         # no block for another service, nor for a real host a service is named like
         for other in ("pi-web", "db", "router", "github.com", "localhost", "127.0.0.1"):
@@ -365,6 +374,8 @@ async def test_the_users_own_hosts_and_the_include(world: World) -> None:
             "stdio",
             "--service",
             "80:00:00:00:01:02:03:11",
+            "--persist",
+            "10m",
         ]
 
 
@@ -383,6 +394,8 @@ async def test_filter_and_credentials(world: World) -> None:
             SSH_ID,
             "--credentials",
             "work",
+            "--persist",
+            "10m",
         ]
         assert "rittunnel ssh-config 'PI-SSH*' --credentials work >" in result.out
 
@@ -429,7 +442,7 @@ async def test_a_blocks_proxy_command_relays_with_no_profile(world: World) -> No
         keys = key_only(world, sections=("DEFAULT", "work"))
         runs = [(world.env, ()), (keys, ()), (keys, ("--credentials", "work"))]
         for env, options in runs:  # REST, GraphQL, GraphQL with a credentials section
-            result = await run_cli(env, "ssh-config", "kitchen", *options)
+            result = await run_cli(env, "ssh-config", "kitchen", "--persist", "0", *options)
             [settings] = parse_ssh_config(result.out).values()
             argv = proxy_argv(settings["proxycommand"])
             assert argv[1:4] == ["stdio", "--service", "80:00:00:00:01:02:03:11"]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ..quantities import MAX_SECONDS, parse_seconds
+from ..quantities import MAX_SECONDS, duration_text, parse_duration, parse_seconds
 from ..text import shown
+from .options import SSH_PERSIST
 
 #: what adds a command's arguments to its parser
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -24,6 +25,18 @@ def seconds_arg(text: str) -> float:
     if value is None:
         raise argparse.ArgumentTypeError(
             f"{shown(text, 40)} is not a number of seconds (more than 0, at most {MAX_SECONDS:.0f})"
+        )
+    return value
+
+
+def persist_arg(text: str) -> float:
+    """An argparse type: ``--persist``, a duration (seconds, or with ``s``/``m``/``h``),
+    at most 30 days; ``0``: none."""
+    value = parse_duration(text, zero=True)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"{shown(text, 40)} is not a duration: seconds, or a number with s, m or h "
+            f"(10m, 1h), at most {duration_text(MAX_SECONDS)}; 0 for none"
         )
     return value
 
@@ -122,6 +135,21 @@ def up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-file", default=None, help=argparse.SUPPRESS)
 
 
+def stdio_arguments(p: argparse.ArgumentParser) -> None:
+    target_arguments(p)
+    p.add_argument(
+        "--persist",
+        type=persist_arg,
+        default=0.0,
+        metavar="DURATION",
+        help="with no tunnel of the service running, start one in the background and keep "
+        "it until DURATION passes with no connection (10m, 1h; ssh's ControlPersist)",
+    )
+    # internal: how `stdio --persist` talks to the background tunnel it starts
+    p.add_argument("--notify-fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--log-file", default=None, help=argparse.SUPPRESS)
+
+
 def stop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--all", dest="every", action="store_true", help="stop every running tunnel")
@@ -168,6 +196,14 @@ def ssh_config_arguments(p: argparse.ArgumentParser) -> None:
         nargs="?",
         metavar="FILTER",
         help="only services whose name, host or ID matches this glob (or contains it)",
+    )
+    p.add_argument(
+        "--persist",
+        type=persist_arg,
+        default=SSH_PERSIST,
+        metavar="DURATION",
+        help="each ProxyCommand keeps its tunnel this long after the last connection "
+        f"(stdio --persist; default {duration_text(SSH_PERSIST)}; 0: none)",
     )
 
 

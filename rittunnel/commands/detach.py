@@ -25,7 +25,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..errors import RittunnelError
@@ -38,6 +38,8 @@ from .options import UpOptions
 
 #: seconds allowed on top of the start-up timeout before the parent gives up on the child
 GRACE = 15.0
+#: what :func:`follow` does with each event: (record, reporter, ready names, errors)
+Show = Callable[[dict[str, object], Reporter, list[str], list[str]], None]
 
 
 def log_path(state_dir: Path, names: list[str]) -> Path:
@@ -94,12 +96,12 @@ def detach(
         os.close(write_end)
         os.close(log_fd)
     try:
-        ready, errors = _follow(
+        ready, errors = follow(
             read_end, child, reporter, time.monotonic() + settings.start_timeout + GRACE
         )
     except KeyboardInterrupt:
         child.terminate()  # it stops whatever proxy it made
-        _reap(child)
+        reap(child)
         return 130
     finally:
         os.close(read_end)
@@ -110,7 +112,7 @@ def detach(
                 f"stop with `rittunnel stop {' '.join(names)}`"
             )
         return 0
-    code = _reap(child)
+    code = reap(child)
     for text in errors[:-1]:
         reporter.error(text)
     if errors:
@@ -120,10 +122,16 @@ def detach(
     )
 
 
-def _follow(
-    fd: int, child: subprocess.Popen[bytes], reporter: Reporter, deadline: float
+def follow(
+    fd: int,
+    child: subprocess.Popen[bytes],
+    reporter: Reporter,
+    deadline: float,
+    show: Show | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Relay the child's start-up events until EOF or ``deadline``: ready names, errors."""
+    """Relay the child's start-up events until EOF or ``deadline``: ready names, errors.
+    ``show``: what to do with each (default: say ready lines and warnings)."""
+    show = show or _show
     ready: list[str] = []
     errors: list[str] = []
     buf = b""
@@ -148,7 +156,7 @@ def _follow(
                 record = json.loads(line)
             except ValueError:
                 continue
-            _show(record, reporter, ready, errors)
+            show(record, reporter, ready, errors)
 
 
 def _show(
@@ -171,7 +179,7 @@ def _show(
         reporter.event(kind, text)
 
 
-def _reap(child: subprocess.Popen[bytes]) -> int | None:
+def reap(child: subprocess.Popen[bytes]) -> int | None:
     try:
         return child.wait(timeout=GRACE)
     except subprocess.TimeoutExpired:

@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
+#: how long ``ssh-config``'s ProxyCommands keep a tunnel for the next ssh (ssh's
+#: ``ControlPersist``): ``stdio --persist 10m``
+SSH_PERSIST = 600.0
+
 #: a command's options type
 Opts = TypeVar("Opts", bound="DataclassInstance")
 
@@ -81,6 +85,11 @@ class StdioOptions:
     credentials: str | None = None
     verbose: bool = False
     start_timeout: float | None = None
+    #: seconds a tunnel started for it outlives the last connection (0: none of its own)
+    persist: float = 0.0
+    #: internal: the background tunnel of ``stdio --persist`` (how it says it is ready)
+    notify_fd: int | None = None
+    log_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,8 @@ class ServicesOptions:
 class SshConfigOptions:
     filter: str | None = None
     credentials: str | None = None
+    #: what each ProxyCommand's ``stdio --persist`` says (0: no ``--persist``)
+    persist: float = SSH_PERSIST
 
 
 @dataclass(frozen=True)

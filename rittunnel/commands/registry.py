@@ -32,8 +32,8 @@ from .arguments import (
     services_arguments,
     ssh_config_arguments,
     status_arguments,
+    stdio_arguments,
     stop_arguments,
-    target_arguments,
     up_arguments,
     wait_arguments,
 )
@@ -248,11 +248,12 @@ COMMANDS: tuple[Command[Any], ...] = (
     Command(
         "stdio",
         "relay stdin/stdout through a running tunnel, else a fresh proxy (ssh ProxyCommand)",
-        target_arguments,
+        stdio_arguments,
         "StdioOptions",
         _stdio,
         True,
-        usage="rittunnel stdio (NAME | --service NAME|ID [--credentials SECTION])",
+        usage="rittunnel stdio (NAME | --service NAME|ID [--credentials SECTION]) "
+        "[--persist DURATION]",
         completes="profiles",
     ),
     Command(

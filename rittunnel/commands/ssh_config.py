@@ -33,8 +33,12 @@ Decisions (all pure functions below; :func:`ssh_config` does the one API call an
 * **ProxyCommand** runs this very rittunnel by absolute path (``common.self_argv``) as
   ``stdio --service ID``, with ``--credentials SECTION`` when the listing used a
   credentials section (``--credentials``, or ``R3_PROFILE``), so each host goes through
-  the account it was listed from. Every word is quoted for the shell ssh runs it with,
-  then ``%`` doubled (ssh expands ``%h``-style tokens there) (:func:`ssh_quote`).
+  the account it was listed from, and ``--persist 10m`` (``ssh-config --persist
+  DURATION``; ``0``: none): with no tunnel of the service running, the first ssh starts
+  one in the background that the next ssh, scp or rsync uses without an API call, gone
+  10 minutes after the last connection (ssh's ``ControlPersist``). Every word is
+  quoted for the shell ssh runs it with, then ``%`` doubled (ssh expands ``%h``-style
+  tokens there) (:func:`ssh_quote`).
 * **FILTER**: a shell glob (``*``, ``?``, ``[…]``) matched against the whole service
   name, host name or ID, ignoring case; without those characters, a substring of any.
 * **Nothing matches**: an account with no SSH service prints the header alone, says so on
@@ -58,12 +62,13 @@ from dataclasses import dataclass
 
 from ..errors import RittunnelError
 from ..profiles import is_service_id
+from ..quantities import duration_text
 from ..remoteit.protocol import ServiceInfo
 from ..report import Reporter
 from ..settings import Settings
 from ..text import ascii_fold, printable, shown
 from .common import self_argv
-from .options import SshConfigOptions
+from .options import SSH_PERSIST, SshConfigOptions
 
 #: the longest host name made from a service name
 MAX_HOST = 64
@@ -161,35 +166,49 @@ def ssh_quote(word: str) -> str:
     return shlex.quote(word).replace("%", "%%")
 
 
-def proxy_command(program: Sequence[str], address: str, section: str) -> str:
-    """The ProxyCommand value for one service."""
+def proxy_command(
+    program: Sequence[str], address: str, section: str, persist: float = SSH_PERSIST
+) -> str:
+    """The ProxyCommand value for one service (``persist``: its ``--persist``, 0: none)."""
     argv = [*program, "stdio", "--service", address]
     if section:
         argv += ["--credentials", section]
+    if persist:
+        argv += ["--persist", duration_text(persist)]
     return " ".join(ssh_quote(word) for word in argv)
 
 
-def invocation(pattern: str | None, section: str) -> str:
+def invocation(pattern: str | None, section: str, persist: float = SSH_PERSIST) -> str:
     """The command line that makes this output, for its header."""
     argv = ["rittunnel", "ssh-config"]
     if pattern is not None:
         argv.append(pattern)
     if section:
         argv += ["--credentials", section]
+    if persist != SSH_PERSIST:
+        argv += ["--persist", duration_text(persist)]
     return printable(" ".join(shlex.quote(w) for w in argv), 200)
 
 
-def header(pattern: str | None, section: str) -> str:
+def header(pattern: str | None, section: str, persist: float = SSH_PERSIST) -> str:
     """The comment at the top: what this is, the command that made it, how to use it."""
-    command = invocation(pattern, section)
+    command = invocation(pattern, section, persist)
     which = "every SSH service" if pattern is None else "each SSH service (filtered)"
+    if persist:
+        own = [
+            "# (`rittunnel up`), else one it starts in the background and leaves running",
+            f"# until {duration_text(persist)} pass with no connection (--persist), for the "
+            "next ssh.",
+        ]
+    else:
+        own = ["# (`rittunnel up`), else a remote.it proxy of its own."]
     return "\n".join(
         [
             f"# ssh_config: a Host block for {which} of your remote.it account;",
             "# ssh reaches each through `rittunnel stdio`: a running tunnel of the service",
-            "# (`rittunnel up`), else a remote.it proxy of its own. No Host name has a dot,",
-            "# is localhost or is a number: none is a domain name, an IP address or this",
-            "# machine. Made by:",
+            *own,
+            "# No Host name has a dot, is localhost or is a number: none is a domain name,",
+            "# an IP address or this machine. Made by:",
             f"#     {command}",
             "# Save it, and include it at the top of ~/.ssh/config (before any Host line):",
             f"#     {command} > ~/.ssh/rittunnel.conf",
@@ -218,7 +237,7 @@ def one_line(value: str) -> str:
     return value
 
 
-def block(entry: Entry, program: Sequence[str], section: str) -> str:
+def block(entry: Entry, program: Sequence[str], section: str, persist: float = SSH_PERSIST) -> str:
     """One service's ssh_config block, its comment quoting what remote.it said. Its
     service ID must be one (:func:`is_service_id`, a full match), and every token passes
     :func:`token` or :func:`one_line`, else :class:`RittunnelError`."""
@@ -232,16 +251,23 @@ def block(entry: Entry, program: Sequence[str], section: str) -> str:
             one_line(f"# {name}: service {s.address} ({details})"),
             f"Host {token(entry.host)}",
             f"    HostKeyAlias {token('rittunnel-' + id_digits(s.address))}",
-            f"    ProxyCommand {one_line(proxy_command(program, s.address, section))}",
+            f"    ProxyCommand {one_line(proxy_command(program, s.address, section, persist))}",
         ]
     )
 
 
 def render(
-    found: Sequence[Entry], program: Sequence[str], pattern: str | None, section: str
+    found: Sequence[Entry],
+    program: Sequence[str],
+    pattern: str | None,
+    section: str,
+    persist: float = SSH_PERSIST,
 ) -> str:
     """The whole output: the header, then a block per entry, blank lines between."""
-    parts = [header(pattern, section), *(block(e, program, section) for e in found)]
+    parts = [
+        header(pattern, section, persist),
+        *(block(e, program, section, persist) for e in found),
+    ]
     return "\n\n".join(parts) + "\n"
 
 
@@ -279,7 +305,7 @@ def ssh_config(args: SshConfigOptions, settings: Settings, reporter: Reporter) -
             "run `rittunnel services ssh` to list them"
         )
     try:
-        reporter.output(render(found, program, args.filter, section))
+        reporter.output(render(found, program, args.filter, section, args.persist))
     except OSError as exc:  # a full disk, a reader gone: the config is not complete
         raise RittunnelError(f"ssh-config: cannot write the output: {exc.strerror}") from None
     if not found:

@@ -11,7 +11,9 @@ Through a running tunnel of the same service and account when there is one
 used without trio, a state file or an API call, so ssh starts in milliseconds. A service
 given by name that no running tunnel names is resolved (the service list, cached) and
 looked for again by its ID, since a tunnel whose profile gave the ID serves it too. Else
-through a proxy of its own (:mod:`rittunnel.tunnel.stdio`).
+through a proxy of its own (:mod:`rittunnel.tunnel.stdio`), or, with ``--persist
+DURATION``, through a tunnel it starts in the background that outlives it
+(:mod:`rittunnel.commands.persist`).
 
 A running tunnel that closes the connection before the service sent a byte could not
 reach it (no proxy: an offline device...): a one-line error naming that tunnel, exit 1;
@@ -43,6 +45,10 @@ def stdio(args: StdioOptions, settings: Settings, reporter: Reporter) -> int:
     profile = command_profile(
         "stdio", args.name, args.service, args.credentials, settings.env, proxy="port"
     )
+    if args.notify_fd is not None:  # we are the background tunnel of `stdio --persist`
+        from .persist import serve_persistent
+
+        return serve_persistent(profile, args, settings, reporter)
     reporter.out = reporter.err  # stdout carries the relayed bytes only
     if not args.verbose:
         reporter.quiet = True
@@ -57,6 +63,10 @@ def stdio(args: StdioOptions, settings: Settings, reporter: Reporter) -> int:
         found = through_running(profile, accounts.locate(profile), store, reporter)
     if found == "used":
         return 0
+    if args.persist:
+        return _through_persistent(
+            profile, args, accounts.locate(profile), store, settings, reporter
+        )
 
     import trio
 
@@ -71,6 +81,26 @@ def stdio(args: StdioOptions, settings: Settings, reporter: Reporter) -> int:
 
     ignore_stop_signals_after()  # this process ends with the relay
     return trio.run(main)
+
+
+def _through_persistent(
+    profile: Profile,
+    args: StdioOptions,
+    account: Account,
+    store: StateStore,
+    settings: Settings,
+    reporter: Reporter,
+) -> int:
+    """Relay through the tunnel ``--persist`` leaves running (started now if need be)."""
+    from .persist import ensure_persistent
+
+    ensure_persistent(profile, args, account, store, settings, reporter)
+    if through_running(profile, account, store, reporter) != "used":
+        raise RittunnelError(
+            f"stdio: the background tunnel of {profile.name} does not take connections; "
+            "see `rittunnel status`"
+        )
+    return 0
 
 
 def through_running(

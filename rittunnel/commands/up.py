@@ -32,7 +32,7 @@ def up(args: UpOptions, settings: Settings, reporter: Reporter) -> int:
     on_stopping: Callable[[str], None] | None = None
     if args.notify_fd is not None:  # we are the background process of `up -d`
         reporter.timestamps = True
-        on_ready = _notify_parent(args.notify_fd, reporter)
+        on_ready = notify_parent(args.notify_fd, reporter)
     elif (notifier := Notifier.from_env(settings.env, reporter)) is not None:
         systemd = ServiceNotify(notifier)  # a Type=notify unit: READY=1, STOPPING=1
         reporter.sinks.append(systemd.sink)
@@ -48,7 +48,7 @@ def up(args: UpOptions, settings: Settings, reporter: Reporter) -> int:
     return 1 if outcome.failed or outcome.left_open else 0
 
 
-def _notify_parent(fd: int, reporter: Reporter) -> Callable[[], None]:
+def notify_parent(fd: int, reporter: Reporter) -> Callable[[], None]:
     """Forward events to the waiting ``up -d`` parent over ``fd`` until every tunnel is
     ready; then close it (the parent reads EOF and returns)."""
 

@@ -5,12 +5,16 @@ at remote.it), accepts local clients and serves each through the tunnel's
 :class:`~rittunnel.tunnel.upstream.Upstream`: a relay to the proxy, or, for a reverse
 proxy, an HTTP redirect to its URL (:mod:`rittunnel.tunnel.redirect`). It counts
 connections and bytes (:class:`Traffic`) and, with ``idle_timeout``, stops the proxy when
-no client has been connected for that long.
+no client has been connected for that long. :meth:`Port.wait_unused` waits for such a
+quiet spell (``stdio --persist``'s tunnel then ends): no timer while a client is
+connected.
 """
 
 from __future__ import annotations
 
 import errno
+import math
+import select
 import socket
 from collections.abc import Callable
 
@@ -39,6 +43,14 @@ CONNECTION_ERRNOS = frozenset(
 )  # fmt: skip
 #: seconds the accept loop pauses after a resource error
 ACCEPT_PAUSE = 0.1
+#: seconds :meth:`Port.wait_unused` leaves the accept loop to take a waiting client
+ACCEPT_TURN = 0.01
+
+
+def unused_at(quiet_since: float | None, seconds: float) -> float:
+    """When a port quiet since ``quiet_since`` (None: a client is connected) will have
+    been unused for ``seconds``: ``math.inf`` while a client is connected. Pure."""
+    return math.inf if quiet_since is None else quiet_since + seconds
 
 
 class Traffic:
@@ -101,6 +113,10 @@ class Port:
         self.addresses: list[str] = []
         self._idle_since: float | None = None
         self._idle_wakeup = trio.Event()
+        #: when the last client left, or serving began (trio clock); None while one is
+        #: connected
+        self.quiet_since: float | None = None
+        self._activity_wakeup = trio.Event()
 
     def bind(self) -> None:
         """Bind the local port(s). Done before any API call: a taken port costs nothing."""
@@ -122,6 +138,8 @@ class Port:
         ``task_status.started()`` once accepting. Closes the listeners when it ends."""
         if not self.listeners:
             self.bind()
+        if self.traffic.active == 0:
+            self.quiet_since = trio.current_time()
         try:
             async with trio.open_nursery() as nursery:
                 for listener in self.listeners:
@@ -166,10 +184,37 @@ class Port:
         if delta > 0:
             t.opened += 1
             self._idle_since = None
+            self.quiet_since = None
         elif t.active == 0:
-            self._idle_since = trio.current_time()
+            self._idle_since = self.quiet_since = trio.current_time()
             self._idle_wakeup.set()
+        self._activity_wakeup.set()
         t.changed()
+
+    def waiting(self) -> bool:
+        """Whether a client waits to be accepted (connected, not yet taken)."""
+        if not self.listeners:
+            return False
+        try:
+            readable, _, _ = select.select(self.listeners, [], [], 0)
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+        return bool(readable)
+
+    async def wait_unused(self, seconds: float) -> None:
+        """Return once no client has been connected for ``seconds`` (counted from when
+        serving began, or the last one left) and none waits to be accepted. Sleeps until
+        then, or until a client comes or goes; no wake-up while one is connected."""
+        while True:
+            at = unused_at(self.quiet_since, seconds)
+            now = trio.current_time()
+            if now >= at:
+                if not self.waiting():
+                    return
+                at = now + ACCEPT_TURN  # the accept loop takes it: look again then
+            self._activity_wakeup = trio.Event()
+            with trio.move_on_at(at):
+                await self._activity_wakeup.wait()
 
     async def _serve_client(self, client: socket.socket, peer: str) -> None:
         name = self.profile.name

@@ -162,6 +162,8 @@ class Slot:
     #: its teardown has begun
     stopping: bool = False
     finished: bool = False
+    #: its state file says it is not ready, though it serves (see :meth:`Session.hide`)
+    hidden: bool = False
 
     @property
     def name(self) -> str:
@@ -370,10 +372,21 @@ class Session:
         state.expires_at = wall_clock(current.expires_at) if current is not None else None
         if current is not None:  # else: the last one's kind (a reverse proxy stays unfit)
             state.reverse = isinstance(current.connection.proxy, ReverseProxy)
-        state.ready = slot.started and not slot.finished
+        state.ready = slot.started and not slot.finished and not slot.hidden
         t = port.traffic
         state.connections, state.opened = t.active, t.opened
         state.bytes_up, state.bytes_down = t.totals()
+
+    def hide(self, slot: Slot, hidden: bool) -> None:
+        """Have ``slot``'s state file say it is not ready (``hidden``), or ready again,
+        while it keeps serving: a tunnel about to end on its own (``stdio --persist``'s)
+        first turns away whoever looks for a running tunnel (``stdio``, ``run``)."""
+        slot.hidden = hidden
+        self._record(slot)
+
+    async def wait_finished(self) -> None:
+        """Return once every tunnel has ended (failed, or stopped by ``stop NAME``)."""
+        await self._all_done.wait()
 
     def _record(self, slot: Slot, *, durable: bool = True) -> None:
         self._fill(slot)

@@ -147,6 +147,12 @@ class StateStore:
         path = self.path(name)
         return self.read(path) if self._ready(create=False) else None
 
+    def lock_path(self, name: str) -> Path:
+        """Where ``name``'s lock file is (held while one process starts ``name``'s tunnel
+        in the background: ``stdio --persist``); the directory is made if need be."""
+        self._ready(create=True)
+        return self.directory / f"{check_name(name)}.lock"
+
     def stop_request_path(self, name: str) -> Path:
         return self.directory / f"{check_name(name)}.stop"
 
