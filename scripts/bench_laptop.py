@@ -8,6 +8,9 @@
    console script, as ssh's ProxyCommand runs it) from spawn to exit relaying a few
    bytes, against a bare ``python -c 'import socket'`` of the same interpreter, spawned
    in turns (A, B, A, B, …) so load hits both alike. Target: median at most 3×.
+3. **``stdio --persist``** (item 4): the first ssh with it against without, the second
+   ssh inside the window, the window's end, and a real ssh/scp/rsync sequence through
+   ``ssh-config`` (:mod:`bench_persist`).
 
 Usage: ``./scripts/bench-laptop [--quick] [--json]``; see docs/PERFORMANCE.md.
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_persist
 import bench_wait
 
 #: the console script of this interpreter's environment (what ssh-config writes)
@@ -40,10 +44,12 @@ class LaptopPlan:
     idle_seconds: float
     #: spawns of each of bare Python and ``stdio``
     stdio_runs: int
+    #: turns of first ssh with and without ``--persist``
+    persist_runs: int = 5
 
 
-FULL_LAPTOP = LaptopPlan(idle_seconds=60.0, stdio_runs=20)
-QUICK_LAPTOP = LaptopPlan(idle_seconds=5.0, stdio_runs=3)
+FULL_LAPTOP = LaptopPlan(idle_seconds=60.0, stdio_runs=20, persist_runs=7)
+QUICK_LAPTOP = LaptopPlan(idle_seconds=5.0, stdio_runs=3, persist_runs=2)
 
 
 def wakeups(pid: int) -> int:
@@ -105,6 +111,8 @@ def run_laptop(echo_port: int, tmp: Path, plan: LaptopPlan, log: bench_wait.Log)
                     raise RuntimeError(f"stdio relayed {out[:40]!r}, not the bytes sent")
                 stdio.append(ms)
             calls = len(fake.calls()) - calls
+        result["persist"] = bench_persist.run_persist(fake, rig, plan.persist_runs, log)
+    result["ssh_sequence"] = bench_persist.run_ssh_sequence(tmp, log)
     b, s = statistics.median(bare), statistics.median(stdio)
     result["stdio"] = {
         "runs": plan.stdio_runs,
@@ -121,6 +129,7 @@ def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
     idle, stdio = res.get("idle", {}), res.get("stdio", {})
     per_minute, ratio = idle.get("per_minute"), stdio.get("ratio")
     return [
+        *bench_persist.verdicts(res),
         {
             "target": "idle tunnel wake-ups per minute",
             "value": per_minute,
