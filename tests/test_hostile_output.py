@@ -124,7 +124,9 @@ def test_ssh_reads_the_hostile_config_as_meant(tmp_path: Path) -> None:
     for host, alias in (("pi-host-proxycommand-sh", "0105"), ("github-com", "0106")):
         out = ssh_g(config, host)
         assert out["hostkeyalias"] == f"rittunnel-80000000010203{alias[-2:]}"
-        assert out["proxycommand"].endswith(f"{SID[:-2]}{alias[-2:]} --credentials 'w'\"'\"'k %%h'")
+        assert out["proxycommand"].endswith(
+            f"{SID[:-2]}{alias[-2:]} --credentials 'w'\"'\"'k %%h' --persist 10m"
+        )
     assert "proxycommand" not in ssh_g(config, "elsewhere")
 
 

@@ -214,7 +214,8 @@ def test_ssh_config_holds_exactly_its_blocks(found: list[ServiceInfo], section: 
             assert words[0] == "ProxyCommand", line
             argv = shlex.split(words[1].replace("%%", "%"))
             assert argv[1:4] == ["stdio", "--service", argv[3]] and is_service_id(argv[3])
-            assert argv[4:] == (["--credentials", section] if section else [])
+            credentials = ["--credentials", section] if section else []
+            assert argv[4:] == [*credentials, "--persist", "10m"]
     assert hosts == [e.host for e in blocks] and len(set(hosts)) == len(hosts)
 
 
