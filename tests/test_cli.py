@@ -304,3 +304,23 @@ def test_commands_that_need_no_trio_import_neither_trio_nor_httpx(tmp_path: Path
         )
         loaded = proc.stderr.rsplit("LOADED:", 1)[1].strip()
         assert "trio" not in loaded and "httpx" not in loaded, (name, proc.stderr)
+
+
+@pytest.mark.parametrize("columns", [None, "", "abc", "0", "-5", "60", "132"])
+def test_help_is_as_wide_as_argparse_makes_it(
+    columns: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parsers' formatter takes the terminal's width without importing shutil (and
+    its compressors), and takes the width shutil would give argparse."""
+    import shutil
+
+    from rittunnel.commands.registry import terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_columns() == shutil.get_terminal_size().columns
+    mine = build_parser().format_help()
+    monkeypatch.setattr("rittunnel.commands.registry.HelpFormatter", argparse.HelpFormatter)
+    assert build_parser().format_help() == mine

@@ -16,12 +16,14 @@ from .conftest import RITTUNNEL, SSH_ID, World, up
 DEADLINE = 60
 #: modules the fast path must not load: the profile parser and the async stack
 HEAVY = ("yaml", "trio", "httpx", "httpcore", "anyio")
-#: modules it once loaded for nothing, kept off it: the temporary-file machinery (and
-#: the compressors behind it), psutil (``/proc`` answers on Linux), hashing, e-mail date
-#: parsing, the IDNA codec of a name lookup, the fake API, the API protocol code, and
-#: every other command's options
+#: modules it once loaded for nothing, kept off it: tempfile and shutil (and the
+#: compressors behind them), psutil (``/proc`` answers on Linux), hashing, e-mail date
+#: parsing, the IDNA codec of a name lookup, the fake API, the API protocol code and
+#: the profile loader
 LIGHT = (
     "tempfile",
+    "shutil",
+    "lzma",
     "random",
     "hashlib",
     "email",

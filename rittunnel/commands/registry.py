@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -164,6 +166,39 @@ def _fake_api(o: FakeApiOptions, settings: Settings, reporter: Reporter) -> int:
     return run(o)
 
 
+# -- the parsers -----------------------------------------------------------------------
+
+
+def terminal_columns() -> int:
+    """The terminal's width as :func:`shutil.get_terminal_size` gives it (``COLUMNS``,
+    else stdout's terminal, else 80), without importing shutil (and the compressors it
+    imports), which argparse's formatter does on every ``add_argument``."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's, as wide as the terminal (:func:`terminal_columns`)."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 # -- the table -------------------------------------------------------------------------
 
 
@@ -189,7 +224,9 @@ class Command(Generic[Opts]):
 
     def add_to(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         """Its subparser, with its arguments."""
-        parser = sub.add_parser(self.name, help=self.help, usage=self.usage)
+        parser = sub.add_parser(
+            self.name, help=self.help, usage=self.usage, formatter_class=HelpFormatter
+        )
         common_arguments(parser)
         self.arguments(parser)
 
@@ -343,6 +380,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     line that starts with it: each parser costs time to build, and ``stdio`` as ssh's
     ProxyCommand starts often)."""
     parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="rittunnel",
         description="A stable localhost port for a remote.it service. "
         f"`rittunnel NAME` is short for `rittunnel {DEFAULT_COMMAND} NAME`.",
