@@ -204,3 +204,34 @@ def test_serves_from_proc_agrees_with_psutil(monkeypatch: pytest.MonkeyPatch) ->
             monkeypatch.setattr(procs, "is_rittunnel_argv", lambda argv, ours=ours: ours)
             assert fast == slow == [ours, False, False, False]
             monkeypatch.undo()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_netlink_and_proc_net_tables_agree(
+    family: socket.AddressFamily, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """listens_on asks the kernel for listeners over netlink (sock_diag), else reads
+    /proc/net/tcp[6]: both say the same, for a listener, a socket only bound, and a
+    listener on every address."""
+    from rittunnel.tunnel import procs
+
+    loopback, anywhere = ("127.0.0.1", "0.0.0.0") if family == socket.AF_INET else ("::1", "::")
+    try:
+        socks = [socket.socket(family) for _ in range(3)]
+    except OSError:
+        pytest.skip("no such address family here")
+    with socks[0] as listening, socks[1] as bound_only, socks[2] as wildcard:
+        listening.bind((loopback, 0))
+        listening.listen()
+        bound_only.bind((loopback, 0))
+        wildcard.bind((anywhere, 0))
+        wildcard.listen()
+        ports = [s.getsockname()[1] for s in (listening, bound_only, wildcard)]
+        fast = [procs.listens_on(os.getpid(), loopback, port) for port in ports]
+        assert procs._listening_netlink({procs._ip(loopback)}, ports[0]) == {  # type: ignore[arg-type]
+            os.fstat(listening.fileno()).st_ino
+        }
+        monkeypatch.setattr(procs, "_listening_netlink", lambda accepted, port: None)
+        slow = [procs.listens_on(os.getpid(), loopback, port) for port in ports]
+        assert fast == slow == [True, False, True]

@@ -251,6 +251,9 @@ def _listens_on_linux(
             continue
         if link.startswith("socket:["):
             inodes.add(link[8:-1].encode())
+    by_netlink = _listening_netlink(accepted, port)
+    if by_netlink is not None:
+        return not by_netlink.isdisjoint(int(i) for i in inodes)
     suffix = b":%04X " % port
     tables: dict[int, bytes] = {}  # each read once: 127.0.0.1 and 0.0.0.0 share one
     for ip in sorted(accepted, key=str):
@@ -270,6 +273,65 @@ def _listens_on_linux(
                 return True
             at = text.find(needle, at + 1)
     return False
+
+
+#: netlink's sock_diag (linux/sock_diag.h, linux/inet_diag.h): a dump request of the
+#: TCP sockets in state LISTEN of one address family
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+
+
+def _listening_netlink(
+    accepted: set[ipaddress.IPv4Address | ipaddress.IPv6Address], port: int
+) -> set[int] | None:
+    """The inodes of the TCP sockets listening on ``port`` at one of ``accepted``, asked
+    of the kernel over netlink (sock_diag): only listeners come back, where
+    ``/proc/net/tcp`` writes out every socket of the machine as text (thousands on a busy
+    one: milliseconds). None when netlink cannot answer (the caller reads ``/proc``)."""
+    import socket
+    import struct
+
+    found: set[int] = set()
+    for version in sorted({ip.version for ip in accepted}):
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        wanted = {ip.packed for ip in accepted if ip.version == version}
+        # inet_diag_req_v2: family, protocol, ext, pad, states, then a zero sockid
+        req = struct.pack("=BBBBI48x", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
+        head = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0)
+        try:
+            with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4) as nl:  # SOCK_DIAG
+                nl.settimeout(2.0)
+                nl.sendall(head + req)
+                done = False
+                while not done:
+                    data = nl.recv(65536)
+                    if not data:
+                        return None
+                    at = 0
+                    while at + 16 <= len(data):
+                        length, kind = struct.unpack_from("=IH", data, at)
+                        if length < 16:
+                            return None
+                        if kind == _NLMSG_DONE:
+                            done = True
+                            break
+                        if kind == _NLMSG_ERROR:
+                            return None
+                        msg = data[at + 16 : at + length]
+                        if kind == _SOCK_DIAG_BY_FAMILY and len(msg) >= 72:
+                            # inet_diag_msg: family state timer retrans, sockid
+                            # (sport dport: big-endian; src dst: 16 bytes each), then
+                            # expires rqueue wqueue uid inode
+                            sport = struct.unpack_from("!H", msg, 4)[0]
+                            src = msg[8 : 8 + (4 if version == 4 else 16)]
+                            if sport == port and src in wanted:
+                                found.add(struct.unpack_from("=I", msg, 68)[0])
+                        at += (length + 3) & ~3
+        except (OSError, AttributeError, struct.error):
+            return None  # no netlink here (not Linux, a sandbox that refuses it)
+    return found
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
