@@ -349,7 +349,7 @@ async def test_ssh_itself_reads_the_config(world: World) -> None:
 
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="no ssh to read the config")
 async def test_the_users_own_hosts_and_the_include(world: World) -> None:
-    """What the README says of a Host of the user's with a name the file has, checked
+    """What docs/guide-ssh.md says of a Host of the user's with a name the file has, checked
     with ssh itself: the blocks merge whichever comes first (each setting from the first
     that sets it); ``ProxyCommand none`` and a ``HostKeyAlias`` in the user's, first,
     keep it the user's. ``Match all`` + Include at the end reaches every other host."""

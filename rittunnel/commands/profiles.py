@@ -17,7 +17,7 @@ def profiles(settings: Settings, reporter: Reporter) -> int:
     """A table of the profiles found; one that does not load says why in its row."""
     paths = list_profiles(settings.env)
     if not paths:
-        reporter.info("no profiles found; see README: Profiles")
+        reporter.info("no profiles found; see docs/reference.md#profiles")
         return 0
     rows: list[tuple[str, ...]] = []
     for path in paths:

@@ -215,7 +215,7 @@ def header(pattern: str | None, section: str, persist: float = SSH_PERSIST) -> s
             "#     Include ~/.ssh/rittunnel.conf",
             "# Then ssh USER@HOST, scp, rsync and ansible reach each one by its Host name.",
             "# Run it again when your devices change. A Host block of yours with a name used",
-            "# here shares settings with this one: see the README (ssh-config).",
+            "# here shares settings with this one: see docs/guide-ssh.md.",
         ]
     )
 

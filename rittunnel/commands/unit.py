@@ -306,8 +306,9 @@ def check_credentials(
             else:
                 warn_once(
                     f"the service has no credentials: there is no {env_file} and no "
-                    f"{credentials_file(service_env)}; put an access key in the latter "
-                    f"(see README: Credentials), or NAME=VALUE lines in the former (mode 0600)"
+                    f"{credentials_file(service_env)}; put an access key in the latter (see "
+                    "docs/reference.md#credentials), or NAME=VALUE lines in the former "
+                    "(mode 0600)"
                 )
             continue
         if shell_only:

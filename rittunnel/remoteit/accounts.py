@@ -49,7 +49,7 @@ def choose_api(profile: Profile | None, settings: Settings, creds: Credentials) 
     if chosen == "graphql" and creds.access_key is None:
         raise CredentialsError(
             f"{where}: graphql needs an access key (R3_ACCESS_KEY_ID and R3_SECRET_ACCESS_KEY, "
-            "or ~/.remoteit/credentials); see README: Credentials"
+            "or ~/.remoteit/credentials); see docs/reference.md#credentials"
         )
     if chosen == "rest" and creds.access_key is not None and not creds.developer_key:
         other = "RITTUNNEL_API=graphql" if by_env else "api: graphql"

@@ -150,7 +150,7 @@ def credentials_from_env(
     how = (
         f"set {ENV_DEVELOPER_KEY} and either {ENV_USERNAME} + {ENV_PASSWORD} "
         f"or {ENV_TOKEN}, or use access keys in ~/.remoteit/credentials "
-        "(see README: Credentials)"
+        "(see docs/reference.md#credentials)"
     )
     if not key:
         raise CredentialsError(f"missing credentials: {ENV_DEVELOPER_KEY} is not set; {how}")
@@ -181,6 +181,6 @@ def _access_from(
     if found is None and section is not None:
         raise CredentialsError(
             f"credentials section [{section}] asked for, but {path} does not exist; "
-            "create it with your access key (see README: Credentials)"
+            "create it with your access key (see docs/reference.md#credentials)"
         )
     return found

@@ -51,7 +51,8 @@ class GraphQLClient(Session):
         if credentials.access_key is None:
             raise CredentialsError(
                 "the GraphQL API needs an access key (R3_ACCESS_KEY_ID and "
-                "R3_SECRET_ACCESS_KEY, or ~/.remoteit/credentials); see README: Credentials"
+                "R3_SECRET_ACCESS_KEY, or ~/.remoteit/credentials); "
+                "see docs/reference.md#credentials"
             )
         self.url = url.rstrip("/")
         self.page_size = page_size

@@ -183,7 +183,7 @@ REASON_SHOWN = 300
 MFA_CODES = frozenset({"SMS_MFA", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"})
 TWO_FACTOR = (
     "this remote.it account signs in with two-factor authentication, so a password "
-    "login cannot work for it; use an access key instead (README: Two-factor accounts)"
+    "login cannot work for it; use an access key instead (docs/reference.md#two-factor-accounts)"
 )
 
 

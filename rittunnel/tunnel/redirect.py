@@ -1,7 +1,7 @@
 """The local side of a reverse proxy: answer HTTP with a redirect to the proxy's URL.
 
 remote.it serves http/https services through a public HTTPS URL that changes with every
-connect; the stable ``http://localhost:PORT/path?q`` answers ``307`` to
+connect; the stable ``http://localhost:PORT/path?q`` answers ``307 Temporary Redirect`` to
 ``https://xyz.p18.rt3.io/path?q`` so it works as a bookmark.
 """
 
@@ -15,6 +15,13 @@ import trio
 
 MAX_HEAD = 64 * 1024
 READ_TIMEOUT = 30.0
+#: h11 sends no reason phrase unless given one; clients and people show it
+REDIRECT = b"Temporary Redirect"
+BAD_REQUEST = h11.Response(
+    status_code=400,
+    headers=[("content-length", "0"), ("connection", "close")],
+    reason=b"Bad Request",
+)
 
 
 def redirect_target(url: str, target: bytes) -> str:
@@ -54,7 +61,8 @@ async def serve_redirect(sock: socket.socket, url: str) -> None:
             except h11.RemoteProtocolError:
                 # not HTTP (a TLS hello, ssh, garbage): answer 400 where we can, then close
                 with contextlib.suppress(OSError, h11.LocalProtocolError):
-                    await _send(sock, conn.send(h11.Response(status_code=400, headers=[])) or b"")
+                    out = conn.send(BAD_REQUEST) or b""
+                    await _send(sock, out + (conn.send(h11.EndOfMessage()) or b""))
                 return
             if event is h11.NEED_DATA:
                 try:
@@ -73,7 +81,8 @@ async def serve_redirect(sock: socket.socket, url: str) -> None:
                     ("cache-control", "no-store"),
                 ]
                 try:
-                    out = conn.send(h11.Response(status_code=307, headers=headers)) or b""
+                    answer = h11.Response(status_code=307, headers=headers, reason=REDIRECT)
+                    out = conn.send(answer) or b""
                     if event.method != b"HEAD":  # a HEAD answer has headers only
                         out += conn.send(h11.Data(data=body)) or b""
                     out += conn.send(h11.EndOfMessage()) or b""
