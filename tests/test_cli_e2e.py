@@ -138,8 +138,15 @@ async def test_reverse_proxy_redirects_keeping_path_and_query(
             head = b""
             while b"\r\n\r\n" not in head:
                 head += await stream.receive_some(4096)
-        assert head.startswith(b"HTTP/1.1 307")
+        assert head.startswith(b"HTTP/1.1 307 Temporary Redirect\r\n"), head
         assert f"location: {url.group(0)}/a/b?x=1&y=2".encode() in head.lower()
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:  # not HTTP (a TLS hello): a whole 400, then the end
+            await stream.send_all(b"\x16\x03\x01\x02\x00\x01\x00\r\n\r\n")
+            answer = b""
+            while chunk := await stream.receive_some(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
         assert await cli.stop() == 0
         assert world.fake.open_proxies == []
 

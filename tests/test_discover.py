@@ -116,3 +116,25 @@ def test_a_profile_written_for_any_name_loads_back_as_that_service(
     path.write_text(text)
     p = load_profile_file(path)
     assert p.service in (name, A.address) and p.local_port == 2222
+
+
+def test_init_offers_the_one_service_named_like_the_profile() -> None:
+    from rittunnel.commands.discover import named
+
+    found = [ServiceInfo("80:00:00:00:01:02:03:04", "Pi", "SSH", "active")]
+    assert named("pi", found) == found[0]  # as a profile's service: finds it
+    assert named("db", found) is None
+    assert named("pi", [*found, ServiceInfo("80:00:00:00:01:02:03:05", "pi", "SSH", "")]) == (
+        ServiceInfo("80:00:00:00:01:02:03:05", "pi", "SSH", "")
+    )  # the exact name wins over one that differs in case
+    twice = [*found, ServiceInfo("80:00:00:00:01:02:03:06", "Pi", "HTTP", "")]
+    assert named("pi", twice) is None  # ambiguous: nothing is offered
+
+
+def test_a_profile_named_like_a_command_starts_with_up() -> None:
+    from rittunnel.commands.discover import start_command
+    from rittunnel.commands.registry import BY_NAME
+
+    assert start_command("pi", BY_NAME) == "rittunnel pi"
+    assert start_command("demo", BY_NAME) == "rittunnel up demo"
+    assert start_command("status", BY_NAME) == "rittunnel up status"

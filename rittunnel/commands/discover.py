@@ -18,7 +18,7 @@ import dataclasses
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -155,6 +155,21 @@ def choose(answer: str, services: list[ServiceInfo]) -> ServiceInfo:
     return match_service(answer, services)
 
 
+def named(name: str, services: list[ServiceInfo]) -> ServiceInfo | None:
+    """The one service called ``name`` (as a profile's ``service:`` would find it), the
+    default ``init NAME`` offers; None when no service, or several, have that name."""
+    try:
+        return match_service(name, services)
+    except ServiceNameError:
+        return None
+
+
+def start_command(name: str, command_names: Collection[str]) -> str:
+    """How to start profile ``name``: ``rittunnel NAME``, or ``rittunnel up NAME`` when
+    NAME is also a command's name (``rittunnel demo`` runs the demo)."""
+    return f"rittunnel up {name}" if name in command_names else f"rittunnel {name}"
+
+
 def suggest_port(service_type: str, taken: set[int], is_free: Callable[[int], bool]) -> int:
     """The first port from the type's usual one up that no profile uses and that is free."""
     port = PORT_BY_TYPE.get(service_type.strip().casefold(), DEFAULT_PORT)
@@ -255,8 +270,11 @@ def init(
     settings: Settings,
     reporter: Reporter,
     stdin: TextIO | None = None,
+    command_names: Collection[str] = (),
 ) -> int:
-    """Write profile NAME for one of the account's services, asking what is not given."""
+    """Write profile NAME for one of the account's services, asking what is not given;
+    the service named NAME, when there is one, is what Enter takes. ``command_names``:
+    the commands, which ``rittunnel NAME`` would run instead of the profile."""
     prompt = Prompter(stdin or sys.stdin, reporter.err)
     env = settings.env
     target = new_profile_path(args.name, env)
@@ -282,11 +300,17 @@ def init(
     else:
         for i, s in enumerate(found, 1):
             prompt.say(f"{i:3}. {printable(s.name, CELL) or '-'}  {describe(s)}")
+        default = named(args.name, found)
+        offer = ""
+        if default is not None:
+            offer = f"; Enter: {found.index(default) + 1}, {printable(default.name, CELL)}"
         service = _ask(
             prompt,
-            f"service [1-{len(found)}, a name or an ID]: ",
+            f"service [1-{len(found)}, a name or an ID{offer}]: ",
             "--service",
-            lambda answer: choose(answer, found),
+            lambda answer: (
+                default if default is not None and not answer.strip() else choose(answer, found)
+            ),
         )
 
     if args.port is not None:
@@ -315,7 +339,7 @@ def init(
     profile = load_profile_file(target)  # what we wrote must load
     shown_name = printable(service.name, CELL) or service.address
     reporter.info(f"wrote {target}: {shown_name} on local port {port}")
-    reporter.info(f"start it with: rittunnel {profile.name}")
+    reporter.info(f"start it with: {start_command(profile.name, command_names)}")
     return 0
 
 

@@ -120,7 +120,7 @@ def _services(o: ServicesOptions, settings: Settings, reporter: Reporter) -> int
 def _init(o: InitOptions, settings: Settings, reporter: Reporter) -> int:
     from .discover import init
 
-    return init(o, settings, reporter)
+    return init(o, settings, reporter, command_names=BY_NAME)
 
 
 def _ssh_config(o: SshConfigOptions, settings: Settings, reporter: Reporter) -> int:

@@ -28,11 +28,12 @@ from ..profiles import Profile
 from ..profiles.service import command_profile
 from ..report import Reporter
 from ..settings import Settings
+from ..text import printable
 from ..tunnel.store import StateStore
 from .common import accounts_for, with_start_timeout
 
 if TYPE_CHECKING:
-    from ..remoteit.accounts import Account
+    from ..remoteit.accounts import Account, Accounts
     from .options import StdioOptions
 
 #: what :func:`through_running` did
@@ -54,13 +55,19 @@ def stdio(args: StdioOptions, settings: Settings, reporter: Reporter) -> int:
         reporter.quiet = True
     accounts = accounts_for(settings, reporter, [profile])
     store = StateStore(settings.state_dir)
+    if profile.proxy == "reverse":
+        refuse_web(profile, web_service(profile, accounts, store, settings))
     found = through_running(profile, accounts.locate(profile), store, reporter)
+    if found == "none":  # before any API call: a known web service is refused now
+        refuse_web(profile, web_service(profile, accounts, store, settings))
     if found == "none" and not profile.service_is_id:
         # a running tunnel may know the service by its ID
         from .common import resolved_now
 
         profile = resolved_now(profile, accounts, settings, reporter)
         found = through_running(profile, accounts.locate(profile), store, reporter)
+        if found == "none":  # the list is cached now: its type is known, no connect
+            refuse_web(profile, web_service(profile, accounts, store, settings))
     if found == "used":
         return 0
     if args.persist:
@@ -101,6 +108,38 @@ def _through_persistent(
             "see `rittunnel status`"
         )
     return 0
+
+
+def web_service(
+    profile: Profile, accounts: Accounts, store: StateStore, settings: Settings
+) -> str | None:
+    """How we know, with no API call, that ``profile`` would get a reverse proxy, which
+    stdio cannot carry: its ``proxy: reverse``; else, with ``proxy: auto``, a running
+    tunnel of the service holding a reverse proxy, or the cached service list's type.
+    None: not known to (a ``proxy: port`` profile, ``--service``: never)."""
+    if profile.proxy == "reverse":
+        return "its profile asks for proxy: reverse"
+    if profile.proxy != "auto":
+        return None
+    from ..remoteit.names import ServiceCache, cached_service, is_web
+    from ..tunnel.share import candidates
+
+    for running in candidates(store, account=accounts.locate(profile), service=profile.service):
+        if running.state.reverse and running.state.upstream:
+            return f"the running tunnel {running.name} serves it by reverse proxy"
+    service = cached_service(accounts, profile, ServiceCache.from_settings(settings))
+    if service is not None and is_web(service):
+        return f"remote.it lists it as type {printable(service.type, 20)}"
+    return None
+
+
+def refuse_web(profile: Profile, why: str | None) -> None:
+    """The error for a web service (``why``: how we know), said before any connect."""
+    if why is not None:
+        raise RittunnelError(
+            f"{profile.name}: service {printable(profile.service, 200)} is an HTTP(S) service "
+            f"({why}); stdio needs a port: set proxy: port in the profile"
+        )
 
 
 def through_running(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..errors import ServiceNameError
+from ..errors import RittunnelError, ServiceNameError
 from ..files import write_private
 from ..profiles import Profile
 from ..report import Reporter
@@ -137,6 +137,42 @@ class ServiceCache:
         data[account] = {"fetched": now, "services": [dataclasses.asdict(s) for s in services]}
         with contextlib.suppress(OSError):  # a cache: failing costs one list call
             write_private(self.path, json.dumps(data), durable=False)
+
+
+#: service types remote.it serves through an HTTPS reverse proxy (``proxy: auto``)
+WEB_TYPES = frozenset({"http", "https"})
+
+
+def is_web(service: ServiceInfo) -> bool:
+    """An http/https service: remote.it gives it a reverse proxy unless asked for a port."""
+    return service.type.strip().casefold() in WEB_TYPES
+
+
+def cached_service(
+    accounts: Accounts,
+    profile: Profile,
+    cache: ServiceCache,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> ServiceInfo | None:
+    """``profile``'s service as the account's cached service list has it (by ID, else by
+    its one name), with no API call; None when the list is not cached, does not name it
+    once, or the credentials cannot be read."""
+    try:
+        account = accounts.locate(profile)
+        key = cache.account(
+            account.url, account.section, accounts.credentials(account.section).identity
+        )
+    except RittunnelError:
+        return None
+    services = cache.get(key, clock()) or []
+    if profile.service_is_id:
+        found = [s for s in services if s.address.casefold() == profile.service.casefold()]
+        return found[0] if len(found) == 1 else None
+    try:
+        return match_service(profile.service, services)
+    except ServiceNameError:
+        return None
 
 
 async def list_services(
