@@ -218,3 +218,26 @@ def test_the_pace_is_the_failed_attempts_or_a_faster_recent_connects() -> None:
 def test_the_pause_after_refused_proxies_doubles_up_to_a_cap() -> None:
     assert [refusal_pause(n) for n in range(5)] == [0.0, 0.5, 1.0, 2.0, 4.0]
     assert refusal_pause(100) == REFUSAL_PAUSE_MAX
+
+
+def test_a_connection_ending_at_the_proxys_end_was_cut_by_it() -> None:
+    from rittunnel.tunnel.lease import at_its_end
+
+    short = lease(expires_in=5.0, at=100.0)  # the window: its last fifth, 1 s
+    assert not at_its_end(short, 103.9)
+    assert at_its_end(short, 104.1) and at_its_end(short, 109.0)
+    long = lease(expires_in=28797.0)  # at most 30 s before its end
+    assert not at_its_end(long, 28766.0) and at_its_end(long, 28768.0)
+    assert not at_its_end(lease(expires_in=None), 1e9)  # no expiry: never
+
+
+def test_the_expiry_line_names_the_tunnel_the_count_and_why() -> None:
+    from rittunnel.tunnel.stopping import expired_with_users
+
+    line = expired_with_users("pi", lease(expires_in=28797.0), 3)
+    assert line == (
+        "pi: proxy h:1 expired and remote.it closed its 3 live connections: remote.it ends "
+        "every proxy after about 8 hours (this one after 7h59m); renewal and `warm` keep new "
+        "connections instant, but cannot keep old ones open"
+    )
+    assert "its 1 live connection:" in expired_with_users("pi", lease(), 1)

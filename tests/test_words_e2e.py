@@ -10,7 +10,7 @@ import re
 
 import trio
 
-from .conftest import SSH_ID, WEB_ID, World, free_port, run_cli, start_cli
+from .conftest import SSH_ID, WEB_ID, World, free_port, roundtrip, run_cli, start_cli, up
 
 DEADLINE = 60
 
@@ -108,3 +108,26 @@ async def test_init_name_offers_the_service_named_name(world: World) -> None:
         # a profile named like a command starts with `up`
         result = await run_cli(world.env, "init", "demo", "--service", "pi-ssh", "--port", "2")
         assert result.code == 0 and "start it with: rittunnel up demo" in result.err
+
+
+async def test_an_expiry_that_closes_live_connections_is_said(
+    world: World, nursery: trio.Nursery
+) -> None:
+    with trio.fail_after(DEADLINE):
+        world.fake.knobs.expirationsec = 8
+        cli, port = await up(world, nursery)
+        streams = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(2)]
+        for stream in streams:  # both through the first proxy, and kept open
+            await stream.send_all(b"hi")
+            assert await stream.receive_some(2) == b"hi"
+        for stream in streams:  # remote.it closes them when that proxy expires
+            while await stream.receive_some(4096):
+                pass
+            await stream.aclose()
+        line = await cli.wait_for("expired and remote.it closed", stream="err")
+        assert "warning: ssh-pi: proxy 127.0.0.1:" in line, line
+        assert "closed its 2 live connections: remote.it ends every proxy after about" in line
+        assert "(this one after 8s)" in line and "cannot keep old ones open" in line
+        assert await roundtrip(port, b"new") == b"new"  # the renewed proxy serves
+        assert await cli.stop() == 0
+        assert sum("expired and remote.it closed" in e for e in cli.err) == 1

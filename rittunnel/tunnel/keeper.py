@@ -34,6 +34,7 @@ from .lease import (
     REFUSAL_PAUSE,
     Lease,
     Use,
+    at_its_end,
     backoff_delays,
     is_dropped,
     is_expired,
@@ -46,7 +47,7 @@ from .lease import (
     usable_until,
 )
 from .signals import connecting
-from .stopping import OpenProxies
+from .stopping import OpenProxies, expired_with_users
 
 #: the longest pause between background attempts to make a proxy that keep failing
 BACKGROUND_RETRY_MAX = 300.0
@@ -188,12 +189,17 @@ class ProxyKeeper:
         now = trio.current_time()
         held = self.proxies.get(lease.connection_id)
         if held is not None:
+            if held.users > 0 and at_its_end(lease, now):
+                held.cut += 1
             held.users -= 1
             if (cut := self._cuts.ended(lease.connection_id, now)) is not None:
                 self.reporter.warn(f"{self.profile.name}: {cut}")
             if held.users <= 0:
                 held.users = 0
                 held.idle_since = now
+                if held.cut:  # one line when the last of them is gone
+                    self.reporter.warn(expired_with_users(self.profile.name, lease, held.cut))
+                    held.cut = 0
                 if held.retired:
                     await self.proxies.stop_soon(lease)
         if use:

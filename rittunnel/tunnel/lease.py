@@ -39,6 +39,8 @@ from ..remoteit.protocol import Connection
 
 #: a proxy this close to its expiry is treated as expired (a new client would be cut)
 EXPIRY_MARGIN = 5.0
+#: how long before its expiry a connection ending counts as cut by it (at most)
+CUT_WINDOW = 30.0
 #: remote.it drops a proxy this long after its last connection closed, when the API does
 #: not say (``idleLeft``): about 15 minutes
 IDLE_WINDOW = 900.0
@@ -77,6 +79,16 @@ def lease_from(connection: Connection, now: float) -> Lease:
     expires_at = None if connection.expires_in is None else now + connection.expires_in
     idle = connection.idle_left if connection.idle_left is not None else IDLE_WINDOW
     return Lease(connection=connection, created_at=now, expires_at=expires_at, idle_window=idle)
+
+
+def at_its_end(lease: Lease, now: float) -> bool:
+    """Whether ``now`` is in the last moments of ``lease``'s life (a fifth of it, at most
+    :data:`CUT_WINDOW`) or after: a connection through it that ends then was closed by
+    remote.it as the proxy expired. Our expiry time is later than remote.it's (counted
+    from its answer, which can take seconds), so the window starts well before it."""
+    if lease.expires_at is None or lease.lifetime is None:
+        return False
+    return now >= lease.expires_at - min(CUT_WINDOW, lease.lifetime / 5)
 
 
 def margin_of(span: float, margin: float = EXPIRY_MARGIN) -> float:

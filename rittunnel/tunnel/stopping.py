@@ -18,6 +18,7 @@ from typing import Literal
 import trio
 
 from ..errors import ApiError, RittunnelError
+from ..quantities import format_duration
 from ..remoteit.client import ApiClient
 from ..remoteit.protocol import is_gone
 from ..report import Reporter
@@ -71,6 +72,20 @@ class Held:
     retired: bool = False
     #: its stop call is under way
     stopping: bool = False
+    #: connections that ended as it expired (remote.it closed them), not said yet
+    cut: int = 0
+
+
+def expired_with_users(name: str, lease: Lease, closed: int) -> str:
+    """The line for a proxy that reached its end with ``closed`` connections through it:
+    remote.it closes them then, and nothing a tunnel does can keep them (pure)."""
+    life = "" if lease.lifetime is None else f" (this one after {format_duration(lease.lifetime)})"
+    them = f"{closed} live connection" + ("" if closed == 1 else "s")
+    return (
+        f"{name}: proxy {lease.connection.proxy} expired and remote.it closed its {them}: "
+        f"remote.it ends every proxy after about 8 hours{life}; renewal and `warm` keep "
+        "new connections instant, but cannot keep old ones open"
+    )
 
 
 class OpenProxies:
