@@ -229,6 +229,9 @@ def test_a_connection_ending_at_the_proxys_end_was_cut_by_it() -> None:
     long = lease(expires_in=28797.0)  # at most 30 s before its end
     assert not at_its_end(long, 28766.0) and at_its_end(long, 28768.0)
     assert not at_its_end(lease(expires_in=None), 1e9)  # no expiry: never
+    # asked 3 s before the answer: remote.it may have counted from then
+    slow = lease_from(Connection("c", "s", PortProxy("h", 1), 5.0), 100.0, asked_at=97.0)
+    assert not at_its_end(slow, 100.9) and at_its_end(slow, 101.1)
 
 
 def test_the_expiry_line_names_the_tunnel_the_count_and_why() -> None:

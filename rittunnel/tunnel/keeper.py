@@ -263,7 +263,7 @@ class ProxyKeeper:
                 )
             now = trio.current_time()
             self._connect_times.append(now - started)
-            lease = lease_from(conn, now)
+            lease = lease_from(conn, now, asked_at=started)
             previous, self.current = self.current, lease
             self.generation += 1
             self.proxies.add(lease, now)

@@ -65,6 +65,9 @@ class Lease:
     expires_at: float | None
     #: seconds remote.it keeps it without a connection
     idle_window: float = IDLE_WINDOW
+    #: when we asked for it (remote.it counts its life from between this and
+    #: ``created_at``); None: at ``created_at``
+    asked_at: float | None = None
 
     @property
     def connection_id(self) -> str:
@@ -75,20 +78,28 @@ class Lease:
         return None if self.expires_at is None else self.expires_at - self.created_at
 
 
-def lease_from(connection: Connection, now: float) -> Lease:
+def lease_from(connection: Connection, now: float, asked_at: float | None = None) -> Lease:
     expires_at = None if connection.expires_in is None else now + connection.expires_in
     idle = connection.idle_left if connection.idle_left is not None else IDLE_WINDOW
-    return Lease(connection=connection, created_at=now, expires_at=expires_at, idle_window=idle)
+    return Lease(
+        connection=connection,
+        created_at=now,
+        expires_at=expires_at,
+        idle_window=idle,
+        asked_at=asked_at,
+    )
 
 
 def at_its_end(lease: Lease, now: float) -> bool:
     """Whether ``now`` is in the last moments of ``lease``'s life (a fifth of it, at most
     :data:`CUT_WINDOW`) or after: a connection through it that ends then was closed by
-    remote.it as the proxy expired. Our expiry time is later than remote.it's (counted
-    from its answer, which can take seconds), so the window starts well before it."""
+    remote.it as the proxy expired. remote.it counts its life from some time between our
+    asking (``asked_at``) and its answer (which can take seconds), so the window is
+    counted from the asking."""
     if lease.expires_at is None or lease.lifetime is None:
         return False
-    return now >= lease.expires_at - min(CUT_WINDOW, lease.lifetime / 5)
+    asked = lease.created_at if lease.asked_at is None else lease.asked_at
+    return now >= asked + lease.lifetime - min(CUT_WINDOW, lease.lifetime / 5)
 
 
 def margin_of(span: float, margin: float = EXPIRY_MARGIN) -> float:
