@@ -47,7 +47,7 @@ from .lease import (
     usable_until,
 )
 from .signals import connecting
-from .stopping import OpenProxies, expired_with_users
+from .stopping import OpenProxies
 
 #: the longest pause between background attempts to make a proxy that keep failing
 BACKGROUND_RETRY_MAX = 300.0
@@ -197,9 +197,7 @@ class ProxyKeeper:
             if held.users <= 0:
                 held.users = 0
                 held.idle_since = now
-                if held.cut:  # one line when the last of them is gone
-                    self.reporter.warn(expired_with_users(self.profile.name, lease, held.cut))
-                    held.cut = 0
+                self.proxies.say_cut(held)  # one line, when the last of them is gone
                 if held.retired:
                     await self.proxies.stop_soon(lease)
         if use:

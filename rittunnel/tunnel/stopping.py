@@ -74,6 +74,8 @@ class Held:
     stopping: bool = False
     #: connections that ended as it expired (remote.it closed them), not said yet
     cut: int = 0
+    #: its expiry's closed connections were said (once is enough)
+    said: bool = False
 
 
 def expired_with_users(name: str, lease: Lease, closed: int) -> str:
@@ -172,10 +174,20 @@ class OpenProxies:
             if held.stopping or cid in self.warned or not held.users:
                 continue  # being stopped, failed to stop (left for teardown), or unused
             if now >= expires_at:
+                # remote.it has closed (or is closing) the connections through it
+                self.say_cut(held, held.users)
                 await self.stop_soon(held.lease)
             else:
                 wake = min(wake, expires_at)
         return wake
+
+    def say_cut(self, held: Held, more: int = 0) -> None:
+        """Say, once per proxy, how many connections its expiry closed: those counted
+        (``held.cut``) and ``more`` still open as it ends."""
+        closed, held.cut = held.cut + more, 0
+        if closed and not held.said:
+            held.said = True
+            self.reporter.warn(expired_with_users(self.name, held.lease, closed))
 
     async def stop_all(self) -> None:
         """Stop every proxy (teardown). Errors are said, not raised; what could not be
