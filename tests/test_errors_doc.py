@@ -183,6 +183,7 @@ UNDOCUMENTED: frozenset[str] = frozenset(
         "no working proxy within hold_timeout {}s",
         "not JSON ({})",
         "not a JSON object",
+        "organisation list: the GraphQL answer has no membership",
         "profile file {} does not exist",
         "ssh-config: {} cannot be an ssh_config token",
         "ssh-config: {} cannot be one ssh_config line",

@@ -34,7 +34,6 @@ from .lease import (
     REFUSAL_PAUSE,
     Lease,
     Use,
-    at_its_end,
     backoff_delays,
     is_dropped,
     is_expired,
@@ -189,17 +188,11 @@ class ProxyKeeper:
         now = trio.current_time()
         held = self.proxies.get(lease.connection_id)
         if held is not None:
-            if held.users > 0 and at_its_end(lease, now):
-                held.cut += 1
-            held.users -= 1
+            last = self.proxies.one_ended(held, now)
             if (cut := self._cuts.ended(lease.connection_id, now)) is not None:
                 self.reporter.warn(f"{self.profile.name}: {cut}")
-            if held.users <= 0:
-                held.users = 0
-                held.idle_since = now
-                self.proxies.say_cut(held)  # one line, when the last of them is gone
-                if held.retired:
-                    await self.proxies.stop_soon(lease)
+            if last and held.retired:
+                await self.proxies.stop_soon(lease)
         if use:
             self._last_used = now
         self._poke()

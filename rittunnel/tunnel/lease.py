@@ -40,7 +40,7 @@ from ..remoteit.protocol import Connection
 #: a proxy this close to its expiry is treated as expired (a new client would be cut)
 EXPIRY_MARGIN = 5.0
 #: how long before its expiry a connection ending counts as cut by it (at most)
-CUT_WINDOW = 30.0
+EXPIRY_CUT_WINDOW = 30.0
 #: remote.it drops a proxy this long after its last connection closed, when the API does
 #: not say (``idleLeft``): about 15 minutes
 IDLE_WINDOW = 900.0
@@ -92,14 +92,14 @@ def lease_from(connection: Connection, now: float, asked_at: float | None = None
 
 def at_its_end(lease: Lease, now: float) -> bool:
     """Whether ``now`` is in the last moments of ``lease``'s life (a fifth of it, at most
-    :data:`CUT_WINDOW`) or after: a connection through it that ends then was closed by
+    :data:`EXPIRY_CUT_WINDOW`) or after: a connection through it that ends then was closed by
     remote.it as the proxy expired. remote.it counts its life from some time between our
     asking (``asked_at``) and its answer (which can take seconds), so the window is
     counted from the asking."""
     if lease.expires_at is None or lease.lifetime is None:
         return False
     asked = lease.created_at if lease.asked_at is None else lease.asked_at
-    return now >= asked + lease.lifetime - min(CUT_WINDOW, lease.lifetime / 5)
+    return now >= asked + lease.lifetime - min(EXPIRY_CUT_WINDOW, lease.lifetime / 5)
 
 
 def margin_of(span: float, margin: float = EXPIRY_MARGIN) -> float:

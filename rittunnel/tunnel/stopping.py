@@ -22,7 +22,7 @@ from ..quantities import format_duration
 from ..remoteit.client import ApiClient
 from ..remoteit.protocol import is_gone
 from ..report import Reporter
-from .lease import Lease
+from .lease import Lease, at_its_end
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,19 @@ class OpenProxies:
             else:
                 wake = min(wake, expires_at)
         return wake
+
+    def one_ended(self, held: Held, now: float) -> bool:
+        """A connection through ``held`` ended at ``now``; True when it was the last. One
+        ending as the proxy expires was closed by remote.it: counted, and said (once)
+        when the last of them is gone."""
+        if held.users > 0 and at_its_end(held.lease, now):
+            held.cut += 1
+        held.users -= 1
+        if held.users > 0:
+            return False
+        held.users, held.idle_since = 0, now
+        self.say_cut(held)
+        return True
 
     def say_cut(self, held: Held, more: int = 0) -> None:
         """Say, once per proxy, how many connections its expiry closed: those counted
