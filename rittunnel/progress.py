@@ -15,13 +15,20 @@ FIRST_DRAW = 0.25
 TICK = 0.1
 
 
+def frame_text(text: str, frame: int, elapsed: float) -> str:
+    """The spinner's line: frame ``frame`` of the animation, ``text``, seconds waited."""
+    return f"{FRAMES[frame % len(FRAMES)]} {text} {elapsed:.1f}s"
+
+
 async def _spin(reporter: Reporter, text: str) -> None:
     started = trio.current_time()
     await trio.sleep(FIRST_DRAW)
     frame = 0
     while True:
+        # cancelled as the sleep ended (a stop signal cleared the line): draw nothing
+        await trio.lowlevel.checkpoint_if_cancelled()
         elapsed = trio.current_time() - started
-        reporter.status(f"{FRAMES[frame % len(FRAMES)]} {text} {elapsed:.1f}s")
+        reporter.status(frame_text(text, frame, elapsed))
         frame += 1
         await trio.sleep(TICK)
 

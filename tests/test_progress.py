@@ -18,6 +18,7 @@ import trio
 
 from rittunnel.progress import FRAMES, spinner
 from rittunnel.report import Reporter
+from rittunnel.tunnel.signals import connecting, stop_on_signals
 
 from .conftest import RITTUNNEL, World, free_port, record_output, ssh_profile
 
@@ -227,4 +228,102 @@ async def test_up_in_a_pty_leaves_no_spinner_and_the_ready_line_its_own(
     warnings = [line for line in lines if "warning" in line]
     assert len(warnings) == 1 and warnings[0].startswith("rittunnel: warning: "), screen.lines
     assert lines[-1] == "rittunnel: ssh-pi: stopped", screen.lines
+    assert world.fake.open_proxies == []
+
+
+async def test_a_stop_signal_during_a_connect_clears_the_spinner_at_once() -> None:
+    """Ctrl-C while a connect is unanswered: the spinner goes at once (not when remote.it
+    answers), and the line says what the tunnel still waits for."""
+    screen = Screen()
+    reporter = Reporter(out=TtyStream(screen), err=TtyStream(screen))
+    with trio.fail_after(DEADLINE):
+        async with stop_on_signals(reporter) as stop, spinner(reporter, "connecting pi via r"):
+            with trio.CancelScope(shield=True), connecting("pi") as call:
+                while not spinning(screen.lines[-1]):
+                    await trio.sleep(0.05)
+                os.kill(os.getpid(), signal.SIGINT)
+                while not call.awaited:
+                    await trio.sleep(0.01)
+                said = list(screen.lines)
+                await trio.sleep(0.5)  # the spinner would have drawn again by now
+                assert screen.lines == said
+    assert stop.signal == signal.SIGINT
+    assert said == [
+        "rittunnel: SIGINT: stopping; waiting for remote.it's answer to the connect of pi "
+        "so its proxy can be stopped (again to force)",
+        "",
+    ]
+
+
+async def run_in_pty(
+    world: World, *args: str, until: bytes | None = None, then: int | None = None
+) -> tuple[int, str]:
+    """Run ``rittunnel ARGS`` with stdout and stderr on a pty; once ``until`` is on it,
+    send signal ``then``. Its exit code, and all it wrote."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))
+    pty = PtyReader(master)
+    record_output(lambda: pty.output.decode(errors="replace"), world.env)
+    try:
+        proc = await trio.lowlevel.open_process(
+            [RITTUNNEL, *args], env=world.env, stdin=-3, stdout=slave, stderr=slave
+        )
+    finally:
+        os.close(slave)
+    try:
+        async with trio.open_nursery() as reading:
+            reading.start_soon(pty.run)
+            if until is not None and then is not None:
+                await pty.wait_for(until, proc)
+                proc.send_signal(then)
+            code = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            with trio.CancelScope(shield=True):
+                await proc.wait()
+    return code, pty.output.decode()
+
+
+def screen_lines(text: str) -> list[str]:
+    screen = Screen()
+    screen.feed(text)
+    return [line for line in screen.lines if line]
+
+
+async def test_ctrl_c_during_the_connect_clears_the_spinner_and_says_the_outcome(
+    world: World,
+) -> None:
+    ssh_profile(world, free_port())
+    world.fake.knobs.connect_delay = 2  # the spinner draws; the signal comes before
+    with trio.fail_after(DEADLINE):
+        code, text = await run_in_pty(
+            world, "up", "ssh-pi", until=b"connecting ssh-pi", then=signal.SIGINT
+        )
+    assert code == 0, text
+    lines = screen_lines(text)
+    assert [line for line in lines if spinning(line)] == [], lines
+    [cid] = [p.connection_id for p in world.fake._proxies.by_id.values()]
+    assert lines == [
+        "rittunnel: SIGINT: stopping; waiting for remote.it's answer to the connect of "
+        "ssh-pi so its proxy can be stopped (again to force)",
+        f"rittunnel: ssh-pi: stopped proxy {cid}",
+    ], lines
+    assert world.fake.open_proxies == []
+
+
+async def test_sigterm_during_a_refused_connect_says_there_is_nothing_to_stop(
+    world: World,
+) -> None:
+    ssh_profile(world, free_port())
+    world.fake.fail_next("connect", "delay:2")  # answers after 2 s: refused
+    with trio.fail_after(DEADLINE):
+        _, text = await run_in_pty(
+            world, "up", "ssh-pi", until=b"connecting ssh-pi", then=signal.SIGTERM
+        )
+    lines = screen_lines(text)
+    assert [line for line in lines if spinning(line)] == [], lines
+    assert lines[0].startswith("rittunnel: SIGTERM: stopping; waiting for remote.it's"), lines
+    said = "rittunnel: ssh-pi: the connect was refused (connect: remote.it said no: delayed)"
+    assert f"{said}: nothing to stop" in lines, lines
     assert world.fake.open_proxies == []

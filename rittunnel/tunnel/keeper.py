@@ -386,12 +386,15 @@ class ProxyKeeper:
         p = self.profile
         with trio.CancelScope(shield=True):
             try:
-                with connecting(p.name):  # a forced exit now says its ID never came
+                with connecting(p.name) as call:  # a forced exit now says its ID never came
                     conn = await self.api.connect(p.service, p.mode, p.hostip, p.proxy)
-            except ProtocolError as exc:
-                if exc.connection_id:
-                    await self.proxies.stop_unusable(p.service, exc.connection_id)
+            except ApiError as exc:
+                cid = exc.connection_id if isinstance(exc, ProtocolError) else None
+                self.proxies.answered(call.awaited, cid, exc)
+                if cid:
+                    await self.proxies.stop_unusable(p.service, cid)
                 raise
+        self.proxies.answered(call.awaited, conn.connection_id)
         return conn
 
     async def _pause_after_refusals(self, deadline: float) -> None:

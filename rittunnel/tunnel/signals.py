@@ -14,7 +14,10 @@ makes the watcher ignore further stop signals, and a process that ends with the 
 (:func:`ignore_stop_signals_after`) keeps ignoring them until it exits, so a storm of
 signals after "stopped" never turns exit 0 into death by signal. A forced exit while a
 connect call is unanswered (:func:`connecting`) says that its proxy, whose ID never
-arrived, is out of ``cleanup``'s reach.
+arrived, is out of ``cleanup``'s reach. The first stop signal during such a call clears the
+spinner at once and says that the tunnel waits for remote.it's answer, so that the proxy
+can be stopped; the call is marked :attr:`Connect.awaited`, and the tunnel says how it
+ended (:meth:`~rittunnel.tunnel.stopping.OpenProxies.answered`).
 """
 
 from __future__ import annotations
@@ -62,20 +65,34 @@ class Stop:
     settled: bool = False
 
 
+@dataclass
+class Connect:
+    """One connect call under way (see :func:`connecting`)."""
+
+    name: str
+    #: a stop signal came while it was unanswered: the tunnel says what came of it
+    awaited: bool = False
+
+
 #: connect calls under way in this process, by tunnel name (see :func:`connecting`)
 CONNECTING: Counter[str] = Counter()
+#: the same calls, each marked when a stop signal comes while it is under way
+_UNDER_WAY: list[Connect] = []
 #: whether stop signals stay ignored once :func:`stop_on_signals` is over
 _ignore_after = False
 
 
 @contextmanager
-def connecting(name: str) -> Iterator[None]:
+def connecting(name: str) -> Iterator[Connect]:
     """Around a connect call of tunnel ``name``: until remote.it answers, the proxy it
     may be making has no ID anyone could stop it by."""
+    call = Connect(name)
     CONNECTING[name] += 1
+    _UNDER_WAY.append(call)
     try:
-        yield
+        yield call
     finally:
+        _UNDER_WAY.remove(call)
         CONNECTING[name] -= 1
         if CONNECTING[name] <= 0:
             del CONNECTING[name]
@@ -87,6 +104,20 @@ def ignore_stop_signals_after() -> None:
     the process exits (a shell or systemd may send several)."""
     global _ignore_after
     _ignore_after = True
+
+
+def stopping_line(signum: int) -> str:
+    """What the first stop signal says; connects under way are marked as awaited."""
+    for call in _UNDER_WAY:
+        call.awaited = True
+    sig = signal.Signals(signum).name
+    names = sorted({call.name for call in _UNDER_WAY})
+    if not names:
+        return f"{sig}: stopping (again to force)"
+    return (
+        f"{sig}: stopping; waiting for remote.it's answer to the connect of "
+        f"{', '.join(names)} so its proxy can be stopped (again to force)"
+    )
 
 
 def forced_exit_warnings() -> list[str]:
@@ -131,8 +162,9 @@ async def stop_on_signals(
                         stop.signal = signum
                         if on_stop is not None:
                             on_stop(signum)
-                        reporter.info(f"{signal.Signals(signum).name}: stopping (again to force)")
                         body.cancel()
+                        reporter.clear_status()  # a spinner must not linger: it is over
+                        reporter.info(stopping_line(signum))
                     elif signum != signal.SIGHUP:
                         # Teardown runs shielded, so nothing can cancel it from here.
                         for text in forced_exit_warnings():

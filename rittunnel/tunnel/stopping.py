@@ -17,7 +17,7 @@ from typing import Literal
 
 import trio
 
-from ..errors import ApiError, RittunnelError
+from ..errors import ApiError, ApiRefused, RittunnelError
 from ..quantities import format_duration
 from ..remoteit.client import ApiClient
 from ..remoteit.protocol import is_gone
@@ -90,6 +90,17 @@ def expired_with_users(name: str, lease: Lease, closed: int) -> str:
     )
 
 
+def no_proxy(name: str, exc: ApiError) -> str:
+    """What is said of a connect a stop signal waited for that made no proxy (pure): a
+    refusal leaves nothing to stop; no answer leaves what it may have made unknown."""
+    if isinstance(exc, ApiRefused):  # remote.it answered: it made no proxy
+        return f"{name}: the connect was refused ({exc}): nothing to stop"
+    return (
+        f"{name}: the connect failed ({exc}); a proxy remote.it may have made meanwhile "
+        "cannot be found by `rittunnel cleanup` (its ID never arrived)"
+    )
+
+
 class OpenProxies:
     """The proxies one tunnel holds open at remote.it, and stopping them.
 
@@ -120,6 +131,8 @@ class OpenProxies:
         self.warned: set[str] = set()
         #: where :meth:`stop_soon` stops proxies (None: inline)
         self.background: trio.Nursery | None = None
+        #: IDs whose stop a stop signal waited for: its outcome is said, not a debug line
+        self.awaited: set[str] = set()
 
     @property
     def ids(self) -> list[str]:
@@ -202,6 +215,16 @@ class OpenProxies:
             held.said = True
             self.reporter.warn(expired_with_users(self.name, held.lease, closed))
 
+    def answered(self, awaited: bool, cid: str | None, exc: ApiError | None = None) -> None:
+        """A connect call ended: with ``awaited`` (a stop signal came meanwhile) the stop
+        of its proxy ``cid`` is said at teardown, or that it made none (``exc``)."""
+        if not awaited:
+            return
+        if cid:
+            self.awaited.add(cid)
+        elif exc is not None:
+            self.reporter.info(no_proxy(self.name, exc))
+
     async def stop_all(self) -> None:
         """Stop every proxy (teardown). Errors are said, not raised; what could not be
         stopped stays in :attr:`ids`."""
@@ -215,10 +238,11 @@ class OpenProxies:
         said that connection no longer exists; False (said, and the ID kept for
         ``cleanup``) otherwise."""
         result = await stop_proxy(self.api, service, cid, self.stop_timeout)
+        say = self.reporter.info if cid in self.awaited else self.reporter.debug
         if result.outcome == "gone":
-            self.reporter.debug(f"{self.name}: proxy {cid} is gone already ({result.detail})")
+            say(f"{self.name}: proxy {cid} is gone already ({result.detail})")
         elif result.outcome == "stopped":
-            self.reporter.debug(f"{self.name}: stopped proxy {cid}")
+            say(f"{self.name}: stopped proxy {cid}")
         else:
             self.reporter.warn(
                 f"{self.name}: proxy {cid} may still be open at remote.it ({result.detail}); "
