@@ -20,7 +20,7 @@ from rittunnel.progress import FRAMES, spinner
 from rittunnel.report import Reporter
 from rittunnel.tunnel.signals import connecting, stop_on_signals
 
-from .conftest import RITTUNNEL, World, free_port, record_output, ssh_profile
+from .conftest import RITTUNNEL, World, free_port, record_output, run_cli, ssh_profile
 
 DEADLINE = 30
 
@@ -327,3 +327,19 @@ async def test_sigterm_during_a_refused_connect_says_there_is_nothing_to_stop(
     said = "rittunnel: ssh-pi: the connect was refused (connect: remote.it said no: delayed)"
     assert f"{said}: nothing to stop" in lines, lines
     assert world.fake.open_proxies == []
+
+
+async def test_up_d_in_a_pty_shows_the_spinner_until_ready(world: World) -> None:
+    ssh_profile(world, free_port())
+    world.fake.knobs.connect_delay = 1.0
+    try:
+        with trio.fail_after(DEADLINE):
+            code, text = await run_in_pty(world, "up", "-d", "ssh-pi")
+        assert code == 0, text
+        assert "connecting ssh-pi through remote.it" in text  # drawn while it waited
+        lines = screen_lines(text)
+        assert [line for line in lines if spinning(line)] == [], lines
+        assert lines[0].startswith("ssh-pi ready on 127.0.0.1:"), lines
+        assert lines[1].startswith("rittunnel: running in the background as pid "), lines
+    finally:
+        await run_cli(world.env, "stop", "ssh-pi")

@@ -31,6 +31,7 @@ from pathlib import Path
 from ..errors import RittunnelError
 from ..files import open_log, secure_dir
 from ..profiles import Profile
+from ..progress import FIRST_DRAW, TICK, frame_text
 from ..report import Reporter
 from ..settings import Settings
 from ..tunnel.notify import ENV_NOTIFY_SOCKET
@@ -97,7 +98,11 @@ def detach(
         os.close(log_fd)
     try:
         ready, errors = follow(
-            read_end, child, reporter, time.monotonic() + settings.start_timeout + GRACE
+            read_end,
+            child,
+            reporter,
+            time.monotonic() + settings.start_timeout + GRACE,
+            progress=f"connecting {', '.join(names)} through remote.it",
         )
     except KeyboardInterrupt:
         child.terminate()  # it stops whatever proxy it made
@@ -128,22 +133,45 @@ def follow(
     reporter: Reporter,
     deadline: float,
     show: Show | None = None,
+    progress: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """Relay the child's start-up events until EOF or ``deadline``: ready names, errors.
-    ``show``: what to do with each (default: say ready lines and warnings)."""
-    show = show or _show
+    ``show``: what to do with each (default: say ready lines and warnings); ``progress``:
+    the spinner's text, drawn meanwhile on a terminal as ``up`` does, erased at the end."""
+    spin = progress if progress is not None and reporter.interactive else None
+    try:
+        return _follow(fd, child, reporter, deadline, show or _show, spin)
+    finally:
+        if spin is not None:
+            reporter.clear_status()
+
+
+def _follow(
+    fd: int,
+    child: subprocess.Popen[bytes],
+    reporter: Reporter,
+    deadline: float,
+    show: Show,
+    spin: str | None,
+) -> tuple[list[str], list[str]]:
     ready: list[str] = []
     errors: list[str] = []
     buf = b""
+    started, frame = time.monotonic(), 0
     while True:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        if spin is not None and now - started >= FIRST_DRAW:
+            reporter.status(frame_text(spin, frame, now - started))
+            frame += 1
+        remaining = deadline - now
         if remaining <= 0:
             child.terminate()
             errors.append(
                 f"the background rittunnel was not ready in time (pid {child.pid}); stopped it"
             )
             return ready, errors
-        readable, _, _ = select.select([fd], [], [], remaining)
+        wait = remaining if spin is None else min(remaining, TICK)
+        readable, _, _ = select.select([fd], [], [], wait)
         if not readable:
             continue
         chunk = os.read(fd, 65536)
