@@ -145,3 +145,19 @@ def ascii_fold(text: str) -> str:
     import unicodedata
 
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+#: the longest connection ID rittunnel takes from remote.it (real ones are UUIDs): the
+#: state files record IDs up to this length as they are, so every proxy kept can be stopped
+MAX_CONNECTION_ID = 256
+
+
+def connection_id_problem(value: str) -> str:
+    """Why ``value`` cannot be kept as a connection ID ("" if it can): too long, or holding
+    control characters, it would not be recorded as it is (a state file escapes or cuts
+    such text), and a proxy recorded by another ID could never be stopped."""
+    if len(value) > MAX_CONNECTION_ID:
+        return f"is longer than {MAX_CONNECTION_ID} characters"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        return "contains control characters"
+    return ""

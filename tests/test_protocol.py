@@ -349,3 +349,14 @@ def test_the_username_or_password_is_invalid_is_a_credentials_refusal() -> None:
     body = b'{"status":"false","reason":"[0102] The username or password is invalid"}'
     with pytest.raises(AuthError, match="refused the credentials: \\[0102\\]"):
         decode_response(200, "application/json", body, "login")
+
+
+@pytest.mark.parametrize("cid", ["x" * 257, "a\nb", "tab\there", "c\x85"])
+def test_a_connection_id_no_record_can_hold_is_refused_but_named_for_a_stop(cid: str) -> None:
+    # the state files keep IDs up to 256 printable characters as they are: another ID
+    # would be recorded escaped or cut, and that proxy could never be stopped
+    with pytest.raises(ProtocolError) as caught:
+        parse_connect({"connection": {"connectionid": cid, "proxy": "http://h:1"}}, "s")
+    assert caught.value.connection_id == cid  # the keeper stops it at once
+    ok = parse_connect({"connection": {"connectionid": "y" * 256, "proxy": "http://h:1"}}, "s")
+    assert ok.connection_id == "y" * 256

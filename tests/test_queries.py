@@ -233,3 +233,12 @@ def test_organisations_of_the_membership() -> None:
     with pytest.raises(ProtocolError, match="no membership"):
         parse_organizations({"membership": None})
     assert devices_variables(5, 10, "O1") == {"size": 10, "from": 5, "account": "O1"}
+
+
+def test_a_graphql_connection_id_no_record_can_hold_is_refused_but_named_for_a_stop() -> None:
+    for cid in ("x" * 257, "a\nb"):
+        port = {"id": cid, "host": "proxy18.rt3.io", "port": 38575, "reverseProxy": False,
+                "url": "http://proxy18.rt3.io:38575", "timeout": 28800}  # fmt: skip
+        with pytest.raises(ProtocolError) as caught:
+            parse_connection(answer({"data": {"connect": port}}), "s")
+        assert caught.value.connection_id == cid  # the keeper stops it at once

@@ -61,7 +61,7 @@ from ..errors import (
 from ..profiles import Mode, ProxyKind
 from ..quantities import lifetime
 from ..settings import DEFAULT_API_URL as DEFAULT_API_URL
-from ..text import printable, shown
+from ..text import connection_id_problem, printable, shown
 
 #: the docs pages still show :data:`OLD_API_URL` (not :data:`DEFAULT_API_URL`), where
 #: proxies of older rittunnels were made (still trusted)
@@ -389,6 +389,12 @@ def parse_connect(data: dict[str, Any], service: str) -> Connection:
     connection_id = conn.get("connectionid") or data.get("connectionid")
     if not isinstance(connection_id, str) or not connection_id:
         raise ProtocolError("connect: the remote.it API answered without a connectionid")
+    if why := connection_id_problem(connection_id):
+        # stopped at once (the error names it), never kept under an ID no record holds
+        raise ProtocolError(
+            f"connect: the connectionid {shown(connection_id)} {why}",
+            connection_id=connection_id,
+        )
     proxy = parse_proxy(conn.get("proxy"), connection_id)
     expires_in = lifetime(conn.get("proxyExpirationSec"))
     if expires_in is None:

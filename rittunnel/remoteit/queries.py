@@ -36,7 +36,7 @@ from typing import Any
 from ..errors import ApiError, ApiRefused, ApiUnavailable, AuthError, ProtocolError
 from ..profiles import Mode, ProxyKind
 from ..quantities import lifetime
-from ..text import printable, shown
+from ..text import connection_id_problem, printable, shown
 from .protocol import (
     REASON_SHOWN,
     Connection,
@@ -244,6 +244,12 @@ def parse_connection(value: Any, service: str) -> Connection:
     if not isinstance(cid, str | int) or isinstance(cid, bool) or not str(cid):
         raise ProtocolError("connect: the GraphQL connection has no id")
     connection_id = str(cid)
+    if why := connection_id_problem(connection_id):
+        # stopped at once (the error names it), never kept under an ID no record holds
+        raise ProtocolError(
+            f"connect: the GraphQL connection id {shown(connection_id)} {why}",
+            connection_id=connection_id,
+        )
     host, port, url = value.get("host"), value.get("port"), value.get("url")
     proxy: PortProxy | ReverseProxy
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RittunnelError
 from ..profiles.name import name_problem
 from ..settings import APIS, Api
-from ..text import printable, shown
+from ..text import MAX_CONNECTION_ID, printable, shown
 
 if TYPE_CHECKING:
     from ..remoteit.accounts import Account
@@ -256,7 +256,7 @@ RULES: dict[str, Rule] = {
     "api": _rule(_api),
     "local_port": _rule(_count(0, 65535)),
     "addresses": _strings(64, 256),
-    "proxies": _strings(1000, 256),
+    "proxies": _strings(1000, MAX_CONNECTION_ID),
     "upstream": _text(1024),
     "mode": _text(64),
     "source": _text(4096),
