@@ -14,8 +14,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import trio
-
 from ..errors import ApiRefused, ApiUnavailable, AuthError, ConnectionGone, CredentialsError
 from ..profiles import Mode, ProxyKind
 from ..report import Reporter
@@ -176,9 +174,5 @@ class GraphQLClient(Session):
                     f"{exc}; check the access key ({self._key_source})", exc.reason
                 ) from None
             except ApiUnavailable as exc:
-                pause = throttle.pause(exc) if response.status_code == 429 else None
-                if pause is None:
-                    raise  # the caller waits (retry_after) within its own deadline, or not
-                if self._reporter is not None:
-                    self._reporter.warn(f"{what}: throttled by remote.it; waiting {pause:g}s")
-                await trio.sleep(pause)
+                warn = self._reporter.warn if self._reporter is not None else None
+                await throttle.ride_out(exc, response.status_code, what, warn)

@@ -172,9 +172,5 @@ class RestClient(Session):
                     retry_after=response.headers.get("retry-after"),
                 )
             except ApiUnavailable as exc:
-                pause = throttle.pause(exc) if response.status_code == 429 else None
-                if pause is None:
-                    raise  # the caller waits (retry_after) within its own deadline, or not
-                if self._reporter is not None:
-                    self._reporter.warn(f"{what}: throttled by remote.it; waiting {pause:g}s")
-                await trio.sleep(pause)
+                warn = self._reporter.warn if self._reporter is not None else None
+                await throttle.ride_out(exc, response.status_code, what, warn)

@@ -211,6 +211,19 @@ class Throttle:
         self.waited += pause
         return pause
 
+    async def ride_out(
+        self, exc: ApiUnavailable, status: int, what: str, warn: Callable[[str], None] | None
+    ) -> None:
+        """Wait before the next try of a call that answered HTTP 429 (saying so through
+        ``warn``), or raise ``exc``: for another status, or when :meth:`pause` gives up
+        (the caller then waits ``retry_after`` within its own deadline, or not)."""
+        pause = self.pause(exc) if status == 429 else None
+        if pause is None:
+            raise exc
+        if warn is not None:
+            warn(f"{what}: throttled by remote.it; waiting {pause:g}s")
+        await trio.sleep(pause)
+
 
 class Session:
     """What both API clients are as objects: an async context manager over a
