@@ -48,13 +48,17 @@ local_port: 2222
 """
 
 #: runs the CLI in-process and reports its peak memory on stderr
+#: runs the CLI and prints its peak RSS: VmHWM of this address space, which exec made new
+#: (getrusage's ru_maxrss is kept across exec, so it counts the forking test worker's
+#: pages, hundreds of MiB after an xdist worker has run many tests)
 PEAK_RSS = """
-import resource, sys
+import sys
 from rittunnel.cli import main
 try:
     code = main(sys.argv[1:])
 finally:
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
     print(f"PEAK_RSS_KIB={kib}", file=sys.stderr)
 sys.exit(code)
 """
