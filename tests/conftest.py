@@ -9,6 +9,7 @@ each secret the run was given in its environment. A leak fails the test.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import random
@@ -193,6 +194,22 @@ async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
         "PYTHONUNBUFFERED": "1",
     }
     yield World(fake=fake, api_url=api_url, echo=echo, tmp=tmp_path, env=env)
+    end_tunnels_left_by(tmp_path)
+
+
+def end_tunnels_left_by(tmp: Path) -> None:
+    """SIGKILL every tunnel a test left running (``up -d``, ``--persist``; a test that
+    failed before its ``stop``): each state file's pid, if that process runs with this
+    test's directory on its command line. A background tunnel must not outlive its test."""
+    for path in (tmp / "state" / "rittunnel").glob("*.json"):
+        try:
+            pid = int(json.loads(path.read_text())["pid"])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if str(tmp).encode() in cmdline:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 class Running:
