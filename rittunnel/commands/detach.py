@@ -117,14 +117,28 @@ def detach(
                 f"stop with `rittunnel stop {' '.join(names)}`"
             )
         return 0
+    raise start_failed(
+        child,
+        errors,
+        reporter,
+        lambda code: (
+            f"the background rittunnel exited (code {code}) before its ports were ready; see {log}"
+        ),
+    )
+
+
+def start_failed(
+    child: subprocess.Popen[bytes],
+    errors: list[str],
+    reporter: Reporter,
+    exited: Callable[[int | None], str],
+) -> RittunnelError:
+    """Why a background rittunnel did not come up, to raise: the child reaped, every error
+    it reported but the last said, the last returned (else ``exited(its exit code)``)."""
     code = reap(child)
     for text in errors[:-1]:
         reporter.error(text)
-    if errors:
-        raise RittunnelError(errors[-1])
-    raise RittunnelError(
-        f"the background rittunnel exited (code {code}) before its ports were ready; see {log}"
-    )
+    return RittunnelError(errors[-1] if errors else exited(code))
 
 
 def follow(

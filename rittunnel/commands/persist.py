@@ -40,7 +40,7 @@ from ..quantities import duration_text, format_duration
 from ..report import Reporter
 from ..settings import Settings
 from ..tunnel.store import StateStore
-from .detach import GRACE, child_env, follow, log_path, reap
+from .detach import GRACE, child_env, follow, log_path, reap, start_failed
 from .options import StdioOptions
 
 if TYPE_CHECKING:
@@ -201,13 +201,14 @@ def _start(
             f"{format_duration(args.persist)} pass with no connection; log: {log}"
         )
         return
-    code = reap(child)
-    for text in errors[:-1]:
-        reporter.error(text)
-    if errors:
-        raise RittunnelError(errors[-1])
-    raise RittunnelError(
-        f"stdio: the background tunnel {name} exited (code {code}) before it was ready; see {log}"
+    raise start_failed(
+        child,
+        errors,
+        reporter,
+        lambda code: (
+            f"stdio: the background tunnel {name} exited (code {code}) before it "
+            f"was ready; see {log}"
+        ),
     )
 
 
